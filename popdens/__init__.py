@@ -1,0 +1,20 @@
+"""popdens: population-density simulation of spiking neuron populations.
+
+A population of neurons is described by its probability density rho(v, t) in phase space,
+which obeys d rho / dt = -div J (Omurtag, Knight & Sirovich 2000). The density backend
+advances it on a finite-volume grid with numba kernels; a Monte Carlo backend simulates the
+same network neuron by neuron for validation.
+"""
+
+from .grid import Axis, Grid
+from .models import LIF
+from .network import Network, piecewise
+from .result import Result
+
+__version__ = "0.1.0"
+
+__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "piecewise", "__version__"]
+
+# Importing the backends registers them with Network.run.
+from .backends import density as _density  # noqa: E402,F401
+from .backends import montecarlo as _montecarlo  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Solvers that run a prepared :class:`popdens.Network`: ``density`` and ``montecarlo``."""

@@ -1,0 +1,1 @@
+"""numba kernels over plain arrays and scalars (no model or network objects)."""
