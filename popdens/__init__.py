@@ -18,3 +18,6 @@ __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "piecewise", "__version__
 # Importing the backends registers them with Network.run.
 from .backends import density as _density  # noqa: E402,F401
 from .backends import montecarlo as _montecarlo  # noqa: E402,F401
+from .backends.steady import SteadyState, steady_state  # noqa: E402
+
+__all__ += ["SteadyState", "steady_state"]

@@ -1,0 +1,299 @@
+"""Stationary solver: the steady rate and density by sparse linear solves.
+
+With constant inputs one internal step of the density stepper is a linear map of the
+cell masses (once the slope limiter is frozen): ``p -> P p``, where ``P`` chains the
+same operators as :func:`popdens.kernels.stepper.advance` (transport remap or implicit
+Scharfetter-Gummel step, the compound-Poisson jump propagators, reinjection at reset).
+The steady state is the fixed point ``P p = p`` normalised so that grid mass plus
+refractory mass is 1, so it is exactly what a long run of the same grid converges to,
+without integrating there. The limiter is handled by freezing it at the current iterate
+(``limited slope / central slope`` per cell), solving, and repeating (damped) until the
+rate settles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .._checks import as_real, check_positive
+from ..assembly import point_mass_weights, population_arrays, scheme_code, substeps
+from ..grid import Grid
+from ..kernels.transport import SCHEME_UPWIND, limited_slopes, poisson_weights, sg_coefficients
+from ..network import Network
+
+__all__ = ["steady_state", "SteadyState", "remap_pieces", "slope_matrix", "limiter_factor"]
+
+_POISSON_TAIL = 1e-10
+
+
+@dataclass
+class SteadyState:
+    """Stationary solution of a network with constant inputs.
+
+    Attributes
+    ----------
+    rates : dict[str, float]
+        Stationary firing rate of each population (Hz).
+    densities : dict[str, ndarray]
+        Stationary density on the grid (per volt), integrating to ``1 - rate * t_ref``.
+    grids : dict[str, Grid]
+    refractory : dict[str, float]
+        Stationary refractory fraction ``rate * t_ref``.
+    iterations : dict[str, int]
+        Limiter iterations used.
+    """
+
+    rates: dict
+    densities: dict
+    grids: dict
+    refractory: dict
+    iterations: dict
+
+    def centers(self, name: str) -> np.ndarray:
+        return self.grids[name].axes[0].centers
+
+
+def slope_matrix(n: int, factor: np.ndarray | None = None) -> sp.csr_matrix:
+    """Mass differences ``g_i = factor_i (p_{i+1} - p_{i-1}) / 2`` as a matrix; 0 at the
+    edge cells, as in the time stepper. ``factor`` (default 1: unlimited central slopes)
+    freezes a limiter: ``limited slope / central slope`` of a given state."""
+    rows = np.arange(1, n - 1)
+    f = np.ones(n - 2) if factor is None else factor[1:n - 1]
+    data = np.concatenate([0.5 * f, -0.5 * f])
+    return sp.csr_matrix((data, (np.concatenate([rows, rows]),
+                                 np.concatenate([rows + 1, rows - 1]))), shape=(n, n))
+
+
+def limiter_factor(mass: np.ndarray, scheme: int) -> np.ndarray:
+    """Ratio of the limited to the central slope of ``mass`` (0 where central is 0)."""
+    limited = np.zeros_like(mass)
+    limited_slopes(mass, limited, scheme)
+    central = np.zeros_like(mass)
+    central[1:-1] = 0.5 * (mass[2:] - mass[:-2])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(central != 0.0, limited / central, 0.0)
+
+
+def remap_pieces(departure: np.ndarray, n: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The remap through face departure points as two sparse ``(n + 1, n)`` matrices.
+
+    Row ``j < n`` collects what lands in cell ``j`` (departure interval
+    ``[departure[j], departure[j+1]]``, the lower face clamped to 0), row ``n`` what
+    leaves through the upper face. The remap of masses ``p`` with slopes ``g`` is
+    ``A p + B g`` (the integrals of the linear profile, as in
+    ``transport.mass_between``)."""
+    lows = np.concatenate([[0.0], departure[1:]])
+    highs = np.concatenate([departure[1:], [float(n)]])
+    lows = np.clip(lows, 0.0, n)
+    highs = np.clip(highs, 0.0, n)
+    rows, cols, mass, slope = [], [], [], []
+    # vectorised over targets, looping over the (few) source cells each one spans
+    first = np.floor(lows).astype(int)
+    span = np.where(highs > lows, np.minimum(np.ceil(highs), n).astype(int) - first, 0)
+    for offset in range(int(span.max(initial=0))):
+        sel = np.flatnonzero(span > offset)
+        i = first[sel] + offset
+        ta = np.maximum(lows[sel] - i, 0.0)
+        tb = np.minimum(highs[sel] - i, 1.0)
+        keep = tb > ta
+        rows.append(sel[keep])
+        cols.append(i[keep])
+        mass.append((tb - ta)[keep])
+        slope.append((0.5 * (tb - ta) * (ta + tb - 1.0))[keep])
+    rows = np.concatenate(rows) if rows else np.zeros(0, int)
+    cols = np.concatenate(cols) if cols else np.zeros(0, int)
+    a = sp.csr_matrix((np.concatenate(mass) if mass else np.zeros(0), (rows, cols)),
+                      shape=(n + 1, n))
+    b = sp.csr_matrix((np.concatenate(slope) if slope else np.zeros(0), (rows, cols)),
+                      shape=(n + 1, n))
+    return a, b
+
+
+def _sg_matrix(velocity: np.ndarray, diffusion: float, dx: float):
+    """Generator ``L`` and per-time outflux row of the Scharfetter-Gummel operator."""
+    n = velocity.size - 1
+    to_right = np.zeros(n + 1)
+    to_left = np.zeros(n + 1)
+    sg_coefficients(velocity, diffusion, dx, to_right, to_left)
+    # dp_i/dt = F_i - F_{i+1}, F_j = to_right[j] p[j-1] - to_left[j] p[j]
+    main = -(to_left[:n] + to_right[1:])
+    generator = sp.diags([to_right[1:n], main, to_left[1:n]], [-1, 0, 1], shape=(n, n),
+                         format="csr")
+    outflux = np.zeros(n)
+    outflux[n - 1] = to_right[n]
+    return generator, outflux
+
+
+class _PopulationStep:
+    """The pieces of one internal step of one population, with the limiter left free."""
+
+    def __init__(self, network: Network, pop, grid: Grid, at: float, dt_sub: float):
+        model = pop.model
+        ax = grid.axes[0]
+        self.n = n = ax.num_cells
+        self.dt_sub = dt_sub
+        self.t_ref = model.t_ref
+        conns = network.inputs_of(pop)
+        rates = [float(network.source_rate_table(c, np.array([at]), 1e-9)[0])
+                 for c in conns]
+        diffusive = [(c, s) for c, s in zip(conns, rates) if c.input == "diffusion"]
+        arrays = population_arrays(model, grid, dt_sub, bool(diffusive))
+        self.diffusive = bool(diffusive)
+        if diffusive:
+            drive = sum(s * c.weight for c, s in diffusive)
+            diffusion = sum(0.5 * s * c.weight ** 2 for c, s in diffusive)
+            self.generator, self.outflux = _sg_matrix(arrays.face_velocity + drive,
+                                                      diffusion, ax.width)
+        else:
+            self.drift = remap_pieces(arrays.departure, n)
+        # compound-Poisson jump propagators: sum_k w_k (shift by k * shift)
+        self.jumps = []
+        weights = np.zeros(512)
+        faces = np.arange(n + 1, dtype=float)
+        for c, s in zip(conns, rates):
+            if c.input != "jump" or s == 0.0:
+                continue
+            count = poisson_weights(s * dt_sub, weights, _POISSON_TAIL)
+            shift = c.weight / ax.width
+            whole = abs(shift - round(shift)) < 1e-9
+            a_sum = b_sum = None
+            for k in range(count):
+                a, b = remap_pieces(faces - k * shift, n)
+                a_sum = weights[k] * a if a_sum is None else a_sum + weights[k] * a
+                if not whole:
+                    b_sum = weights[k] * b if b_sum is None else b_sum + weights[k] * b
+            self.jumps.append((a_sum.tocsr(), None if whole else b_sum.tocsr()))
+        cell, frac = point_mass_weights(grid, model.v_reset)
+        self.reinject = np.zeros(n)
+        self.reinject[cell] += 1.0 - frac
+        if frac > 0:
+            self.reinject[cell + 1] += frac
+
+    def matrices(self, factor: np.ndarray):
+        """``(M, fired)``: the stationary condition is ``M x = 0``; ``fired . x`` is the
+        mass crossing threshold per step. In remap mode ``x`` is the mass at the step
+        start; with diffusion it is the mass after the implicit step."""
+        n = self.n
+        slopes = slope_matrix(n, factor)
+        eye = sp.identity(n, format="csr")
+        if self.diffusive:
+            chain = eye
+            fired = self.dt_sub * self.outflux
+        else:
+            a, b = self.drift
+            remap = (a + b @ slopes).tocsr()
+            chain = remap[:n]
+            fired = np.asarray(remap[n].todense()).ravel()
+        for a, b in self.jumps:
+            full = a if b is None else (a + b @ slopes)
+            full = full.tocsr()
+            fired = fired + np.asarray((full[n] @ chain).todense()).ravel()
+            chain = (full[:n] @ chain).tocsr()
+        reinjection = sp.csr_matrix(self.reinject[:, None]) @ sp.csr_matrix(fired[None, :])
+        if self.diffusive:
+            # q = B p with B = (I - dt L)^-1 and p = chain q + e (fired . q):
+            # (I - dt L) q = chain q + e fired . q
+            system = chain + reinjection - (eye - self.dt_sub * self.generator)
+        else:
+            system = chain + reinjection - eye
+        self._chain = chain
+        return system.tocsr(), fired
+
+    def step_start_mass(self, x: np.ndarray, fired: float) -> np.ndarray:
+        """Masses at a step start (what runs record) from the solved unknowns."""
+        if not self.diffusive:
+            return x
+        return self._chain @ x + self.reinject * fired
+
+    def solve(self, factor: np.ndarray):
+        system, fired = self.matrices(factor)
+        n = self.n
+        lil = system.tolil()
+        # one row is redundant (conservation): replace it by the normalisation
+        lil[0, :] = np.ones(n) + (self.t_ref / self.dt_sub) * fired
+        rhs = np.zeros(n)
+        rhs[0] = 1.0
+        x = spla.spsolve(lil.tocsc(), rhs)
+        return x, float(fired @ x) / self.dt_sub
+
+
+def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
+                 tol: float = 1e-9, max_iter: int = 200) -> SteadyState:
+    """Stationary rates and densities of ``network`` with its inputs frozen at time ``at``.
+
+    Parameters
+    ----------
+    network : Network
+        Populations driven by Poisson sources (constant, or read at ``at``).
+    at : float, default 0
+        Time (s) at which time-varying source rates are read.
+    dt : float, default 1e-4
+        The reporting step of the run whose long-time limit is wanted: it sets the
+        internal step exactly as :meth:`Network.run` does. (With diffusion inputs only,
+        the result does not depend on it.)
+    scheme : {"mc", "vanleer", "upwind"}
+        Reconstruction, as in :meth:`Network.run`.
+    tol : float
+        Relative change of the rate that ends the limiter iteration.
+
+    Returns
+    -------
+    SteadyState
+
+    Examples
+    --------
+    >>> import popdens as pd
+    >>> net = pd.Network()
+    >>> ext = net.add_poisson("ext", rate=800.0)
+    >>> pop = net.add_population("E", pd.LIF(tau_m=0.05, v_th=1.0, v_reset=0.0))
+    >>> _ = net.connect(ext, pop, weight=0.03)
+    >>> round(pd.steady_state(net).rates["E"], 1)
+    11.9
+    """
+    at = as_real("at", at)
+    dt = check_positive("dt", dt)
+    code = scheme_code(scheme)
+    if not network.populations:
+        raise ValueError("the network has no populations; add one with add_population")
+    for c in network.connections:
+        if c.pre.name in network.populations:
+            raise NotImplementedError("steady_state of coupled populations is not available "
+                                      "yet")
+    rates, densities, grids, refractory, iterations = {}, {}, {}, {}, {}
+    models = [p.model for p in network.populations.values()]
+    for name, pop in network.populations.items():
+        grid = network.grid_of(pop, t_end=at + dt, dt=dt)
+        peak = [float(network.source_rate_table(c, np.array([at]), 1e-9)[0])
+                for c in network.inputs_of(pop)]
+        dt_sub = dt / substeps(dt, models, peak)
+        step = _PopulationStep(network, pop, grid, at, dt_sub)
+        n = grid.num_cells
+        factor = np.zeros(n)     # first pass: upwind (positive), then correct the limiter
+        rate, previous = np.inf, np.inf
+        count = 0
+        for count in range(1, max_iter + 1):
+            x, new_rate = step.solve(factor)
+            if not np.all(np.isfinite(x)):
+                raise FloatingPointError(f"steady state of {name!r} is singular on {grid}")
+            previous, rate = rate, new_rate
+            if code == SCHEME_UPWIND or abs(rate - previous) <= tol * max(abs(rate), 1e-300):
+                break
+            update = limiter_factor(np.maximum(x, 0.0), code)
+            # plain iteration converges fastest; damp it if limiter switching cycles
+            factor = update if count < max_iter // 4 else 0.5 * (factor + update)
+        else:
+            raise RuntimeError(f"steady state of {name!r} did not converge in {max_iter} "
+                               f"limiter iterations (last rate change "
+                               f"{abs(rate - previous):.3g} Hz)")
+        mass = np.maximum(step.step_start_mass(x, rate * step.dt_sub), 0.0)
+        rates[name] = rate
+        densities[name] = mass / grid.axes[0].width
+        grids[name] = grid
+        refractory[name] = rate * pop.model.t_ref
+        iterations[name] = count
+    return SteadyState(rates, densities, grids, refractory, iterations)
+

@@ -1,0 +1,156 @@
+"""The fused time stepper: advances every population of a network for a chunk of steps.
+
+All populations live in one concatenated mass array (``pop_offset``); connections are
+rows of parallel arrays. One reporting step is ``n_sub`` sub-steps of ``dt_sub``; each
+sub-step, for every population, in this fixed order:
+
+1. deterministic transport: exact-flow remap (``mode 0``), or an implicit
+   Scharfetter-Gummel step of leak + diffusion inputs (``mode 1``);
+2. every jump connection: the exact compound-Poisson propagator of its events;
+3. the mass that crossed threshold enters the refractory pipeline, and the mass whose
+   refractory period ended re-enters at the reset potential.
+
+The firing rate of a step is the crossed mass divided by the step length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .transport import (
+    SCHEME_UPWIND,
+    compound_jump,
+    limited_slopes,
+    poisson_weights,
+    remap_flux_form,
+    sg_coefficients,
+    sg_implicit_step,
+)
+
+__all__ = ["advance", "MODE_REMAP", "MODE_DIFFUSION", "INPUT_JUMP", "INPUT_DIFFUSION"]
+
+MODE_REMAP = 0
+MODE_DIFFUSION = 1
+INPUT_JUMP = 0
+INPUT_DIFFUSION = 1
+
+
+@njit(cache=True)
+def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
+            mass, pop_offset, pop_mode, pop_dx,
+            departure_cell, departure_frac, departure_quad, face_velocity,
+            reset_cell, reset_frac_hi,
+            pipe, pipe_offset, pipe_head, ref_whole, ref_frac,
+            conn_post, conn_kind, conn_shift, conn_weight, conn_rate,
+            rates_out, refractory_out,
+            record_steps, record_next, record_out):
+    """Advance steps ``step_begin .. step_end - 1``; see the module docstring.
+
+    Parameters are plain arrays (shapes by population count P, connection count C, total
+    cells M): ``mass`` (M,), ``pop_offset`` (P+1,), ``pop_mode``/``pop_dx`` (P,),
+    face arrays (M+P,) (population p's faces start at ``pop_offset[p] + p``): the
+    departure points of the faces over one sub-step as ``departure_cell``,
+    ``departure_frac``, ``departure_quad`` (see ``transport.departure_table``) and the
+    deterministic drift ``face_velocity``, ``reset_cell``/``reset_frac_hi`` (P,), refractory ring
+    buffers ``pipe`` with ``pipe_offset`` (P+1,), ``pipe_head`` (P,) and delays
+    ``ref_whole``/``ref_frac`` in sub-steps, connection arrays (C,) and per-step event
+    rates ``conn_rate`` (C, n_steps) in Hz, outputs ``rates_out``/``refractory_out``
+    (P, n_steps), and density snapshots ``record_out`` (R, M) taken at the start of the
+    steps listed in ``record_steps`` (``record_next`` is a 1-element cursor).
+    """
+    num_pops = pop_mode.shape[0]
+    num_conns = conn_post.shape[0]
+    max_cells = 0
+    for q in range(num_pops):
+        max_cells = max(max_cells, pop_offset[q + 1] - pop_offset[q])
+    slopes = np.zeros(max_cells)
+    scratch = np.zeros(max_cells)
+    cumulative = np.zeros(max_cells + 1)
+    to_right = np.zeros(max_cells + 1)
+    to_left = np.zeros(max_cells + 1)
+    velocity = np.zeros(max_cells + 1)
+    work_c = np.zeros(max_cells)
+    work_d = np.zeros(max_cells)
+    weights = np.zeros(512)
+    step_length = n_sub * dt_sub
+
+    for step in range(step_begin, step_end):
+        while record_next[0] < record_steps.shape[0] and record_steps[record_next[0]] == step:
+            r = record_next[0]
+            for q in range(num_pops):
+                for i in range(pop_offset[q], pop_offset[q + 1]):
+                    record_out[r, i] = mass[i] / pop_dx[q]
+            record_next[0] += 1
+        for q in range(num_pops):
+            rates_out[q, step] = 0.0
+        for _ in range(n_sub):
+            for q in range(num_pops):
+                lo = pop_offset[q]
+                n = pop_offset[q + 1] - lo
+                p = mass[lo:lo + n]
+                g = slopes[:n]
+                out = scratch[:n]
+                faces = lo + q
+                fired = 0.0
+                # 1. deterministic transport
+                if pop_mode[q] == MODE_REMAP:
+                    limited_slopes(p, g, scheme)
+                    fired += remap_flux_form(p, g, departure_cell[faces:faces + n + 1],
+                                             departure_frac[faces:faces + n + 1],
+                                             departure_quad[faces:faces + n + 1],
+                                             cumulative[:n + 1])
+                else:
+                    drive = 0.0
+                    diffusion = 0.0
+                    for c in range(num_conns):
+                        if conn_post[c] == q and conn_kind[c] == INPUT_DIFFUSION:
+                            s = conn_rate[c, step]
+                            drive += s * conn_weight[c]
+                            diffusion += 0.5 * s * conn_weight[c] * conn_weight[c]
+                    for j in range(n + 1):
+                        velocity[j] = face_velocity[faces + j] + drive
+                    sg_coefficients(velocity[:n + 1], diffusion, pop_dx[q],
+                                    to_right[:n + 1], to_left[:n + 1])
+                    fired += sg_implicit_step(p, to_right[:n + 1], to_left[:n + 1], dt_sub,
+                                              work_c[:n], work_d[:n])
+                # 2. jump inputs
+                for c in range(num_conns):
+                    if conn_post[c] != q or conn_kind[c] != INPUT_JUMP:
+                        continue
+                    lam = conn_rate[c, step] * dt_sub
+                    if lam <= 0.0:
+                        continue
+                    count = poisson_weights(lam, weights, tail)
+                    shift = conn_shift[c]
+                    if scheme != SCHEME_UPWIND and abs(shift - round(shift)) >= 1e-9:
+                        limited_slopes(p, g, scheme)
+                    fired += compound_jump(p, g, shift, weights, count, out)
+                    p[:] = out
+                # 3. refractory pipeline and reinjection at reset
+                base = pipe_offset[q]
+                length = pipe_offset[q + 1] - base
+                head = pipe_head[q]
+                slot = (head + ref_whole[q]) % length
+                pipe[base + slot] += (1.0 - ref_frac[q]) * fired
+                pipe[base + (slot + 1) % length] += ref_frac[q] * fired
+                released = pipe[base + head]
+                pipe[base + head] = 0.0
+                pipe_head[q] = (head + 1) % length
+                cell = reset_cell[q]
+                p[cell] += (1.0 - reset_frac_hi[q]) * released
+                if reset_frac_hi[q] > 0.0:
+                    p[cell + 1] += reset_frac_hi[q] * released
+                rates_out[q, step] += fired / step_length
+        for q in range(num_pops):
+            pending = 0.0
+            for i in range(pipe_offset[q], pipe_offset[q + 1]):
+                pending += pipe[i]
+            refractory_out[q, step] = pending
+    step = step_end
+    while record_next[0] < record_steps.shape[0] and record_steps[record_next[0]] == step:
+        r = record_next[0]
+        for q in range(num_pops):
+            for i in range(pop_offset[q], pop_offset[q + 1]):
+                record_out[r, i] = mass[i] / pop_dx[q]
+        record_next[0] += 1
