@@ -10,10 +10,23 @@ from .grid import Axis, Grid
 from .models import LIF
 from .network import Network, piecewise
 from .result import Result
+from .theory import (
+    StationaryState,
+    brunel_mean_field_rate,
+    brunel_threshold_rate,
+    convergence_order,
+    diffusion_params,
+    richardson_extrapolate,
+    siegert_rate,
+    threshold_integration,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "piecewise", "__version__"]
+__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "piecewise", "__version__",
+           "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",
+           "convergence_order", "diffusion_params", "richardson_extrapolate",
+           "siegert_rate", "threshold_integration"]
 
 # Importing the backends registers them with Network.run.
 from .backends import density as _density  # noqa: E402,F401

@@ -107,7 +107,10 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
     delay in sub-steps."""
     ax = grid.axes[0]
     faces = ax.faces
-    departure = (model.flow(faces, -dt_sub) - ax.lower) / ax.width
+    # clipped: departure points outside the grid carry no mass (reflecting lower face,
+    # nothing above threshold)
+    departure = np.clip((model.flow(faces, -dt_sub) - ax.lower) / ax.width, 0.0,
+                        ax.num_cells)
     departure[0] = 0.0
     if np.any(np.diff(departure) < 0):
         raise ValueError("the model's flow is not monotone over one sub-step")

@@ -67,6 +67,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     slopes = np.zeros(max_cells)
     scratch = np.zeros(max_cells)
     cumulative = np.zeros(max_cells + 1)
+    face_flux = np.zeros(max_cells + 1)
     to_right = np.zeros(max_cells + 1)
     to_left = np.zeros(max_cells + 1)
     velocity = np.zeros(max_cells + 1)
@@ -99,7 +100,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                     fired += remap_flux_form(p, g, departure_cell[faces:faces + n + 1],
                                              departure_frac[faces:faces + n + 1],
                                              departure_quad[faces:faces + n + 1],
-                                             cumulative[:n + 1])
+                                             cumulative[:n + 1], face_flux[:n + 1])
                 else:
                     drive = 0.0
                     diffusion = 0.0

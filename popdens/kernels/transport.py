@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 __all__ = [
@@ -132,12 +131,13 @@ def departure_table(departure, n, cell, frac, quad):
 
 
 @njit(cache=True)
-def remap_flux_form(p, g, cell, frac, quad, cumulative):
+def remap_flux_form(p, g, cell, frac, quad, cumulative, flux):
     """Remap ``p`` in place through fixed departure points, in flux form.
 
     The mass crossing face ``j`` in the step is ``M(j) - M(d_j)``, with ``M`` the
     cumulative mass of the linear reconstruction and ``d_j`` the face's departure point
-    (``cell``/``frac``/``quad`` from :func:`departure_table`). Cell ``i`` then changes by
+    (``cell``/``frac``/``quad`` from :func:`departure_table`; ``cumulative`` and ``flux``
+    are work arrays of ``n + 1``). Cell ``i`` then changes by
     the difference of its two face fluxes, so mass is conserved by telescoping. The
     lower face carries no flux (reflecting); returns the flux through the upper face.
     Round-off can leave a cell at ``-1e-17``-level where the exact result is 0; those
@@ -146,16 +146,16 @@ def remap_flux_form(p, g, cell, frac, quad, cumulative):
     cumulative[0] = 0.0
     for i in range(n):
         cumulative[i + 1] = cumulative[i] + p[i]
-    previous = 0.0
+    # all fluxes first: they read the masses before the update
+    flux[0] = 0.0
     for j in range(1, n + 1):
         i = cell[j]
-        flux = cumulative[j] - (cumulative[i] + frac[j] * p[i] + quad[j] * g[i])
-        p[j - 1] += previous - flux
-        previous = flux
+        flux[j] = cumulative[j] - (cumulative[i] + frac[j] * p[i] + quad[j] * g[i])
     for i in range(n):
+        p[i] += flux[i] - flux[i + 1]
         if p[i] < 0.0:
             p[i] = 0.0
-    return previous
+    return flux[n]
 
 
 @njit(cache=True)
