@@ -119,8 +119,16 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
     frac = np.zeros(n + 1)
     quad = np.zeros(n + 1)
     departure_table(departure, n, cell, frac, quad)
-    reset_cell, reset_frac = point_mass_weights(grid, model.v_reset)
-    delay = model.t_ref / dt_sub
+    # Mass crossing threshold in a sub-step crossed, on average, at its middle (by drift,
+    # or by jumps: the Lie-split jump stage is the middle of a Strang step). So it
+    # re-enters half a sub-step before ``t_ref`` is up; with ``t_ref < dt_sub / 2`` it
+    # re-enters at once, moved by the flow over the time it has already been back.
+    delay = model.t_ref / dt_sub - 0.5
+    reset_position = model.v_reset
+    if delay < 0.0:
+        reset_position = float(model.flow(model.v_reset, -delay * dt_sub))
+        delay = 0.0
+    reset_cell, reset_frac = point_mass_weights(grid, reset_position)
     ref_whole = int(math.floor(delay + 1e-9))
     ref_frac = max(0.0, delay - ref_whole)
     if ref_frac < 1e-9:

@@ -123,7 +123,7 @@ def test_sg_implicit_step_matches_dense_solve():
     left = np.zeros(n + 1)
     tk.sg_coefficients(velocity, diffusion, dx, right, left)
     q = p.copy()
-    out = tk.sg_implicit_step(q, right, left, 0.01, np.zeros(n), np.zeros(n))
+    out = tk.sg_implicit_step(q, right, left, 0.01, np.zeros(n), np.zeros(n), np.zeros(n))
     expect, expect_out = ref.sg_step(p, velocity, diffusion, dx, 0.01)
     np.testing.assert_allclose(q, expect, rtol=1e-12, atol=1e-16)
     assert out == pytest.approx(expect_out, rel=1e-12)

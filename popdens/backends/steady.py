@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import as_real, check_positive
-from ..assembly import point_mass_weights, population_arrays, scheme_code, substeps
+from ..assembly import population_arrays, scheme_code, substeps
 from ..grid import Grid
 from ..kernels.transport import SCHEME_UPWIND, limited_slopes, poisson_weights, sg_coefficients
 from ..network import Network
@@ -42,7 +42,9 @@ class SteadyState:
         Stationary density on the grid (per volt), integrating to ``1 - rate * t_ref``.
     grids : dict[str, Grid]
     refractory : dict[str, float]
-        Stationary refractory fraction ``rate * t_ref``.
+        Stationary refractory fraction at step ends, as a run reports it:
+        ``rate * (t_ref - dt_sub / 2)`` (neurons that fired during a step count from its
+        middle; the average over a step is ``rate * t_ref``).
     iterations : dict[str, int]
         Limiter iterations used.
     """
@@ -167,29 +169,38 @@ class _PopulationStep:
                 if not whole:
                     b_sum = weights[k] * b if b_sum is None else b_sum + weights[k] * b
             self.jumps.append((a_sum.tocsr(), None if whole else b_sum.tocsr()))
-        cell, frac = point_mass_weights(grid, model.v_reset)
+        cell, frac = arrays.reset_cell, arrays.reset_frac_hi
+        # stationary content of the refractory pipeline, in steps' worth of firing
+        self.pipeline_steps = arrays.ref_whole + arrays.ref_frac
         self.reinject = np.zeros(n)
         self.reinject[cell] += 1.0 - frac
         if frac > 0:
             self.reinject[cell + 1] += frac
 
-    def matrices(self, factor: np.ndarray):
-        """``(M, fired)``: the stationary condition is ``M x = 0``; ``fired . x`` is the
-        mass crossing threshold per step. In remap mode ``x`` is the mass at the step
-        start; with diffusion it is the mass after the implicit step."""
+    @property
+    def num_stages(self) -> int:
+        return 1 + len(self.jumps)
+
+    def matrices(self, factors):
+        """``(M, fired, stages)``: the stationary condition is ``M x = 0`` and
+        ``fired . x`` the mass crossing threshold per step. ``factors[k]`` freezes the
+        limiter of stage ``k`` (0: transport, then each jump connection); ``stages[k]``
+        maps ``x`` to the input of stage ``k``. In remap mode ``x`` is the mass at the
+        step start; with diffusion it is the mass after the implicit step."""
         n = self.n
-        slopes = slope_matrix(n, factor)
         eye = sp.identity(n, format="csr")
         if self.diffusive:
             chain = eye
             fired = self.dt_sub * self.outflux
         else:
             a, b = self.drift
-            remap = (a + b @ slopes).tocsr()
+            remap = (a + b @ slope_matrix(n, factors[0])).tocsr()
             chain = remap[:n]
             fired = np.asarray(remap[n].todense()).ravel()
-        for a, b in self.jumps:
-            full = a if b is None else (a + b @ slopes)
+        stages = [eye]
+        for (a, b), factor in zip(self.jumps, factors[1:]):
+            stages.append(chain)
+            full = a if b is None else (a + b @ slope_matrix(n, factor))
             full = full.tocsr()
             fired = fired + np.asarray((full[n] @ chain).todense()).ravel()
             chain = (full[:n] @ chain).tocsr()
@@ -201,7 +212,7 @@ class _PopulationStep:
         else:
             system = chain + reinjection - eye
         self._chain = chain
-        return system.tocsr(), fired
+        return system.tocsr(), fired, stages
 
     def step_start_mass(self, x: np.ndarray, fired: float) -> np.ndarray:
         """Masses at a step start (what runs record) from the solved unknowns."""
@@ -209,16 +220,22 @@ class _PopulationStep:
             return x
         return self._chain @ x + self.reinject * fired
 
-    def solve(self, factor: np.ndarray):
-        system, fired = self.matrices(factor)
+    def solve(self, factors):
+        """Solve for the unknowns ``x`` with frozen limiters; returns ``(x, rate,
+        stage inputs)``."""
+        system, fired, stages = self.matrices(factors)
         n = self.n
         lil = system.tolil()
         # one row is redundant (conservation): replace it by the normalisation
-        lil[0, :] = np.ones(n) + (self.t_ref / self.dt_sub) * fired
+        norm = np.ones(n) + self.pipeline_steps * fired
+        if self.diffusive:
+            # x is the mass after the implicit step; what it fired is still in flight
+            norm += self.dt_sub * self.outflux
+        lil[0, :] = norm
         rhs = np.zeros(n)
         rhs[0] = 1.0
         x = spla.spsolve(lil.tocsc(), rhs)
-        return x, float(fired @ x) / self.dt_sub
+        return x, float(fired @ x) / self.dt_sub, [stage @ x for stage in stages]
 
 
 def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
@@ -272,19 +289,21 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
         dt_sub = dt / substeps(dt, models, peak)
         step = _PopulationStep(network, pop, grid, at, dt_sub)
         n = grid.num_cells
-        factor = np.zeros(n)     # first pass: upwind (positive), then correct the limiter
+        # first pass: upwind (positive), then correct the limiters
+        factors = [np.zeros(n) for _ in range(step.num_stages)]
         rate, previous = np.inf, np.inf
         count = 0
         for count in range(1, max_iter + 1):
-            x, new_rate = step.solve(factor)
+            x, new_rate, stage_inputs = step.solve(factors)
             if not np.all(np.isfinite(x)):
                 raise FloatingPointError(f"steady state of {name!r} is singular on {grid}")
             previous, rate = rate, new_rate
             if code == SCHEME_UPWIND or abs(rate - previous) <= tol * max(abs(rate), 1e-300):
                 break
-            update = limiter_factor(np.maximum(x, 0.0), code)
             # plain iteration converges fastest; damp it if limiter switching cycles
-            factor = update if count < max_iter // 4 else 0.5 * (factor + update)
+            damping = 1.0 if count < max_iter // 4 else 0.5
+            factors = [(1 - damping) * f + damping * limiter_factor(np.maximum(y, 0.0), code)
+                       for f, y in zip(factors, stage_inputs)]
         else:
             raise RuntimeError(f"steady state of {name!r} did not converge in {max_iter} "
                                f"limiter iterations (last rate change "
@@ -293,7 +312,7 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
         rates[name] = rate
         densities[name] = mass / grid.axes[0].width
         grids[name] = grid
-        refractory[name] = rate * pop.model.t_ref
+        refractory[name] = rate * step.dt_sub * step.pipeline_steps
         iterations[name] = count
     return SteadyState(rates, densities, grids, refractory, iterations)
 

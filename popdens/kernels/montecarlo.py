@@ -21,10 +21,10 @@ its next event happens (previous event + Exp(1)). An event falls in step ``k`` i
 ``Lambda`` is linear within the step. The connection is chosen with probability
 ``rate_c / S_k``. A neuron without an event in a step costs one exact leak update and
 two comparisons (the common "fast path"); everything else (events, spikes, refractory
-ends, possibly several per step) goes through :func:`_advance_exact`.
+ends, possibly several per step) goes event by event through :func:`_advance_to_event`.
 
 Refractory neurons carry ``v = +inf``: the fast path's threshold comparison then routes
-them to :func:`_advance_exact` without a separate refractory array read per step; their
+them to that slow path without a separate refractory array read per step; their
 release time lives in ``ref_end``.
 
 White noise is advanced by the exact Ornstein-Uhlenbeck transition; the chance that the
@@ -272,7 +272,7 @@ def _decay_between(decay_from, decay_to, duration, tau):
     return math.exp(-duration / tau)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state):
     """Row in ``j_lo:j_hi`` of the connection that delivered an event: probability
     ``jump_rate[j, k] / total_rate``. Returns (row, new state)."""
@@ -291,29 +291,43 @@ def _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state):
     return j, state
 
 
+# Only scalars cross this function's boundary: array arguments to a call that LLVM does not
+# inline cost atomic reference-count updates, which made every event several times dearer.
 @njit(cache=True)
-def _advance_exact(x, ref_end, target, state, k, t0, t1, lam0, lam1, total_rate,
-                   jump_weight, jump_rate, j_lo, j_hi, mu, s2, decay_step, tau, v_th,
-                   v_reset, t_ref, bridge):
-    """Advance one neuron from the step start ``t0`` to its end ``t1``, event by event.
+def _advance_to_event(x, t, decay_since_t0, ref_end, target, state, t0, t1, lam0, lam1,
+                      total_rate, mu, s2, decay_step, tau, v_th, v_reset, t_ref, bridge):
+    """Advance one neuron from ``t`` to its next input event or to the step end ``t1``.
 
-    ``x`` is its ``v`` at ``t0`` (``REFRACTORY`` if it is held until ``ref_end``);
-    ``target`` is the cumulative intensity at which its next input event happens.
-    ``k`` indexes the columns of ``jump_rate``; rows ``j_lo:j_hi`` are this population's
-    jump connections. Handles any number of events, spikes and refractory ends.
+    Parameters
+    ----------
+    x : float
+        ``v`` at ``t`` (``REFRACTORY`` if held until ``ref_end``); it may be at or above
+        threshold just after a jump.
+    t, decay_since_t0 : float
+        Current time and ``exp(-(t - t0) / tau)`` (segment decays then cost a division).
+    ref_end, target : float
+        End of the refractory period; cumulative intensity of the next input event.
+    t0, t1, lam0, lam1, total_rate : float
+        The step, the cumulative jump intensity at its ends, and the total jump rate.
+    mu, s2, decay_step, tau : float
+        Relaxation target (V), white-noise intensity (V^2/s), ``exp(-(t1 - t0) / tau)``,
+        membrane time constant.
+    v_th, v_reset, t_ref : float
+        Threshold, reset, refractory period.
+    bridge : bool
+        Brownian-bridge crossing correction.
 
     Returns
     -------
-    (v, ref_end, target, spikes, events, state) at ``t1``.
+    (x, t, decay_since_t0, ref_end, target, spikes, at_event, state)
+        With ``at_event`` the state is just before the event at ``t`` (its jump is the
+        caller's to apply, with the next target); otherwise it is the state at ``t1``.
     """
     spikes = 0
-    events = 0
-    t = t0
-    decay_since_t0 = 1.0  # exp(-(t - t0) / tau), to get segment decays by division
     while True:
         if x == REFRACTORY:
             if ref_end >= t1:
-                return x, ref_end, target, spikes, events, state
+                return x, t1, decay_step, ref_end, target, spikes, False, state
             # input was ignored while refractory; by memorylessness the next event comes
             # Exp(1) of intensity after the release
             t = ref_end
@@ -324,8 +338,8 @@ def _advance_exact(x, ref_end, target, state, k, t0, t1, lam0, lam1, total_rate,
         if x >= v_th:
             t_spike = t  # a jump reached threshold
         else:
-            has_event = target < lam1
-            if has_event:
+            at_event = target < lam1
+            if at_event:
                 t_next = min(max(t0 + (target - lam0) / total_rate, t), t1)
                 decay_next = math.exp(-(t_next - t0) / tau)
             else:
@@ -336,16 +350,7 @@ def _advance_exact(x, ref_end, target, state, k, t0, t1, lam0, lam1, total_rate,
                 x, _decay_between(decay_since_t0, decay_next, duration, tau), duration, mu,
                 s2, tau, v_th, bridge, state)
             if t_cross < 0.0:
-                if not has_event:
-                    return x_new, ref_end, target, spikes, events, state
-                events += 1
-                t = t_next
-                decay_since_t0 = decay_next
-                j, state = _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state)
-                x = x_new + jump_weight[j]
-                e, state = _exponential(state)
-                target += e
-                continue
+                return x_new, t_next, decay_next, ref_end, target, spikes, at_event, state
             t_spike = t + t_cross
         spikes += 1
         ref_end = t_spike + t_ref
@@ -369,20 +374,21 @@ def _step_population(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, t
     bridge_limit = _BRIDGE_NEGLIGIBLE_EXPONENT * noise_variance if bridge else 0.0
     for i in range(lo, hi):
         x = v[i]
+        next_target = target[i]
         # ref_end is read and written only around refractory periods: most neurons never
         # touch that array in a step
         held_until = 0.0
         if s2 == 0.0:
             x_new = mu + (x - mu) * decay
             # v = inf (refractory) fails the first test
-            if x_new < v_th and target[i] >= lam1:
+            if x_new < v_th and next_target >= lam1:
                 v[i] = x_new
                 continue
             if x == REFRACTORY:
                 held_until = ref_end[i]
         elif x == REFRACTORY:
             held_until = ref_end[i]
-        elif target[i] >= lam1:
+        elif next_target >= lam1:
             z, state = _normal(state)
             x_new = mu + (x - mu) * decay + spread * z
             d2 = v_th - x_new
@@ -398,13 +404,23 @@ def _step_population(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, t
             spikes += 1
             held_until = t0 + t_cross + t_ref
             x = REFRACTORY
-        x, held_until, target[i], n_spikes, n_events, state = _advance_exact(
-            x, held_until, target[i], state, k, t0, t1, lam0, lam1, total_rate,
-            jump_weight, jump_rate, j_lo, j_hi, mu, s2, decay, tau, v_th, v_reset, t_ref,
-            bridge)
+        t = t0
+        decay_since_t0 = 1.0
+        while True:
+            x, t, decay_since_t0, held_until, next_target, n_spikes, at_event, state = \
+                _advance_to_event(x, t, decay_since_t0, held_until, next_target, state, t0,
+                                  t1, lam0, lam1, total_rate, mu, s2, decay, tau, v_th,
+                                  v_reset, t_ref, bridge)
+            spikes += n_spikes
+            if not at_event:
+                break
+            events += 1
+            j, state = _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state)
+            x += jump_weight[j]
+            e, state = _exponential(state)
+            next_target += e
         v[i] = x
-        spikes += n_spikes
-        events += n_events
+        target[i] = next_target
         if x == REFRACTORY:
             ref_end[i] = held_until
             refractory += 1

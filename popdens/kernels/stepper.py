@@ -73,6 +73,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     velocity = np.zeros(max_cells + 1)
     work_c = np.zeros(max_cells)
     work_d = np.zeros(max_cells)
+    work_old = np.zeros(max_cells)
     weights = np.zeros(512)
     step_length = n_sub * dt_sub
 
@@ -114,7 +115,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                     sg_coefficients(velocity[:n + 1], diffusion, pop_dx[q],
                                     to_right[:n + 1], to_left[:n + 1])
                     fired += sg_implicit_step(p, to_right[:n + 1], to_left[:n + 1], dt_sub,
-                                              work_c[:n], work_d[:n])
+                                              work_c[:n], work_d[:n], work_old[:n])
                 # 2. jump inputs
                 for c in range(num_conns):
                     if conn_post[c] != q or conn_kind[c] != INPUT_JUMP:
