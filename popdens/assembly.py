@@ -16,7 +16,7 @@ from .kernels.stepper import INPUT_DIFFUSION, INPUT_JUMP, MODE_DIFFUSION, MODE_R
 from .kernels.transport import SCHEME_MC, SCHEME_UPWIND, SCHEME_VANLEER, departure_table
 
 __all__ = ["SCHEMES", "scheme_code", "point_mass_weights", "initial_masses",
-           "PopulationArrays", "population_arrays", "substeps"]
+           "PopulationArrays", "population_arrays", "substeps", "release_stencil"]
 
 SCHEMES = {"upwind": SCHEME_UPWIND, "mc": SCHEME_MC, "vanleer": SCHEME_VANLEER}
 
@@ -78,6 +78,7 @@ def substeps(dt: float, models, peak_event_rates) -> int:
     n_sub = 1
     for model in models:
         n_sub = max(n_sub, math.ceil(dt / (SUBSTEP_FRACTION * model.tau_m) - 1e-9))
+
     for rate in peak_event_rates:
         n_sub = max(n_sub, math.ceil(rate * dt / MAX_EVENTS_PER_SUBSTEP))
     return n_sub
@@ -85,7 +86,8 @@ def substeps(dt: float, models, peak_event_rates) -> int:
 
 @dataclass
 class PopulationArrays:
-    """The arrays of one 1D population for a given sub-step."""
+    """The arrays of one 1D population for a given sub-step (see
+    :func:`release_stencil` for the refractory release)."""
 
     grid: Grid
     mode: int
@@ -95,10 +97,10 @@ class PopulationArrays:
     departure_frac: np.ndarray  # (N+1,) its fraction inside that cell
     departure_quad: np.ndarray  # (N+1,) frac (frac - 1) / 2
     face_velocity: np.ndarray  # (N+1,) deterministic drift at the faces (V/s)
-    reset_cell: int
+    reset_cell: int            # where released mass re-enters (cell, fraction to cell+1)
     reset_frac_hi: float
-    ref_whole: int
-    ref_frac: float
+    immediate_reset: bool      # no refractory period: reset within the jump stage
+    stencils: tuple            # release stencils of transport and jump/diffusion firing
 
 
 def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
@@ -119,20 +121,10 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
     frac = np.zeros(n + 1)
     quad = np.zeros(n + 1)
     departure_table(departure, n, cell, frac, quad)
-    # Mass crossing threshold in a sub-step crossed, on average, at its middle (by drift,
-    # or by jumps: the Lie-split jump stage is the middle of a Strang step). So it
-    # re-enters half a sub-step before ``t_ref`` is up; with ``t_ref < dt_sub / 2`` it
-    # re-enters at once, moved by the flow over the time it has already been back.
-    delay = model.t_ref / dt_sub - 0.5
-    reset_position = model.v_reset
-    if delay < 0.0:
-        reset_position = float(model.flow(model.v_reset, -delay * dt_sub))
-        delay = 0.0
-    reset_cell, reset_frac = point_mass_weights(grid, reset_position)
-    ref_whole = int(math.floor(delay + 1e-9))
-    ref_frac = max(0.0, delay - ref_whole)
-    if ref_frac < 1e-9:
-        ref_frac = 0.0
+    reset_cell, reset_frac = point_mass_weights(grid, model.v_reset)
+    # transport firing happens, on average, half a sub-step before the jump stage
+    transport = release_stencil(model.t_ref / dt_sub - 0.5, 0, grid, model, dt_sub)
+    jumps = release_stencil(model.t_ref / dt_sub, 1, grid, model, dt_sub)
     return PopulationArrays(
         grid=grid,
         mode=MODE_DIFFUSION if has_diffusion else MODE_REMAP,
@@ -144,9 +136,60 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
         face_velocity=model.drift(faces),
         reset_cell=reset_cell,
         reset_frac_hi=reset_frac,
-        ref_whole=ref_whole,
-        ref_frac=ref_frac,
+        immediate_reset=model.t_ref == 0.0,
+        stencils=(transport, jumps),
     )
+
+
+def release_stencil(delay: float, kind: int, grid: Grid, model, dt_sub: float
+                    ) -> list[tuple[int, int, float, int, float]]:
+    """Where mass that crossed threshold re-enters, for the density stepper.
+
+    ``delay`` is the release time after the end of the current sub-step, in sub-steps
+    (>= -1/2). Within the Lie-split stepper a sub-step ``i`` has two release points: its
+    start (type 0: the mass then drifts for the whole sub-step and receives its jump
+    stage) and just before its jump stage (type 1: no drift, the whole jump stage). The
+    jump stage of a sub-step stands for the events of the sub-step centred on it. A
+    release at fraction ``f`` into sub-step ``i`` is split over neighbouring points so
+    that the released mass receives on average the drift time ``(1 - f) dt_sub`` and
+    the fraction of events that follow it:
+
+    * ``f <= 1/2``: ``1/2 - f`` before the jump stage of sub-step ``i - 1``, ``1/2`` at
+      the start of ``i``, ``f`` before the jump stage of ``i``;
+    * ``f > 1/2``: ``1 - f`` at the start of ``i``, ``1/2`` before its jump stage,
+      ``f - 1/2`` at the start of ``i + 1``.
+
+    Points already past when the mass crosses (only for short refractory periods) are
+    replaced: a missed start by the pre-jump point of the current sub-step with the reset
+    position carried by the flow over that sub-step (transport firing), a missed pre-jump
+    point by the next start (jump firing; the events it would have received are lost, an
+    O(t_ref / dt_sub) effect only when ``0 < t_ref < dt_sub``).
+
+    Returns ``(offset, type, weight, cell, frac_hi)`` entries; offset counts sub-steps
+    from the current one, and offset 0 means: reinject now at ``cell``.
+    """
+    whole = math.floor(delay + 1e-12)
+    f = max(delay - whole, 0.0)
+    i = whole + 1
+    if f <= 0.5:
+        raw = [(i - 1, 1, 0.5 - f), (i, 0, 0.5), (i, 1, f)]
+    else:
+        raw = [(i, 0, 1.0 - f), (i, 1, 0.5), (i + 1, 0, f - 0.5)]
+    reset = point_mass_weights(grid, model.v_reset)
+    advanced = point_mass_weights(grid, float(model.flow(model.v_reset, dt_sub)))
+    entries: dict = {}
+    for offset, kind_of_point, weight in raw:
+        if weight <= 0.0:
+            continue
+        position = reset
+        if offset <= 0 and kind_of_point == 0:
+            # missed start of the current sub-step (transport firing only)
+            offset, kind_of_point, position = 0, 1, advanced
+        if offset <= 0 and kind == 1:
+            offset, kind_of_point = 1, 0
+        key = (max(offset, 0), kind_of_point, position)
+        entries[key] = entries.get(key, 0.0) + weight
+    return [(o, t, w, pos[0], pos[1]) for (o, t, pos), w in entries.items()]
 
 
 INPUT_CODES = {"jump": INPUT_JUMP, "diffusion": INPUT_DIFFUSION}

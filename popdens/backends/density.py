@@ -91,12 +91,29 @@ class DensitySimulation:
         self.face_velocity = np.concatenate([a.face_velocity for a in arrays])
         self.reset_cell = np.array([a.reset_cell for a in arrays], dtype=np.int64)
         self.reset_frac_hi = np.array([a.reset_frac_hi for a in arrays])
-        self.ref_whole = np.array([a.ref_whole for a in arrays], dtype=np.int64)
-        self.ref_frac = np.array([a.ref_frac for a in arrays])
-        pipe_len = self.ref_whole + 2
-        self.pipe_offset = np.concatenate([[0], np.cumsum(pipe_len)]).astype(np.int64)
-        self.pipe = np.zeros(self.pipe_offset[-1])
-        self.pipe_head = np.zeros(len(self.pops), dtype=np.int64)
+        self.immediate_reset = np.array([a.immediate_reset for a in arrays], dtype=np.bool_)
+        num_pops = len(self.pops)
+        self.stencil_count = np.zeros((num_pops, 2), dtype=np.int64)
+        self.stencil_offset = np.zeros((num_pops, 2, 3), dtype=np.int64)
+        self.stencil_type = np.zeros((num_pops, 2, 3), dtype=np.int64)
+        self.stencil_weight = np.zeros((num_pops, 2, 3))
+        self.stencil_cell = np.zeros((num_pops, 2, 3), dtype=np.int64)
+        self.stencil_frac = np.zeros((num_pops, 2, 3))
+        longest = np.ones(num_pops, dtype=np.int64)
+        for q, a in enumerate(arrays):
+            for kind, stencil in enumerate(a.stencils):
+                self.stencil_count[q, kind] = len(stencil)
+                for e, (offset, point, weight, cell, frac) in enumerate(stencil):
+                    self.stencil_offset[q, kind, e] = offset
+                    self.stencil_type[q, kind, e] = point
+                    self.stencil_weight[q, kind, e] = weight
+                    self.stencil_cell[q, kind, e] = cell
+                    self.stencil_frac[q, kind, e] = frac
+                    longest[q] = max(longest[q], offset + 1)
+        self.pipe_offset = np.concatenate([[0], np.cumsum(longest)]).astype(np.int64)
+        self.pipe_start = np.zeros(self.pipe_offset[-1])
+        self.pipe_mid = np.zeros(self.pipe_offset[-1])
+        self.pipe_head = np.zeros(num_pops, dtype=np.int64)
 
         index = {id(p): q for q, p in enumerate(self.pops)}
         self.conn_post = np.array([index[id(c.post)] for c in conns], dtype=np.int64)
@@ -129,9 +146,10 @@ class DensitySimulation:
                     self.mass, self.pop_offset, self.pop_mode, self.pop_dx,
                     self.departure_cell, self.departure_frac, self.departure_quad,
                     self.face_velocity,
-                    self.reset_cell, self.reset_frac_hi,
-                    self.pipe, self.pipe_offset, self.pipe_head, self.ref_whole,
-                    self.ref_frac,
+                    self.reset_cell, self.reset_frac_hi, self.immediate_reset,
+                    self.pipe_start, self.pipe_mid, self.pipe_offset, self.pipe_head,
+                    self.stencil_count, self.stencil_offset, self.stencil_type,
+                    self.stencil_weight, self.stencil_cell, self.stencil_frac,
                     self.conn_post, self.conn_kind, self.conn_shift, self.conn_weight,
                     self.conn_rate,
                     self.rates, self.refractory,

@@ -39,12 +39,12 @@ class SteadyState:
     rates : dict[str, float]
         Stationary firing rate of each population (Hz).
     densities : dict[str, ndarray]
-        Stationary density on the grid (per volt), integrating to ``1 - rate * t_ref``.
+        Stationary density on the grid (per volt) at step starts, integrating to
+        ``1 - refractory``.
     grids : dict[str, Grid]
     refractory : dict[str, float]
-        Stationary refractory fraction at step ends, as a run reports it:
-        ``rate * (t_ref - dt_sub / 2)`` (neurons that fired during a step count from its
-        middle; the average over a step is ``rate * t_ref``).
+        Stationary refractory fraction at step ends, as a run reports it (the pipeline
+        content after the release): ``rate * t_ref`` up to half a sub-step's firing.
     iterations : dict[str, int]
         Limiter iterations used.
     """
@@ -130,15 +130,31 @@ def _sg_matrix(velocity: np.ndarray, diffusion: float, dx: float):
     return generator, outflux
 
 
+def _vector(n: int, cell: int, frac_hi: float) -> np.ndarray:
+    e = np.zeros(n)
+    e[cell] += 1.0 - frac_hi
+    if frac_hi > 0:
+        e[cell + 1] += frac_hi
+    return e
+
+
 class _PopulationStep:
-    """The pieces of one internal step of one population, with the limiter left free."""
+    """One internal step of one population as sparse matrices, mirroring
+    ``kernels.stepper.advance`` stage by stage, including where refractory mass is
+    released (``assembly.release_stencil``). Each reconstruction in the step is a
+    *slot* whose limiter is frozen by a factor (see :func:`limiter_factor`).
+
+    The unknowns are ``u = (state, c0, c1)``: the cell masses at the step start (with
+    diffusion: after the implicit step) and the masses crossing threshold per sub-step
+    by transport (``c0``) and by jumps or diffusion (``c1``) that enter the refractory
+    pipeline; in a steady state each release point hands out its stencil weight of
+    them every sub-step."""
 
     def __init__(self, network: Network, pop, grid: Grid, at: float, dt_sub: float):
         model = pop.model
         ax = grid.axes[0]
         self.n = n = ax.num_cells
         self.dt_sub = dt_sub
-        self.t_ref = model.t_ref
         conns = network.inputs_of(pop)
         rates = [float(network.source_rate_table(c, np.array([at]), 1e-9)[0])
                  for c in conns]
@@ -152,7 +168,21 @@ class _PopulationStep:
                                                       diffusion, ax.width)
         else:
             self.drift = remap_pieces(arrays.departure, n)
-        # compound-Poisson jump propagators: sum_k w_k (shift by k * shift)
+        self.reset = _vector(n, arrays.reset_cell, arrays.reset_frac_hi)
+        self.immediate = arrays.immediate_reset
+        # release points as linear maps of (c0, c1)
+        self.start_release = np.zeros(2)             # mass released at the sub-step start
+        self.mid_release = np.zeros((n, 2))          # masses placed before the jump stage
+        self.content = np.zeros(2)                   # pipeline content at the step start
+        for kind, stencil in enumerate(arrays.stencils):
+            for offset, point, weight, cell, frac in stencil:
+                self.content[kind] += offset * weight
+                if point == 0:
+                    self.start_release[kind] += weight
+                else:
+                    self.mid_release[:, kind] += weight * _vector(n, cell, frac)
+        # jumps: without refractory period, Horner over one-event maps with in-step
+        # reset; otherwise the compound shift sum_k w_k (shift by k * shift)
         self.jumps = []
         weights = np.zeros(512)
         faces = np.arange(n + 1, dtype=float)
@@ -162,80 +192,105 @@ class _PopulationStep:
             count = poisson_weights(s * dt_sub, weights, _POISSON_TAIL)
             shift = c.weight / ax.width
             whole = abs(shift - round(shift)) < 1e-9
+            if self.immediate:
+                a, b = remap_pieces(faces - shift, n)
+                self.jumps.append(("horner", weights[:count].copy(), a.tocsr(),
+                                   None if whole else b.tocsr()))
+                continue
             a_sum = b_sum = None
             for k in range(count):
                 a, b = remap_pieces(faces - k * shift, n)
                 a_sum = weights[k] * a if a_sum is None else a_sum + weights[k] * a
                 if not whole:
                     b_sum = weights[k] * b if b_sum is None else b_sum + weights[k] * b
-            self.jumps.append((a_sum.tocsr(), None if whole else b_sum.tocsr()))
-        cell, frac = arrays.reset_cell, arrays.reset_frac_hi
-        # stationary content of the refractory pipeline, in steps' worth of firing
-        self.pipeline_steps = arrays.ref_whole + arrays.ref_frac
-        self.reinject = np.zeros(n)
-        self.reinject[cell] += 1.0 - frac
-        if frac > 0:
-            self.reinject[cell + 1] += frac
+            self.jumps.append(("compound", None, a_sum.tocsr(),
+                               None if whole else b_sum.tocsr()))
 
     @property
-    def num_stages(self) -> int:
-        return 1 + len(self.jumps)
+    def num_slots(self) -> int:
+        slots = 0 if self.diffusive else 1
+        for kind, weights, _, _ in self.jumps:
+            slots += (len(weights) - 1) if kind == "horner" else 1
+        return max(slots, 1)
 
-    def matrices(self, factors):
-        """``(M, fired, stages)``: the stationary condition is ``M x = 0`` and
-        ``fired . x`` the mass crossing threshold per step. ``factors[k]`` freezes the
-        limiter of stage ``k`` (0: transport, then each jump connection); ``stages[k]``
-        maps ``x`` to the input of stage ``k``. In remap mode ``x`` is the mass at the
-        step start; with diffusion it is the mass after the implicit step."""
+    def _jump_chain(self, y1, factors, slot):
+        """Apply the jump stages to ``y1`` (a matrix on u). Returns the result, the
+        enqueued crossings (row on u), all crossings (row on u) and the slot inputs."""
         n = self.n
-        eye = sp.identity(n, format="csr")
-        if self.diffusive:
-            chain = eye
-            fired = self.dt_sub * self.outflux
-        else:
-            a, b = self.drift
-            remap = (a + b @ slope_matrix(n, factors[0])).tocsr()
-            chain = remap[:n]
-            fired = np.asarray(remap[n].todense()).ravel()
-        stages = [eye]
-        for (a, b), factor in zip(self.jumps, factors[1:]):
-            stages.append(chain)
-            full = a if b is None else (a + b @ slope_matrix(n, factor))
-            full = full.tocsr()
-            fired = fired + np.asarray((full[n] @ chain).todense()).ravel()
-            chain = (full[:n] @ chain).tocsr()
-        reinjection = sp.csr_matrix(self.reinject[:, None]) @ sp.csr_matrix(fired[None, :])
-        if self.diffusive:
-            # q = B p with B = (I - dt L)^-1 and p = chain q + e (fired . q):
-            # (I - dt L) q = chain q + e fired . q
-            system = chain + reinjection - (eye - self.dt_sub * self.generator)
-        else:
-            system = chain + reinjection - eye
-        self._chain = chain
-        return system.tocsr(), fired, stages
-
-    def step_start_mass(self, x: np.ndarray, fired: float) -> np.ndarray:
-        """Masses at a step start (what runs record) from the solved unknowns."""
-        if not self.diffusive:
-            return x
-        return self._chain @ x + self.reinject * fired
+        reset = sp.csr_matrix(self.reset[:, None])
+        chain = y1
+        enqueued = sp.csr_matrix((1, y1.shape[1]))
+        crossed = sp.csr_matrix((1, y1.shape[1]))
+        inputs = []
+        for kind, weights, a, b in self.jumps:
+            if kind == "compound":
+                inputs.append(chain)
+                full = a if b is None else a + b @ slope_matrix(n, factors[slot])
+                slot += 1
+                full = full.tocsr()
+                row = full[n] @ chain
+                enqueued = enqueued + row
+                crossed = crossed + row
+                chain = (full[:n] @ chain).tocsr()
+                continue
+            # Horner: acc = w_K y; acc = T'(acc) + w_k y, T' = one event + reset
+            acc = weights[-1] * chain
+            for w in weights[-2::-1]:
+                inputs.append(acc)
+                one = a if b is None else a + b @ slope_matrix(n, factors[slot])
+                slot += 1
+                one = one.tocsr()
+                row = one[n] @ acc
+                crossed = crossed + row
+                acc = (one[:n] @ acc + reset @ row + w * chain).tocsr()
+            chain = acc
+        return chain, enqueued, crossed, inputs
 
     def solve(self, factors):
-        """Solve for the unknowns ``x`` with frozen limiters; returns ``(x, rate,
-        stage inputs)``."""
-        system, fired, stages = self.matrices(factors)
+        """Solve with frozen limiters; returns ``(mass at step start, rate, refractory,
+        slot inputs)``."""
         n = self.n
-        lil = system.tolil()
-        # one row is redundant (conservation): replace it by the normalisation
-        norm = np.ones(n) + self.pipeline_steps * fired
+        size = n + 2
+        eye_u = sp.identity(size, format="csr")
+        state = eye_u[:n]                              # u -> state
+        c0, c1 = eye_u[n], eye_u[n + 1]                # u -> crossings
+        reset = sp.csr_matrix(self.reset[:, None])
+        start = reset @ (self.start_release[0] * c0 + self.start_release[1] * c1)
+        mid = sp.csr_matrix(self.mid_release) @ eye_u[n:]
+        slot_inputs = []
         if self.diffusive:
-            # x is the mass after the implicit step; what it fired is still in flight
-            norm += self.dt_sub * self.outflux
-        lil[0, :] = norm
-        rhs = np.zeros(n)
+            y1 = (state + mid).tocsr()
+            x, enqueued, crossed, inputs = self._jump_chain(y1, factors, 0)
+            slot_inputs += inputs
+            q_to_out = sp.csr_matrix(self.dt_sub * self.outflux[None, :]) @ state
+            # (I - dt L) q = x + start released in the next step
+            balance = (sp.identity(n) - self.dt_sub * self.generator) @ state - x - start
+            rows = [balance, c0, q_to_out + enqueued - c1]
+            fired_row = q_to_out + crossed
+            record = x
+        else:
+            y0 = (state + start).tocsr()
+            slot_inputs.append(y0)
+            a, b = self.drift
+            remap = (a + b @ slope_matrix(n, factors[0])).tocsr()
+            y1 = (remap[:n] @ y0 + mid).tocsr()
+            x, enqueued, crossed, inputs = self._jump_chain(y1, factors, 1)
+            slot_inputs += inputs
+            transport = remap[n] @ y0
+            rows = [x - state, transport - c0, enqueued - c1]
+            fired_row = transport + crossed
+            record = state
+        content_row = self.content[0] * c0 + self.content[1] * c1
+        norm = sp.csr_matrix(np.ones((1, n))) @ record + content_row
+        balance, *crossings = rows
+        # one balance row is redundant (conservation): the normalisation replaces it
+        system = sp.vstack([norm, balance.tocsr()[1:], *crossings]).tocsc()
+        rhs = np.zeros(size)
         rhs[0] = 1.0
-        x = spla.spsolve(lil.tocsc(), rhs)
-        return x, float(fired @ x) / self.dt_sub, [stage @ x for stage in stages]
+        u = spla.spsolve(system, rhs)
+        mass = record @ u
+        rate = float((fired_row @ u)[0]) / self.dt_sub
+        return mass, rate, float((content_row @ u)[0]), [m @ u for m in slot_inputs]
 
 
 def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
@@ -290,12 +345,12 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
         step = _PopulationStep(network, pop, grid, at, dt_sub)
         n = grid.num_cells
         # first pass: upwind (positive), then correct the limiters
-        factors = [np.zeros(n) for _ in range(step.num_stages)]
+        factors = [np.zeros(n) for _ in range(step.num_slots)]
         rate, previous = np.inf, np.inf
         count = 0
         for count in range(1, max_iter + 1):
-            x, new_rate, stage_inputs = step.solve(factors)
-            if not np.all(np.isfinite(x)):
+            mass, new_rate, pending, slot_inputs = step.solve(factors)
+            if not np.all(np.isfinite(mass)):
                 raise FloatingPointError(f"steady state of {name!r} is singular on {grid}")
             previous, rate = rate, new_rate
             if code == SCHEME_UPWIND or abs(rate - previous) <= tol * max(abs(rate), 1e-300):
@@ -303,16 +358,16 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
             # plain iteration converges fastest; damp it if limiter switching cycles
             damping = 1.0 if count < max_iter // 4 else 0.5
             factors = [(1 - damping) * f + damping * limiter_factor(np.maximum(y, 0.0), code)
-                       for f, y in zip(factors, stage_inputs)]
+                       for f, y in zip(factors, slot_inputs)]
         else:
             raise RuntimeError(f"steady state of {name!r} did not converge in {max_iter} "
                                f"limiter iterations (last rate change "
                                f"{abs(rate - previous):.3g} Hz)")
-        mass = np.maximum(step.step_start_mass(x, rate * step.dt_sub), 0.0)
+        mass = np.maximum(mass, 0.0)
         rates[name] = rate
         densities[name] = mass / grid.axes[0].width
         grids[name] = grid
-        refractory[name] = rate * step.dt_sub * step.pipeline_steps
+        refractory[name] = pending
         iterations[name] = count
     return SteadyState(rates, densities, grids, refractory, iterations)
 

@@ -31,6 +31,7 @@ __all__ = [
     "shift_integer",
     "poisson_weights",
     "compound_jump",
+    "compound_jump_with_reset",
     "bernoulli",
     "sg_coefficients",
     "sg_implicit_step",
@@ -232,6 +233,41 @@ def compound_jump(p, g, shift, weights, count, out):
     else:
         for k in range(count):
             fired += remap_shift(p, g, k * shift, out, weights[k])
+    return fired
+
+
+@njit(cache=True)
+def compound_jump_with_reset(p, g, shift, weights, count, out, work, scheme, reset_cell,
+                             reset_frac_hi):
+    """Poisson-jump propagator where crossing mass restarts at reset *within* the step.
+
+    For neurons without refractory period the later events of a step act again after
+    the reset. With ``T'`` one event followed by reinjection of the crossed mass at
+    ``reset_cell`` (fraction ``reset_frac_hi`` into the next cell), this computes
+    ``out = sum_k weights[k] T'^k p`` by Horner's rule,
+    ``(((w_K p) T' + w_{K-1} p) T' + ...) T' + w_0 p``, recomputing the slopes of each
+    intermediate (``scheme``). Returns the total mass that crossed (each crossing
+    counted once); it is already back in ``out``. ``g`` and ``work`` are scratch."""
+    n = p.shape[0]
+    m = int(round(shift))
+    whole = abs(shift - m) < 1e-9
+    for j in range(n):
+        out[j] = weights[count - 1] * p[j]
+    fired = 0.0
+    for k in range(count - 2, -1, -1):
+        for j in range(n):
+            work[j] = 0.0
+        if whole:
+            crossed = shift_integer(out, m, work, 1.0)
+        else:
+            limited_slopes(out, g, scheme)
+            crossed = remap_shift(out, g, shift, work, 1.0)
+        fired += crossed
+        work[reset_cell] += (1.0 - reset_frac_hi) * crossed
+        if reset_frac_hi > 0.0:
+            work[reset_cell + 1] += reset_frac_hi * crossed
+        for j in range(n):
+            out[j] = work[j] + weights[k] * p[j]
     return fired
 
 
