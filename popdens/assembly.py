@@ -100,7 +100,7 @@ class PopulationArrays:
     reset_cell: int            # where released mass re-enters (cell, fraction to cell+1)
     reset_frac_hi: float
     immediate_reset: bool      # no refractory period: reset within the jump stage
-    stencils: tuple            # release stencils of transport and jump/diffusion firing
+    stencils: tuple            # release stencils of transport, jump and diffusion firing
 
 
 def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
@@ -125,6 +125,7 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
     # transport firing happens, on average, half a sub-step before the jump stage
     transport = release_stencil(model.t_ref / dt_sub - 0.5, 0, grid, model, dt_sub)
     jumps = release_stencil(model.t_ref / dt_sub, 1, grid, model, dt_sub)
+    diffusion = implicit_release_stencil(model.t_ref / dt_sub, grid, model)
     return PopulationArrays(
         grid=grid,
         mode=MODE_DIFFUSION if has_diffusion else MODE_REMAP,
@@ -137,7 +138,7 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
         reset_cell=reset_cell,
         reset_frac_hi=reset_frac,
         immediate_reset=model.t_ref == 0.0,
-        stencils=(transport, jumps),
+        stencils=(transport, jumps, diffusion),
     )
 
 
@@ -190,6 +191,23 @@ def release_stencil(delay: float, kind: int, grid: Grid, model, dt_sub: float
         key = (max(offset, 0), kind_of_point, position)
         entries[key] = entries.get(key, 0.0) + weight
     return [(o, t, w, pos[0], pos[1]) for (o, t, pos), w in entries.items()]
+
+
+def implicit_release_stencil(delay: float, grid: Grid, model
+                             ) -> list[tuple[int, int, float, int, float]]:
+    """Release stencil for mass that crossed in an implicit (backward-Euler) diffusion
+    step. That step has no splitting shift: the outflux belongs to the sub-step end and
+    the stationary backward-Euler state is the generator's null vector when the mass
+    waits exactly ``delay`` sub-steps, so release at sub-step starts, split linearly
+    (offset 0: at once, into the state after the implicit step)."""
+    reset = point_mass_weights(grid, model.v_reset)
+    whole = math.floor(delay + 1e-12)
+    f = max(delay - whole, 0.0)
+    entries = []
+    for offset, weight in ((whole, 1.0 - f), (whole + 1, f)):
+        if weight > 0.0:
+            entries.append((offset, 0 if offset > 0 else 1, weight, reset[0], reset[1]))
+    return entries
 
 
 INPUT_CODES = {"jump": INPUT_JUMP, "diffusion": INPUT_DIFFUSION}

@@ -97,3 +97,42 @@ def sg_step(p, velocity, diffusion, dx, dt):
     ab[2, :-1] = np.diag(mat, -1)
     new = solve_banded((1, 1), ab, p)
     return new, dt * right[n] * new[-1]
+
+
+def textbook_upwind_rate(tau, v_th, v_reset, e_l, t_ref, rate, jump, lower, num_cells):
+    """Stationary rate of the classic semi-discrete scheme: first-order upwind drift
+    fluxes, exact Poisson jumps ``rate * (T - I)`` with a whole-cell jump, reinjection
+    at reset; one dense linear solve. This is the scheme that DiPDE-style codes use."""
+    dx = (v_th - lower) / num_cells
+    shift = int(round(jump / dx))
+    assert abs(shift * dx - jump) < 1e-9 * dx
+    n = num_cells
+    faces = lower + dx * np.arange(n + 1)
+    velocity = (e_l - faces) / tau
+    gen = np.zeros((n, n))
+    fired = np.zeros(n)
+    for j in range(1, n + 1):
+        a = velocity[j]
+        if a > 0:                       # mass flows from cell j-1 to j (or out)
+            gen[j - 1, j - 1] -= a / dx
+            if j < n:
+                gen[j, j - 1] += a / dx
+            else:
+                fired[n - 1] += a / dx
+        elif a < 0 and j < n:           # from cell j to j-1
+            gen[j, j] += a / dx
+            gen[j - 1, j] -= a / dx
+    for i in range(n):
+        gen[i, i] -= rate
+        if i + shift < n:
+            gen[i + shift, i] += rate
+        else:
+            fired[i] += rate
+    reset = int(np.clip(np.floor((v_reset - lower) / dx), 0, n - 1))
+    gen[reset, :] += fired
+    system = gen.copy()
+    system[0, :] = 1.0 + t_ref * fired
+    rhs = np.zeros(n)
+    rhs[0] = 1.0
+    p = np.linalg.solve(system, rhs)
+    return float(fired @ p)

@@ -200,7 +200,7 @@ def reference_run(sim, n_steps):
                         drive += s * sim.conn_weight[c]
                         diff += 0.5 * s * sim.conn_weight[c] ** 2
                 p[:], fired = ref.sg_step(p, sim.face_velocity + drive, diff, dx, sim.dt_sub)
-                kind = 1
+                kind = 2
             schedule(kind, fired)
             p += mids[head] * reset
             mids[head] = 0.0

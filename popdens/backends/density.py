@@ -93,12 +93,13 @@ class DensitySimulation:
         self.reset_frac_hi = np.array([a.reset_frac_hi for a in arrays])
         self.immediate_reset = np.array([a.immediate_reset for a in arrays], dtype=np.bool_)
         num_pops = len(self.pops)
-        self.stencil_count = np.zeros((num_pops, 2), dtype=np.int64)
-        self.stencil_offset = np.zeros((num_pops, 2, 3), dtype=np.int64)
-        self.stencil_type = np.zeros((num_pops, 2, 3), dtype=np.int64)
-        self.stencil_weight = np.zeros((num_pops, 2, 3))
-        self.stencil_cell = np.zeros((num_pops, 2, 3), dtype=np.int64)
-        self.stencil_frac = np.zeros((num_pops, 2, 3))
+        shape = (num_pops, 3, 3)   # population, firing kind, stencil entry
+        self.stencil_count = np.zeros(shape[:2], dtype=np.int64)
+        self.stencil_offset = np.zeros(shape, dtype=np.int64)
+        self.stencil_type = np.zeros(shape, dtype=np.int64)
+        self.stencil_weight = np.zeros(shape)
+        self.stencil_cell = np.zeros(shape, dtype=np.int64)
+        self.stencil_frac = np.zeros(shape)
         longest = np.ones(num_pops, dtype=np.int64)
         for q, a in enumerate(arrays):
             for kind, stencil in enumerate(a.stencils):

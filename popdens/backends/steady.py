@@ -13,6 +13,7 @@ rate settles.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,11 +145,11 @@ class _PopulationStep:
     released (``assembly.release_stencil``). Each reconstruction in the step is a
     *slot* whose limiter is frozen by a factor (see :func:`limiter_factor`).
 
-    The unknowns are ``u = (state, c0, c1)``: the cell masses at the step start (with
-    diffusion: after the implicit step) and the masses crossing threshold per sub-step
-    by transport (``c0``) and by jumps or diffusion (``c1``) that enter the refractory
-    pipeline; in a steady state each release point hands out its stencil weight of
-    them every sub-step."""
+    The unknowns are ``u = (state, c0, c1, c2)``: the cell masses at the step start
+    (with diffusion: after the implicit step) and the masses crossing threshold per
+    sub-step that enter the refractory pipeline, by transport (``c0``), jumps (``c1``)
+    and the implicit diffusion step (``c2``); in a steady state each release point
+    hands out its stencil weight of them every sub-step."""
 
     def __init__(self, network: Network, pop, grid: Grid, at: float, dt_sub: float):
         model = pop.model
@@ -171,9 +172,10 @@ class _PopulationStep:
         self.reset = _vector(n, arrays.reset_cell, arrays.reset_frac_hi)
         self.immediate = arrays.immediate_reset
         # release points as linear maps of (c0, c1)
-        self.start_release = np.zeros(2)             # mass released at the sub-step start
-        self.mid_release = np.zeros((n, 2))          # masses placed before the jump stage
-        self.content = np.zeros(2)                   # pipeline content at the step start
+        kinds = len(arrays.stencils)
+        self.start_release = np.zeros(kinds)         # mass released at the sub-step start
+        self.mid_release = np.zeros((n, kinds))      # masses placed before the jump stage
+        self.content = np.zeros(kinds)               # pipeline content at the step start
         for kind, stencil in enumerate(arrays.stencils):
             for offset, point, weight, cell, frac in stencil:
                 self.content[kind] += offset * weight
@@ -246,17 +248,19 @@ class _PopulationStep:
             chain = acc
         return chain, enqueued, crossed, inputs
 
-    def solve(self, factors):
+    def solve(self, factors, pin: int):
         """Solve with frozen limiters; returns ``(mass at step start, rate, refractory,
-        slot inputs)``."""
+        slot inputs)``. ``pin`` is a state cell expected to hold mass."""
         n = self.n
-        size = n + 2
+        kinds = self.content.size
+        size = n + kinds
         eye_u = sp.identity(size, format="csr")
         state = eye_u[:n]                              # u -> state
-        c0, c1 = eye_u[n], eye_u[n + 1]                # u -> crossings
+        c0, c1, c2 = eye_u[n], eye_u[n + 1], eye_u[n + 2]   # u -> crossings by kind
+        crossings_u = eye_u[n:]
         reset = sp.csr_matrix(self.reset[:, None])
-        start = reset @ (self.start_release[0] * c0 + self.start_release[1] * c1)
-        mid = sp.csr_matrix(self.mid_release) @ eye_u[n:]
+        start = reset @ sp.csr_matrix(self.start_release[None, :]) @ crossings_u
+        mid = sp.csr_matrix(self.mid_release) @ crossings_u
         slot_inputs = []
         if self.diffusive:
             y1 = (state + mid).tocsr()
@@ -265,7 +269,7 @@ class _PopulationStep:
             q_to_out = sp.csr_matrix(self.dt_sub * self.outflux[None, :]) @ state
             # (I - dt L) q = x + start released in the next step
             balance = (sp.identity(n) - self.dt_sub * self.generator) @ state - x - start
-            rows = [balance, c0, q_to_out + enqueued - c1]
+            rows = [balance, c0, enqueued - c1, q_to_out - c2]
             fired_row = q_to_out + crossed
             record = x
         else:
@@ -277,20 +281,54 @@ class _PopulationStep:
             x, enqueued, crossed, inputs = self._jump_chain(y1, factors, 1)
             slot_inputs += inputs
             transport = remap[n] @ y0
-            rows = [x - state, transport - c0, enqueued - c1]
+            rows = [x - state, transport - c0, enqueued - c1, c2]
             fired_row = transport + crossed
             record = state
-        content_row = self.content[0] * c0 + self.content[1] * c1
+        content_row = sp.csr_matrix(self.content[None, :]) @ crossings_u
         norm = sp.csr_matrix(np.ones((1, n))) @ record + content_row
         balance, *crossings = rows
-        # one balance row is redundant (conservation): the normalisation replaces it
-        system = sp.vstack([norm, balance.tocsr()[1:], *crossings]).tocsc()
-        rhs = np.zeros(size)
-        rhs[0] = 1.0
-        u = spla.spsolve(system, rhs)
+        u = _null_vector(balance.tocsr(), crossings, norm, pin, size)
         mass = record @ u
         rate = float((fired_row @ u)[0]) / self.dt_sub
         return mass, rate, float((content_row @ u)[0]), [m @ u for m in slot_inputs]
+
+
+def _likely_mass_cell(network: Network, pop, grid: Grid, at: float) -> int:
+    """The cell of the mean free membrane potential under the inputs (clipped into the
+    grid): where the stationary density holds mass."""
+    model = pop.model
+    drive = sum(network.source_rate_table(c, np.array([at]), 1e-9)[0] * c.weight
+                for c in network.inputs_of(pop))
+    mean = model.e_l + model.tau_m * drive
+    ax = grid.axes[0]
+    x = (min(mean, model.v_reset if mean >= model.v_th else mean) - ax.lower) / ax.width
+    return int(np.clip(np.floor(x), 0, ax.num_cells - 1))
+
+
+def _null_vector(balance, crossings, norm, pin: int, size: int) -> np.ndarray:
+    """The normalised solution of ``balance u = 0``, ``crossings u = 0``,
+    ``norm . u = 1``.
+
+    One balance row is redundant (conservation). Replacing it by ``u[pin] = 1`` keeps
+    the system sparse (a dense normalisation row would fill the LU factors); the result
+    is then scaled by ``norm``. If the pinned cell holds no mass that system is
+    singular, and the dense-row system is solved instead."""
+    pin_row = sp.csr_matrix(([1.0], ([0], [pin])), shape=(1, size))
+    rows = sp.vstack([balance[:pin], pin_row, balance[pin + 1:], *crossings]).tocsc()
+    rhs = np.zeros(size)
+    rhs[pin] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", spla.MatrixRankWarning)
+        u = spla.spsolve(rows, rhs)
+    scale = float((norm @ u)[0]) if np.all(np.isfinite(u)) else 0.0
+    if scale > 0.0 and np.all(np.isfinite(u)):
+        u = u / scale
+        if u[:balance.shape[0]].min() >= -1e-9 * np.abs(u).max():
+            return u
+    rows = sp.vstack([balance[:-1], norm, *crossings]).tocsc()
+    rhs = np.zeros(size)
+    rhs[balance.shape[0] - 1] = 1.0
+    return spla.splu(rows, permc_spec="NATURAL", diag_pivot_thresh=0.1).solve(rhs)
 
 
 def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
@@ -310,7 +348,9 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
     scheme : {"mc", "vanleer", "upwind"}
         Reconstruction, as in :meth:`Network.run`.
     tol : float
-        Relative change of the rate that ends the limiter iteration.
+        The limiter iteration ends when the rate changes by less than ``tol``
+        (relative, or 1e-12 Hz, the round-off level) and the masses by less than
+        ``tol`` of their maximum.
 
     Returns
     -------
@@ -347,13 +387,20 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
         # first pass: upwind (positive), then correct the limiters
         factors = [np.zeros(n) for _ in range(step.num_slots)]
         rate, previous = np.inf, np.inf
+        previous_mass = np.full(n, np.inf)
+        pin = _likely_mass_cell(network, pop, grid, at)
         count = 0
         for count in range(1, max_iter + 1):
-            mass, new_rate, pending, slot_inputs = step.solve(factors)
+            mass, new_rate, pending, slot_inputs = step.solve(factors, pin)
+            pin = int(np.argmax(mass))
             if not np.all(np.isfinite(mass)):
                 raise FloatingPointError(f"steady state of {name!r} is singular on {grid}")
             previous, rate = rate, new_rate
-            if code == SCHEME_UPWIND or abs(rate - previous) <= tol * max(abs(rate), 1e-300):
+            change = np.abs(mass - previous_mass).max() / max(np.abs(mass).max(), 1e-300)
+            previous_mass = mass
+            # rates below ~1e-12 Hz are at the round-off level of the masses
+            if code == SCHEME_UPWIND or (abs(rate - previous) <= tol * abs(rate) + 1e-12
+                                         and change <= tol):
                 break
             # plain iteration converges fastest; damp it if limiter switching cycles
             damping = 1.0 if count < max_iter // 4 else 0.5

@@ -34,10 +34,11 @@ distances of the two points below threshold), and the crossing time is drawn fro
 bridge's first-passage distribution (:func:`_bridge_hitting_time`).
 
 Random numbers come from a SplitMix64 generator (Steele, Lea & Flood 2014) whose 64-bit
-state is threaded through the functions, and Gaussian numbers from a 256-layer ziggurat
-(Marsaglia & Tsang 2000, with independent bits for the layer and the value as advised by
-Doornik 2005). numba's own ``np.random`` costs about 20 ns per uniform on a call into
-its C runtime; these inline into the loops at a few ns.
+state is threaded through the functions, Gaussian and exponential ones from 256-layer
+ziggurats (Marsaglia & Tsang 2000, with independent bits for the layer and the value as
+advised by Doornik 2005). numba's own ``np.random`` took 20 ns per uniform and 60 ns per
+normal (a call into its C runtime) on the development machine; these inline into the
+loops at about 1 ns per uniform and 3 ns per normal or exponential.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["seed_state", "simulate_lif", "sample_normals", "sample_bridge_hitting_times"]
+__all__ = ["seed_state", "simulate_lif", "sample_normals", "sample_exponentials",
+           "sample_bridge_hitting_times"]
 
 REFRACTORY = np.inf
 """Value of ``v`` while a neuron is refractory."""
@@ -217,7 +219,7 @@ def _bridge_hitting_time(d1, d2, variance, duration, state):
 
 
 # --- single-neuron dynamics ------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _crossing_check(x, x_new, variance, duration, v_th, bridge, state):
     """Whether a diffusing path from ``x`` to ``x_new`` (both known) crossed ``v_th``.
 
@@ -230,8 +232,10 @@ def _crossing_check(x, x_new, variance, duration, v_th, bridge, state):
     if bridge:
         exponent = 2.0 * d1 * d2 / variance
         if exponent < _BRIDGE_NEGLIGIBLE_EXPONENT:
-            u, state = _uniform(state)
-            if u < math.exp(-exponent):
+            # crossed with probability exp(-exponent) = P(Exp(1) > exponent); an
+            # exponential variate is cheaper than a uniform and an exp
+            e, state = _exponential(state)
+            if e > exponent:
                 return _bridge_hitting_time(d1, d2, variance, duration, state)
     return -1.0, state
 
@@ -295,7 +299,8 @@ def _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state):
 # inline cost atomic reference-count updates, which made every event several times dearer.
 @njit(cache=True)
 def _advance_to_event(x, t, decay_since_t0, ref_end, target, state, t0, t1, lam0, lam1,
-                      total_rate, mu, s2, decay_step, tau, v_th, v_reset, t_ref, bridge):
+                      total_rate, inv_rate, mu, s2, decay_step, tau, v_th, v_reset, t_ref,
+                      bridge):
     """Advance one neuron from ``t`` to its next input event or to the step end ``t1``.
 
     Parameters
@@ -307,8 +312,9 @@ def _advance_to_event(x, t, decay_since_t0, ref_end, target, state, t0, t1, lam0
         Current time and ``exp(-(t - t0) / tau)`` (segment decays then cost a division).
     ref_end, target : float
         End of the refractory period; cumulative intensity of the next input event.
-    t0, t1, lam0, lam1, total_rate : float
-        The step, the cumulative jump intensity at its ends, and the total jump rate.
+    t0, t1, lam0, lam1, total_rate, inv_rate : float
+        The step, the cumulative jump intensity at its ends, the total jump rate and its
+        inverse (0 when the rate is 0).
     mu, s2, decay_step, tau : float
         Relaxation target (V), white-noise intensity (V^2/s), ``exp(-(t1 - t0) / tau)``,
         membrane time constant.
@@ -340,7 +346,7 @@ def _advance_to_event(x, t, decay_since_t0, ref_end, target, state, t0, t1, lam0
         else:
             at_event = target < lam1
             if at_event:
-                t_next = min(max(t0 + (target - lam0) / total_rate, t), t1)
+                t_next = min(max(t0 + (target - lam0) * inv_rate, t), t1)
                 decay_next = math.exp(-(t_next - t0) / tau)
             else:
                 t_next = t1
@@ -357,6 +363,31 @@ def _advance_to_event(x, t, decay_since_t0, ref_end, target, state, t0, t1, lam0
         x = REFRACTORY
 
 
+@njit(cache=True, inline="always")
+def _finish_step(x, t, decay_since_t0, held_until, next_target, state, k, t0, t1, lam0,
+                 lam1, total_rate, inv_rate, jump_weight, jump_rate, j_lo, j_hi, mu, s2,
+                 decay, tau, v_th, v_reset, t_ref, bridge):
+    """Take one neuron from ``(x, t)`` to the step end, applying every input event.
+
+    Inlined into the population loops (numba IR) so that the weight and rate arrays never
+    cross a call. Returns (v, ref_end, target, spikes, events, state) at ``t1``."""
+    spikes = 0
+    events = 0
+    while True:
+        x, t, decay_since_t0, held_until, next_target, n_spikes, at_event, state = \
+            _advance_to_event(x, t, decay_since_t0, held_until, next_target, state, t0, t1,
+                              lam0, lam1, total_rate, inv_rate, mu, s2, decay, tau, v_th,
+                              v_reset, t_ref, bridge)
+        spikes += n_spikes
+        if not at_event:
+            return x, held_until, next_target, spikes, events, state
+        events += 1
+        j, state = _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state)
+        x += jump_weight[j]
+        e, state = _exponential(state)
+        next_target += e
+
+
 @njit(cache=True)
 def _step_population(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, total_rate,
                      jump_weight, jump_rate, j_lo, j_hi, mu, s2, decay, spread, tau, v_th,
@@ -366,28 +397,100 @@ def _step_population(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, t
     ``decay = exp(-(t1 - t0) / tau)``; ``spread`` is the Ornstein-Uhlenbeck standard
     deviation over the step. Returns (spikes, refractory neurons at t1, input events,
     new state)."""
+    if s2 == 0.0:
+        return _step_deterministic(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1,
+                                   total_rate, jump_weight, jump_rate, j_lo, j_hi, mu, decay,
+                                   tau, v_th, v_reset, t_ref)
+    return _step_white_noise(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1,
+                             total_rate, jump_weight, jump_rate, j_lo, j_hi, mu, s2, decay,
+                             spread, tau, v_th, v_reset, t_ref, bridge)
+
+
+@njit(cache=True)
+def _step_deterministic(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1,
+                        total_rate, jump_weight, jump_rate, j_lo, j_hi, mu, decay, tau, v_th,
+                        v_reset, t_ref):
+    """:func:`_step_population` without white noise: between events ``v`` relaxes
+    deterministically toward ``mu``."""
     spikes = 0
     refractory = 0
     events = 0
+    inv_rate = 1.0 / total_rate if total_rate > 0.0 else 0.0
+    inv_rate_tau = inv_rate / tau
+    for i in range(lo, hi):
+        x = v[i]
+        next_target = target[i]
+        x_new = mu + (x - mu) * decay
+        # v = inf (refractory) fails the first test
+        if x_new < v_th and next_target >= lam1:
+            v[i] = x_new
+            continue
+        t = t0
+        decay_since_t0 = 1.0
+        held_until = 0.0
+        if x == REFRACTORY:
+            # ref_end is read and written only around refractory periods
+            held_until = ref_end[i]
+            if held_until >= t1:
+                refractory += 1
+                continue
+        elif next_target < lam1:
+            # The usual reason to be here: one event and no spike in the step. Straight-line
+            # code for it shortens the dependency chain through the event (about half the
+            # cost of the general loop); any other outcome continues in that loop from the
+            # state reached, so no random number is drawn twice.
+            event_target = next_target
+            decay_to_event = math.exp(-(event_target - lam0) * inv_rate_tau)
+            x_before = mu + (x - mu) * decay_to_event
+            if x_before < v_th:
+                j, state = _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state)
+                x = x_before + jump_weight[j]
+                e, state = _exponential(state)
+                next_target = event_target + e
+                events += 1
+                if x < v_th and next_target >= lam1:
+                    x_end = mu + (x - mu) * (decay / decay_to_event)
+                    if x_end < v_th:
+                        v[i] = x_end
+                        target[i] = next_target
+                        continue
+                t = min(t0 + (event_target - lam0) * inv_rate, t1)
+                decay_since_t0 = decay_to_event
+        x, held_until, next_target, n_spikes, n_events, state = _finish_step(
+            x, t, decay_since_t0, held_until, next_target, state, k, t0, t1, lam0, lam1,
+            total_rate, inv_rate, jump_weight, jump_rate, j_lo, j_hi, mu, 0.0, decay, tau,
+            v_th, v_reset, t_ref, False)
+        v[i] = x
+        target[i] = next_target
+        spikes += n_spikes
+        events += n_events
+        if x == REFRACTORY:
+            ref_end[i] = held_until
+            refractory += 1
+    return spikes, refractory, events, state
+
+
+@njit(cache=True)
+def _step_white_noise(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, total_rate,
+                      jump_weight, jump_rate, j_lo, j_hi, mu, s2, decay, spread, tau, v_th,
+                      v_reset, t_ref, bridge):
+    """:func:`_step_population` with white noise of intensity ``s2`` (V^2/s)."""
+    spikes = 0
+    refractory = 0
+    events = 0
+    inv_rate = 1.0 / total_rate if total_rate > 0.0 else 0.0
     dt = t1 - t0
     noise_variance = s2 * dt
     bridge_limit = _BRIDGE_NEGLIGIBLE_EXPONENT * noise_variance if bridge else 0.0
     for i in range(lo, hi):
         x = v[i]
         next_target = target[i]
-        # ref_end is read and written only around refractory periods: most neurons never
-        # touch that array in a step
         held_until = 0.0
-        if s2 == 0.0:
-            x_new = mu + (x - mu) * decay
-            # v = inf (refractory) fails the first test
-            if x_new < v_th and next_target >= lam1:
-                v[i] = x_new
-                continue
-            if x == REFRACTORY:
-                held_until = ref_end[i]
-        elif x == REFRACTORY:
+        if x == REFRACTORY:
             held_until = ref_end[i]
+            if held_until >= t1:
+                refractory += 1
+                continue
         elif next_target >= lam1:
             z, state = _normal(state)
             x_new = mu + (x - mu) * decay + spread * z
@@ -404,23 +507,14 @@ def _step_population(v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, t
             spikes += 1
             held_until = t0 + t_cross + t_ref
             x = REFRACTORY
-        t = t0
-        decay_since_t0 = 1.0
-        while True:
-            x, t, decay_since_t0, held_until, next_target, n_spikes, at_event, state = \
-                _advance_to_event(x, t, decay_since_t0, held_until, next_target, state, t0,
-                                  t1, lam0, lam1, total_rate, mu, s2, decay, tau, v_th,
-                                  v_reset, t_ref, bridge)
-            spikes += n_spikes
-            if not at_event:
-                break
-            events += 1
-            j, state = _choose_connection(jump_rate, k, j_lo, j_hi, total_rate, state)
-            x += jump_weight[j]
-            e, state = _exponential(state)
-            next_target += e
+        x, held_until, next_target, n_spikes, n_events, state = _finish_step(
+            x, t0, 1.0, held_until, next_target, state, k, t0, t1, lam0, lam1, total_rate,
+            inv_rate, jump_weight, jump_rate, j_lo, j_hi, mu, s2, decay, tau, v_th, v_reset,
+            t_ref, bridge)
         v[i] = x
         target[i] = next_target
+        spikes += n_spikes
+        events += n_events
         if x == REFRACTORY:
             ref_end[i] = held_until
             refractory += 1
@@ -436,13 +530,13 @@ def _histogram(v, lo, hi, lower, width, counts, row, col0, num_cells):
         x = v[i]
         if x == REFRACTORY:
             continue
-        cell = int(math.floor((x - lower) / width))
-        if cell < 0:
+        position = (x - lower) / width
+        # compared as a float: converting a huge negative one to int is undefined
+        if position < 0.0:
             below += 1
             continue
         # x < v_th = upper face, but the division can round up to num_cells
-        if cell >= num_cells:
-            cell = num_cells - 1
+        cell = min(int(position), num_cells - 1)
         counts[row, col0 + cell] += 1
     return below
 
@@ -565,6 +659,16 @@ def sample_normals(n, seed_bits):
     state = seed_bits
     for i in range(n):
         out[i], state = _normal(state)
+    return out
+
+
+@njit(cache=True)
+def sample_exponentials(n, seed_bits):
+    """``n`` Exp(1) variates from the kernels' ziggurat (for tests)."""
+    out = np.empty(n)
+    state = seed_bits
+    for i in range(n):
+        out[i], state = _exponential(state)
     return out
 
 

@@ -59,10 +59,11 @@ def _schedule(p, q, kind, mass, head, length, base, pipe_start, pipe_mid,
               stencil_frac):
     """Distribute ``mass`` that crossed threshold over its release points.
 
-    Entry ``e`` of population ``q``'s stencil for this ``kind`` (0: transport, 1: jump
-    or diffusion) releases ``stencil_weight`` of it ``stencil_offset`` sub-steps on, at
-    the start (type 0) or before the jump stage (type 1) of that sub-step. Offset 0,
-    type 1 means now (before this sub-step's jumps), at its own reset cell."""
+    Entry ``e`` of population ``q``'s stencil for this ``kind`` (0: transport, 1: jumps,
+    2: implicit diffusion step) releases ``stencil_weight`` of it ``stencil_offset``
+    sub-steps on, at the start (type 0) or before the jump stage (type 1) of that
+    sub-step. Offset 0, type 1 means now (before this sub-step's jumps), at its own
+    reset cell."""
     for e in range(stencil_count[q, kind]):
         w = stencil_weight[q, kind, e] * mass
         offset = stencil_offset[q, kind, e]
@@ -95,7 +96,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     deterministic drift ``face_velocity``; the reset cell and fraction into the next
     cell (P,); ``immediate_reset`` (P,) selects in-step reset for jumps (no refractory
     period); refractory ring buffers ``pipe_start``/``pipe_mid`` with ``pipe_offset``
-    (P+1,) and ring position ``pipe_head`` (P,); release stencils (P, 2, 3) per firing
+    (P+1,) and ring position ``pipe_head`` (P,); release stencils (P, 3, 3) per firing
     kind (see ``_schedule``); connection arrays (C,) and per-step event rates
     ``conn_rate`` (C, n_steps) in Hz; outputs ``rates_out``/``refractory_out``
     (P, n_steps); density snapshots ``record_out`` (R, M) taken at the start of the
@@ -169,7 +170,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                     crossed = sg_implicit_step(p, to_right[:n + 1], to_left[:n + 1],
                                                dt_sub, work_c[:n], work_d[:n],
                                                work_old[:n])
-                    kind = 1
+                    kind = 2
                 fired += crossed
                 _schedule(p, q, kind, crossed, head, length, base, pipe_start, pipe_mid,
                           stencil_count, stencil_offset, stencil_type, stencil_weight,
