@@ -27,6 +27,9 @@ SUBSTEP_FRACTION = 1.0 / 100.0
 # A sub-step never carries more than this many expected events per connection, so the
 # compound-Poisson series stays short.
 MAX_EVENTS_PER_SUBSTEP = 20.0
+# Largest drift displacement at threshold per sub-step, in units of the smallest
+# excitatory jump (see ``substeps``).
+JUMP_CFL = 0.5
 
 
 def scheme_code(scheme: str) -> int:
@@ -73,14 +76,30 @@ def initial_masses(grid: Grid, model, init) -> np.ndarray:
     return (values / total).ravel()
 
 
-def substeps(dt: float, models, peak_event_rates) -> int:
-    """Internal sub-steps per reporting step ``dt``."""
-    n_sub = 1
-    for model in models:
-        n_sub = max(n_sub, math.ceil(dt / (SUBSTEP_FRACTION * model.tau_m) - 1e-9))
+def substeps(dt: float, populations) -> int:
+    """Internal sub-steps per reporting step ``dt``.
 
-    for rate in peak_event_rates:
-        n_sub = max(n_sub, math.ceil(rate * dt / MAX_EVENTS_PER_SUBSTEP))
+    ``populations`` is a list of ``(model, inputs)`` with ``inputs`` a list of
+    ``(peak_rate, weight, kind)``. Three limits, all measured (tests/test_accuracy.py,
+    tests/test_agreement.py):
+
+    * ``dt_sub <= tau_m / 100`` keeps the transport/jump splitting error of transients
+      well under 1 %;
+    * the drift at threshold may carry mass at most half the smallest excitatory jump
+      per sub-step: mass just below threshold must meet a jump stage while it is
+      within one jump of threshold (otherwise firing is overestimated, by percents when
+      the drift carries a whole jump per sub-step);
+    * at most ``MAX_EVENTS_PER_SUBSTEP`` expected events per connection.
+    """
+    n_sub = 1
+    for model, inputs in populations:
+        n_sub = max(n_sub, math.ceil(dt / (SUBSTEP_FRACTION * model.tau_m) - 1e-9))
+        speed = abs(float(model.drift(model.v_th)))
+        jumps = [w for (_, w, kind) in inputs if kind == "jump" and w > 0]
+        if jumps and speed > 0:
+            n_sub = max(n_sub, math.ceil(dt * speed / (JUMP_CFL * min(jumps)) - 1e-9))
+        for rate, _, _ in inputs:
+            n_sub = max(n_sub, math.ceil(rate * dt / MAX_EVENTS_PER_SUBSTEP - 1e-9))
     return n_sub
 
 

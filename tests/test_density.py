@@ -130,7 +130,8 @@ def test_callable_rate_matches_equivalent_piecewise():
     a = single(model, inputs=[("e", step, 0.05, "jump")]).run(t_end=0.1, dt=1e-4)
     b = single(model, inputs=[("e", pd.piecewise([0.0, 0.05], [500.0, 2000.0]), 0.05,
                                "jump")]).run(t_end=0.1, dt=1e-4)
-    np.testing.assert_allclose(a.rates["P"], b.rates["P"], rtol=1e-12, atol=1e-12)
+    # equal up to round-off in the step that contains the switch time
+    np.testing.assert_allclose(a.rates["P"], b.rates["P"], rtol=1e-9, atol=1e-9)
 
 
 def test_init_callable_sets_the_initial_density():

@@ -70,7 +70,9 @@ class DensitySimulation:
         peak = self.conn_rate.max(axis=1) if len(conns) and self.n_steps else np.zeros(0)
         self.grids = [network.grid_of(p, t_end, dt) for p in self.pops]
 
-        self.n_sub = substeps(dt, [p.model for p in self.pops], peak)
+        inputs = [[(float(peak[c]), conn.weight, conn.input)
+                   for c, conn in enumerate(conns) if conn.post is p] for p in self.pops]
+        self.n_sub = substeps(dt, [(p.model, i) for p, i in zip(self.pops, inputs)])
         if max_substep is not None:
             max_substep = as_real("max_substep", max_substep)
             if max_substep <= 0:

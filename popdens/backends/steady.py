@@ -376,12 +376,13 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
             raise NotImplementedError("steady_state of coupled populations is not available "
                                       "yet")
     rates, densities, grids, refractory, iterations = {}, {}, {}, {}, {}
-    models = [p.model for p in network.populations.values()]
+    # one internal step for the whole network, as in a run
+    inputs = [(pop.model, [(float(network.source_rate_table(c, np.array([at]), 1e-9)[0]),
+                            c.weight, c.input) for c in network.inputs_of(pop)])
+              for pop in network.populations.values()]
+    dt_sub = dt / substeps(dt, inputs)
     for name, pop in network.populations.items():
         grid = network.grid_of(pop, t_end=at + dt, dt=dt)
-        peak = [float(network.source_rate_table(c, np.array([at]), 1e-9)[0])
-                for c in network.inputs_of(pop)]
-        dt_sub = dt / substeps(dt, models, peak)
         step = _PopulationStep(network, pop, grid, at, dt_sub)
         n = grid.num_cells
         # first pass: upwind (positive), then correct the limiters

@@ -1,0 +1,263 @@
+"""Command-line interface: ``popdens demo`` (also ``python -m popdens demo``).
+
+The demo runs the classic single-population example of Omurtag, Knight & Sirovich (2000)
+with both backends, prints the rates, the Monte Carlo standard error and the wall times, and
+writes a two-panel PNG (rate against time; final density against the Monte Carlo
+histogram).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main", "demo", "build_parser"]
+
+# The demo's fixed parameters (dimensionless voltage: threshold 1, reset 0).
+TAU_M = 0.05          # s
+INPUT_RATE = 800.0    # Hz
+JUMP = 0.03           # jump per input event (threshold = 1)
+DT = 1e-4             # s
+BIN = 1e-3            # s, rate bins for the peak and the plot
+STEADY_WINDOW = 0.1   # s, the steady rate is the mean over the last 100 ms
+
+
+def _network():
+    import popdens as pd
+
+    net = pd.Network()
+    ext = net.add_poisson("ext", rate=INPUT_RATE)
+    pop = net.add_population("E", pd.LIF(tau_m=TAU_M, v_th=1.0, v_reset=0.0))
+    net.connect(ext, pop, weight=JUMP)
+    return net
+
+
+def _peak(result, name: str) -> tuple[float, float]:
+    """Largest 1-ms-binned rate (Hz) and the centre of its bin (s)."""
+    t_bins, r = result.binned_rates(name, BIN)
+    if r.size == 0:   # a run shorter than one bin: use the steps themselves
+        t_bins, r = result.t, np.asarray(result.rates[name])
+        width = result.dt
+    else:
+        width = max(1, int(round(BIN / result.dt))) * result.dt
+    k = int(np.argmax(r))
+    return float(r[k]), float(t_bins[k] + 0.5 * width)
+
+
+def demo(t_end: float = 0.3, n_neurons: int = 100_000, seed: int = 1,
+         output: str | Path | None = "popdens_demo.png", dt: float = DT,
+         file=None) -> dict:
+    """Run the single-population demo with both backends and report.
+
+    One LIF population (``tau_m`` = 50 ms, threshold 1, reset 0, ``e_l`` = 0, no
+    refractory period), every neuron at ``v = 0`` at ``t = 0``, receives Poisson input
+    jumps of 0.03 at 800 Hz from ``t = 0`` (Omurtag, Knight & Sirovich 2000). The density
+    backend (default grid) and a Monte Carlo run of ``n_neurons`` neurons integrate it to
+    ``t_end``; both record the density at ``t_end``.
+
+    Parameters
+    ----------
+    t_end : float, default 0.3
+        Duration (s).
+    n_neurons : int, default 100000
+        Monte Carlo neurons.
+    seed : int, default 1
+        Monte Carlo seed.
+    output : str, Path or None, default "popdens_demo.png"
+        Where to write the PNG; ``None`` skips the plot.
+    dt : float, default 1e-4
+        Reporting step (s).
+    file : text stream, optional
+        Where to print the report; default ``sys.stdout``.
+
+    Returns
+    -------
+    dict
+        ``density_peak_rate`` / ``montecarlo_peak_rate`` (Hz) and
+        ``density_peak_time`` / ``montecarlo_peak_time`` (s, centre of the 1-ms bin);
+        ``density_steady_rate``, ``montecarlo_steady_rate`` (Hz, mean over the last
+        ``steady_window`` s) and ``montecarlo_standard_error`` (Hz, Poisson standard error
+        of that mean); ``stationary_rate`` (Hz, :func:`popdens.steady_state`);
+        ``density_wall_time`` / ``montecarlo_wall_time`` (s, integration only) and
+        ``density_total_time`` / ``montecarlo_total_time`` (s, with setup and numba
+        compilation); ``output`` (the PNG path or None); ``density`` and ``montecarlo``
+        (the two :class:`popdens.Result` objects).
+    """
+    import popdens as pd
+
+    out = sys.stdout if file is None else file
+    net = _network()
+    name = "E"
+
+    start = time.perf_counter()
+    # one step first: it compiles the kernels (or loads numba's cache), so that
+    # res.wall_time measures the integration alone, as Monte Carlo's does
+    net.run(t_end=dt, dt=dt, record_times=[dt])
+    res = net.run(t_end=t_end, dt=dt, record_times=[t_end])
+    density_total = time.perf_counter() - start
+
+    start = time.perf_counter()
+    mc = net.run(t_end=t_end, dt=dt, backend="montecarlo", n_neurons=n_neurons, seed=seed,
+                 record_times=[t_end])
+    mc_total = time.perf_counter() - start
+
+    stationary = pd.steady_state(net, dt=dt).rates[name]
+
+    window = min(STEADY_WINDOW, t_end)
+    t_from = t_end - window
+    density_steady = res.mean_rate(name, t_from)
+    mc_steady = mc.mean_rate(name, t_from)
+    window_steps = int(np.count_nonzero(mc.t >= t_from - 1e-12))
+    mc_se = math.sqrt(max(mc_steady, 0.0) / (n_neurons * window_steps * dt))
+    density_peak, density_peak_t = _peak(res, name)
+    mc_peak, mc_peak_t = _peak(mc, name)
+
+    grid = res.grids[name].axes[0]
+    z = (density_steady - mc_steady) / mc_se if mc_se > 0 else float("nan")
+    lines = [
+        "popdens demo: one LIF population (tau_m = 50 ms, threshold 1, reset 0, no "
+        "refractory period)",
+        f"  input: Poisson jumps h = {JUMP:g} at {INPUT_RATE:g} Hz from t = 0, every "
+        "neuron starting at v = 0",
+        f"  t_end = {t_end:g} s, dt = {1e3 * dt:g} ms, grid {grid.num_cells} cells on "
+        f"[{grid.lower:g}, {grid.upper:g}]; Monte Carlo N = {n_neurons:,}, seed {seed}",
+        "",
+        f"{'':34}{'density':>14}{'Monte Carlo':>14}",
+        f"{'transient peak (1-ms bins) [Hz]':34}{density_peak:14.3f}{mc_peak:14.3f}",
+        f"{'  at t [ms]':34}{1e3 * density_peak_t:14.1f}{1e3 * mc_peak_t:14.1f}",
+        f"{f'steady rate (last {1e3 * window:g} ms) [Hz]':34}{density_steady:14.3f}"
+        f"{mc_steady:14.3f}",
+        f"{'  Monte Carlo standard error [Hz]':34}{'':14}{mc_se:14.3f}",
+        f"{'wall time, integration [s]':34}{res.wall_time:14.3f}{mc.wall_time:14.3f}",
+        f"{'wall time, with setup+compile [s]':34}{density_total:14.3f}{mc_total:14.3f}",
+        "",
+        f"density - Monte Carlo steady rate: {density_steady - mc_steady:+.3f} Hz "
+        f"({z:+.2f} standard errors)",
+        f"stationary rate (pd.steady_state): {stationary:.3f} Hz",
+    ]
+
+    path = None
+    if output is not None:
+        path = Path(output)
+        _demo_figure(res, mc, name, path, stationary)
+        lines.append(f"figure written to {path}")
+    print("\n".join(lines), file=out)
+
+    return {
+        "density_peak_rate": density_peak, "density_peak_time": density_peak_t,
+        "montecarlo_peak_rate": mc_peak, "montecarlo_peak_time": mc_peak_t,
+        "density_steady_rate": density_steady, "montecarlo_steady_rate": mc_steady,
+        "montecarlo_standard_error": mc_se, "steady_window": window,
+        "stationary_rate": stationary,
+        "density_wall_time": res.wall_time, "montecarlo_wall_time": mc.wall_time,
+        "density_total_time": density_total, "montecarlo_total_time": mc_total,
+        "output": path, "density": res, "montecarlo": mc,
+    }
+
+
+def _demo_figure(res, mc, name: str, path: Path, stationary: float) -> None:
+    """Two panels: rates against time, and the final density against the histogram."""
+    # A bare Figure renders with Agg when saved as PNG: no pyplot, no display, and the
+    # caller's matplotlib backend is left alone.
+    from matplotlib.figure import Figure
+
+    from . import plot
+
+    fig = Figure(figsize=(11.0, 4.2), layout="constrained")
+    ax_rate, ax_density = fig.subplots(1, 2)
+    plot.rates([res, mc], names=name, bin_width=BIN, ax=ax_rate)
+    ax_rate.axhline(stationary, color="0.4", ls=":", lw=1.0,
+                    label=f"stationary {stationary:.2f} Hz")
+    ax_rate.legend(frameon=False)
+    ax_rate.set_title("firing rate after the input is switched on")
+    plot.density(res, name, ax=ax_density, other=mc)
+    fig.suptitle("popdens demo: LIF, jumps h = 0.03 at 800 Hz (Omurtag, Knight & "
+                 "Sirovich 2000)")
+    fig.savefig(path, dpi=120)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(float(text)) if float(text).is_integer() else None
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``popdens`` argument parser."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="popdens",
+        description="Population-density simulation of spiking neuron populations.")
+    parser.add_argument("--version", action="version", version=f"popdens {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser(
+        "demo", help="run the single-population LIF example with both backends",
+        description="LIF population (tau_m = 50 ms, threshold 1, reset 0) driven by Poisson "
+                    "jumps of 0.03 at 800 Hz from t = 0: density backend against Monte "
+                    "Carlo, with a PNG of rates and densities.")
+    p.add_argument("--t-end", type=_positive_float, default=0.3, metavar="SECONDS",
+                   help="duration in seconds (default 0.3)")
+    p.add_argument("--neurons", type=_positive_int, default=100_000, metavar="N",
+                   help="Monte Carlo neurons (default 100000)")
+    p.add_argument("--seed", type=_seed, default=1, help="Monte Carlo seed (default 1)")
+    p.add_argument("--output", default="popdens_demo.png", metavar="PNG",
+                   help="figure path (default popdens_demo.png in the current directory)")
+    p.add_argument("--no-plot", action="store_true", help="skip the figure")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``popdens`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status 0 on success (the console script passes it to ``sys.exit``); invalid
+        arguments exit with status 2 (argparse). Call :func:`demo` for the numbers.
+    """
+    parser = build_parser()
+    args = parser.parse_args(None if argv is None else [str(a) for a in argv])
+    if args.command == "demo":
+        if args.t_end < DT:
+            parser.error(f"--t-end must be >= dt = {DT:g} s, got {args.t_end:g}")
+        if not args.no_plot and not Path(args.output).resolve().parent.is_dir():
+            parser.error(f"--output: the folder of {args.output!r} does not exist")
+        demo(t_end=args.t_end, n_neurons=args.neurons, seed=args.seed,
+             output=None if args.no_plot else args.output)
+        return 0
+    parser.error(f"unknown command {args.command!r}")   # pragma: no cover
