@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["as_real", "check_positive", "check_nonnegative", "check_int"]
+__all__ = ["as_real", "check_positive", "check_nonnegative", "check_int", "UnknownOptionError"]
+
+
+class UnknownOptionError(TypeError, ValueError):
+    """An option a backend does not know (a ``TypeError`` like a bad keyword argument,
+    and a ``ValueError`` like every other invalid specification)."""
 
 
 def as_real(name: str, value) -> float:

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .._checks import as_real
+from .._checks import UnknownOptionError, as_real
 from ..assembly import (
     INPUT_CODES,
     initial_masses,
@@ -211,7 +211,9 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         Upper bound on the internal step (s); by default ``tau_m / 100``.
     """
     if unknown:
-        raise TypeError(f"unknown option(s) for backend='density': {sorted(unknown)}")
+        raise UnknownOptionError(f"unknown option(s) for backend='density': "
+                                 f"{sorted(unknown)}; known: scheme, record_times, "
+                                 f"max_substep")
     sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep)
     return sim.run(record_times=record_times)
 

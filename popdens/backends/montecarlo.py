@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .._checks import check_int, check_positive
+from .._checks import UnknownOptionError, check_int, check_positive
 from ..kernels import montecarlo as kernels
 from ..models.lif import LIF
 from ..network import PoissonSource, register_backend
@@ -23,12 +23,8 @@ from ..result import Result
 
 __all__ = ["run", "UnknownOptionError"]
 
+
 OPTIONS = ("n_neurons", "seed", "record_times", "bridge")
-
-
-class UnknownOptionError(TypeError, ValueError):
-    """An option the backend does not know (a wrong keyword, so a ``TypeError``, and an
-    invalid run specification, so a ``ValueError``)."""
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
