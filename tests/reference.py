@@ -136,3 +136,23 @@ def textbook_upwind_rate(tau, v_th, v_reset, e_l, t_ref, rate, jump, lower, num_
     rhs[0] = 1.0
     p = np.linalg.solve(system, rhs)
     return float(fired @ p)
+
+
+def mixture_jump(p, shifts, lams, scheme, reset=None, kmax=60):
+    """sum_k Poisson(k; sum lams) T'^k p, T' = sum_c (lam_c / sum) T_c; crossed mass
+    removed, or put at ``reset`` (a mass vector) when given. Returns (out, crossed)."""
+    total = sum(lams)
+    weights = poisson.pmf(np.arange(kmax), total)
+    acc = weights[-1] * p
+    fired = 0.0
+    for w in weights[-2::-1]:
+        g = slopes(acc, scheme)
+        moved = np.zeros_like(p)
+        crossed = 0.0
+        for shift, lam in zip(shifts, lams):
+            m, f = remap(acc, g, np.arange(len(p) + 1) - shift)
+            moved += lam / total * m
+            crossed += lam / total * f
+        fired += crossed
+        acc = moved + w * p + (crossed * reset if reset is not None else 0.0)
+    return acc, fired

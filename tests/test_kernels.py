@@ -204,17 +204,20 @@ def reference_run(sim, n_steps):
             schedule(kind, fired)
             p += mids[head] * reset
             mids[head] = 0.0
-            for c in range(len(sim.conn_post)):
-                if sim.conn_kind[c] != 0:
-                    continue
-                lam = sim.conn_rate[c, step] * sim.dt_sub
-                if sim.immediate_reset[0]:
-                    p[:], f = horner_with_reset(p, sim.conn_shift[c], lam, reset,
-                                                sim.scheme_code)
-                else:
-                    p[:], f = ref.compound_jump(p, ref.slopes(p, sim.scheme_code),
-                                                sim.conn_shift[c], lam)
+            active = [c for c in range(len(sim.conn_post))
+                      if sim.conn_kind[c] == 0 and sim.conn_rate[c, step] > 0]
+            lams = [sim.conn_rate[c, step] * sim.dt_sub for c in active]
+            shifts = [sim.conn_shift[c] for c in active]
+            if len(active) >= 2 or (active and sim.immediate_reset[0]):
+                p[:], f = ref.mixture_jump(p, shifts, lams, sim.scheme_code,
+                                           reset if sim.immediate_reset[0] else None)
+                if not sim.immediate_reset[0]:
                     schedule(1, f)
+                fired += f
+            elif active:
+                p[:], f = ref.compound_jump(p, ref.slopes(p, sim.scheme_code), shifts[0],
+                                            lams[0])
+                schedule(1, f)
                 fired += f
             head = (head + 1) % length
             total += fired

@@ -183,22 +183,19 @@ class _PopulationStep:
                     self.start_release[kind] += weight
                 else:
                     self.mid_release[:, kind] += weight * _vector(n, cell, frac)
-        # jumps: without refractory period, Horner over one-event maps with in-step
-        # reset; otherwise the compound shift sum_k w_k (shift by k * shift)
+        # the jump stage: one input with refractory period: the compound shift
+        # sum_k w_k (shift by k * shift); otherwise Horner over the one-event mixture map
+        # (with in-step reset when there is no refractory period), as in the stepper
         self.jumps = []
         weights = np.zeros(512)
         faces = np.arange(n + 1, dtype=float)
-        for c, s in zip(conns, rates):
-            if c.input != "jump" or s == 0.0:
-                continue
+        active = [(c, s) for c, s in zip(conns, rates) if c.input == "jump" and s > 0.0]
+        total = sum(s for _, s in active)
+        if len(active) == 1 and not self.immediate:
+            (c, s), = active
             count = poisson_weights(s * dt_sub, weights, _POISSON_TAIL)
             shift = c.weight / ax.width
             whole = abs(shift - round(shift)) < 1e-9
-            if self.immediate:
-                a, b = remap_pieces(faces - shift, n)
-                self.jumps.append(("horner", weights[:count].copy(), a.tocsr(),
-                                   None if whole else b.tocsr()))
-                continue
             a_sum = b_sum = None
             for k in range(count):
                 a, b = remap_pieces(faces - k * shift, n)
@@ -207,6 +204,17 @@ class _PopulationStep:
                     b_sum = weights[k] * b if b_sum is None else b_sum + weights[k] * b
             self.jumps.append(("compound", None, a_sum.tocsr(),
                                None if whole else b_sum.tocsr()))
+        elif active:
+            count = poisson_weights(total * dt_sub, weights, _POISSON_TAIL)
+            a_mix = b_mix = None
+            for c, s in active:
+                a, b = remap_pieces(faces - c.weight / ax.width, n)
+                a_mix = (s / total) * a if a_mix is None else a_mix + (s / total) * a
+                b_mix = (s / total) * b if b_mix is None else b_mix + (s / total) * b
+            fractional = any(abs(c.weight / ax.width - round(c.weight / ax.width)) >= 1e-9
+                             for c, _ in active)
+            self.jumps.append(("horner", weights[:count].copy(), a_mix.tocsr(),
+                               b_mix.tocsr() if fractional else None))
 
     @property
     def num_slots(self) -> int:
@@ -235,7 +243,8 @@ class _PopulationStep:
                 crossed = crossed + row
                 chain = (full[:n] @ chain).tocsr()
                 continue
-            # Horner: acc = w_K y; acc = T'(acc) + w_k y, T' = one event + reset
+            # Horner: acc = w_K y; acc = T'(acc) + w_k y, T' = one event of the mixture,
+            # crossed mass back at reset (no refractory period) or enqueued
             acc = weights[-1] * chain
             for w in weights[-2::-1]:
                 inputs.append(acc)
@@ -244,7 +253,12 @@ class _PopulationStep:
                 one = one.tocsr()
                 row = one[n] @ acc
                 crossed = crossed + row
-                acc = (one[:n] @ acc + reset @ row + w * chain).tocsr()
+                acc = one[:n] @ acc + w * chain
+                if self.immediate:
+                    acc = acc + reset @ row
+                else:
+                    enqueued = enqueued + row
+                acc = acc.tocsr()
             chain = acc
         return chain, enqueued, crossed, inputs
 

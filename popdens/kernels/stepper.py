@@ -20,6 +20,15 @@ events that follow T (a three-point stencil computed in ``assembly``). This keep
 stationary rates second order in the sub-step. Without refractory period, events after
 a crossing act on the reset neuron within the same sub-step
 (``compound_jump_with_reset``).
+
+Performance. The time loop calls the ``transport._*_at`` kernels, which address a
+population by its offset in ``mass`` and are inlined here (no per-sub-step array views
+or calls with array arguments, whose reference counting is atomic and costs about as
+much as the arithmetic of a few hundred cells). The stages of a sub-step write out of
+place, alternating between ``mass`` and a scratch array, so no stage copies; the remap
+uses departure-cell runs (``transport.departure_runs``) prepared once per call; the
+Poisson weights of a connection are recomputed only when its event count per sub-step
+changes.
 """
 
 from __future__ import annotations
@@ -27,13 +36,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .jumps import mixture_jump
 from .transport import (
     SCHEME_UPWIND,
+    _compound_whole_at,
+    _compound_whole_reset_at,
+    _remap_runs_at,
+    _slopes_at,
     compound_jump,
     compound_jump_with_reset,
+    departure_runs,
     limited_slopes,
     poisson_weights,
-    remap_flux_form,
+    remap_flux_form_into,
     sg_coefficients,
     sg_implicit_step,
 )
@@ -44,17 +59,28 @@ MODE_REMAP = 0
 MODE_DIFFUSION = 1
 INPUT_JUMP = 0
 INPUT_DIFFUSION = 1
+# Runs of faces with the same departure-cell offset shorter than this on average: the
+# remap gathers per face with prefix sums instead of working run by run (see
+# ``transport.remap_flux_form_runs``) ...
+MIN_RUN_LENGTH = 16
+# ... and so it does where the faces' departure points lie more than this many cells
+# away on average (the run-wise remap sums up to DIRECT_OFFSET cells per face).
+MAX_RUN_OFFSET = 8
+# Longest Poisson series per connection (terms).
+MAX_TERMS = 512
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _reinject(p, cell, frac_hi, mass):
+    """Add the point mass ``mass`` at ``p[cell]`` (fraction ``frac_hi`` to
+    ``p[cell + 1]``)."""
     p[cell] += (1.0 - frac_hi) * mass
     if frac_hi > 0.0:
         p[cell + 1] += frac_hi * mass
 
 
-@njit(cache=True)
-def _schedule(p, q, kind, mass, head, length, base, pipe_start, pipe_mid,
+@njit(cache=True, inline="always")
+def _schedule(p, p0, q, kind, mass, head, length, base, pipe_start, pipe_mid,
               stencil_count, stencil_offset, stencil_type, stencil_weight, stencil_cell,
               stencil_frac):
     """Distribute ``mass`` that crossed threshold over its release points.
@@ -63,12 +89,12 @@ def _schedule(p, q, kind, mass, head, length, base, pipe_start, pipe_mid,
     2: implicit diffusion step) releases ``stencil_weight`` of it ``stencil_offset``
     sub-steps on, at the start (type 0) or before the jump stage (type 1) of that
     sub-step. Offset 0, type 1 means now (before this sub-step's jumps), at its own
-    reset cell."""
+    reset cell, into the current state ``p[p0 ..]``."""
     for e in range(stencil_count[q, kind]):
         w = stencil_weight[q, kind, e] * mass
         offset = stencil_offset[q, kind, e]
         if offset == 0:
-            _reinject(p, stencil_cell[q, kind, e], stencil_frac[q, kind, e], w)
+            _reinject(p, p0 + stencil_cell[q, kind, e], stencil_frac[q, kind, e], w)
         elif stencil_type[q, kind, e] == 0:
             pipe_start[base + (head + offset) % length] += w
         else:
@@ -107,8 +133,14 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     max_cells = 0
     for q in range(num_pops):
         max_cells = max(max_cells, pop_offset[q + 1] - pop_offset[q])
+    # the state: every population's masses, then a scratch region that the
+    # out-of-place stages alternate with (one array, so that swapping the two is
+    # swapping offsets); copied back to ``mass`` before returning
+    total = mass.shape[0]
+    state = np.empty(total + max_cells)
+    for i in range(total):
+        state[i] = mass[i]
     slopes = np.zeros(max_cells)
-    scratch = np.zeros(max_cells)
     work = np.zeros(max_cells)
     cumulative = np.zeros(max_cells + 1)
     face_flux = np.zeros(max_cells + 1)
@@ -118,7 +150,45 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     work_c = np.zeros(max_cells)
     work_d = np.zeros(max_cells)
     work_old = np.zeros(max_cells)
-    weights = np.zeros(512)
+    # Poisson weights per connection (row c at c * MAX_TERMS), for the lam they were
+    # made for
+    weights = np.zeros(max(num_conns, 1) * MAX_TERMS)
+    weight_count = np.zeros(max(num_conns, 1), dtype=np.int64)
+    weight_lam = np.full(max(num_conns, 1), -1.0)
+    jump_scratch = np.zeros(2 * MAX_TERMS)
+    mix_shift = np.zeros(max(num_conns, 1))
+    mix_prob = np.zeros(max(num_conns, 1))
+    mix_weights = np.zeros(MAX_TERMS)
+    # connections grouped by target population, in their original order
+    by_post = np.zeros(max(num_conns, 1), dtype=np.int64)
+    by_post_offset = np.zeros(num_pops + 1, dtype=np.int64)
+    for c in range(num_conns):
+        by_post_offset[conn_post[c] + 1] += 1
+    for q in range(num_pops):
+        by_post_offset[q + 1] += by_post_offset[q]
+    filled = by_post_offset[:num_pops].copy()
+    for c in range(num_conns):
+        by_post[filled[conn_post[c]]] = c
+        filled[conn_post[c]] += 1
+    # departure cells as runs of constant offset (population q's at pop_offset[q] + 2 q);
+    # a population whose flow has many short runs, or moves mass many cells per
+    # sub-step, uses the per-face gather instead (num_runs 0)
+    run_start = np.zeros(mass.shape[0] + 2 * num_pops, dtype=np.int64)
+    run_offset = np.zeros(mass.shape[0] + 2 * num_pops, dtype=np.int64)
+    num_runs = np.zeros(num_pops, dtype=np.int64)
+    for q in range(num_pops):
+        lo = pop_offset[q]
+        n = pop_offset[q + 1] - lo
+        if pop_mode[q] != MODE_REMAP:
+            continue
+        starts = run_start[lo + 2 * q:lo + 2 * q + n + 1]
+        offsets = run_offset[lo + 2 * q:lo + 2 * q + n + 1]
+        count = departure_runs(departure_cell[lo + q:lo + q + n + 1], starts, offsets)
+        cells_summed = 0
+        for r in range(count):
+            cells_summed += abs(offsets[r]) * (starts[r + 1] - starts[r])
+        if count * MIN_RUN_LENGTH <= n and cells_summed <= MAX_RUN_OFFSET * n:
+            num_runs[q] = count
     step_length = n_sub * dt_sub
 
     for step in range(step_begin, step_end + 1):
@@ -126,7 +196,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
             r = record_next[0]
             for q in range(num_pops):
                 for i in range(pop_offset[q], pop_offset[q + 1]):
-                    record_out[r, i] = mass[i] / pop_dx[q]
+                    record_out[r, i] = state[i] / pop_dx[q]
             record_next[0] += 1
         if step == step_end:
             break
@@ -136,30 +206,42 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
             for q in range(num_pops):
                 lo = pop_offset[q]
                 n = pop_offset[q + 1] - lo
-                p = mass[lo:lo + n]
-                g = slopes[:n]
-                out = scratch[:n]
+                # the current masses are state[c0:c0 + n]; the next stage writes
+                # state[x0:x0 + n] (the scratch region, or back home)
+                c0 = lo
+                x0 = total
                 faces = lo + q
                 base = pipe_offset[q]
                 length = pipe_offset[q + 1] - base
                 head = pipe_head[q]
+                reset = reset_cell[q]
+                reset_hi = reset_frac_hi[q]
                 fired = 0.0
                 # 0. refractory mass due at the start of this sub-step
-                _reinject(p, reset_cell[q], reset_frac_hi[q], pipe_start[base + head])
+                _reinject(state, c0 + reset, reset_hi, pipe_start[base + head])
                 pipe_start[base + head] = 0.0
                 # 1. deterministic transport
                 if pop_mode[q] == MODE_REMAP:
-                    limited_slopes(p, g, scheme)
-                    crossed = remap_flux_form(p, g, departure_cell[faces:faces + n + 1],
-                                              departure_frac[faces:faces + n + 1],
-                                              departure_quad[faces:faces + n + 1],
-                                              cumulative[:n + 1], face_flux[:n + 1])
+                    _slopes_at(state, c0, n, slopes, scheme)
+                    if num_runs[q] > 0:
+                        crossed = _remap_runs_at(state, c0, n, slopes, run_start, run_offset,
+                                                 lo + 2 * q, num_runs[q], departure_frac,
+                                                 departure_quad, faces, cumulative,
+                                                 face_flux, state, x0)
+                    else:
+                        crossed = remap_flux_form_into(
+                            state[c0:c0 + n], slopes[:n], departure_cell[faces:faces + n + 1],
+                            departure_frac[faces:faces + n + 1],
+                            departure_quad[faces:faces + n + 1], cumulative[:n + 1],
+                            face_flux[:n + 1], state[x0:x0 + n])
+                    c0, x0 = x0, c0
                     kind = 0
                 else:
                     drive = 0.0
                     diffusion = 0.0
-                    for c in range(num_conns):
-                        if conn_post[c] == q and conn_kind[c] == INPUT_DIFFUSION:
+                    for e in range(by_post_offset[q], by_post_offset[q + 1]):
+                        c = by_post[e]
+                        if conn_kind[c] == INPUT_DIFFUSION:
                             s = conn_rate[c, step]
                             drive += s * conn_weight[c]
                             diffusion += 0.5 * s * conn_weight[c] * conn_weight[c]
@@ -167,40 +249,92 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                         velocity[j] = face_velocity[faces + j] + drive
                     sg_coefficients(velocity[:n + 1], diffusion, pop_dx[q],
                                     to_right[:n + 1], to_left[:n + 1])
-                    crossed = sg_implicit_step(p, to_right[:n + 1], to_left[:n + 1],
-                                               dt_sub, work_c[:n], work_d[:n],
-                                               work_old[:n])
+                    crossed = sg_implicit_step(state[c0:c0 + n], to_right[:n + 1],
+                                               to_left[:n + 1], dt_sub, work_c[:n],
+                                               work_d[:n], work_old[:n])
                     kind = 2
                 fired += crossed
-                _schedule(p, q, kind, crossed, head, length, base, pipe_start, pipe_mid,
-                          stencil_count, stencil_offset, stencil_type, stencil_weight,
-                          stencil_cell, stencil_frac)
+                _schedule(state, c0, q, kind, crossed, head, length, base, pipe_start,
+                          pipe_mid, stencil_count, stencil_offset, stencil_type,
+                          stencil_weight, stencil_cell, stencil_frac)
                 # refractory mass due before this sub-step's jumps
-                _reinject(p, reset_cell[q], reset_frac_hi[q], pipe_mid[base + head])
+                _reinject(state, c0 + reset, reset_hi, pipe_mid[base + head])
                 pipe_mid[base + head] = 0.0
-                # 2. jump inputs
-                for c in range(num_conns):
-                    if conn_post[c] != q or conn_kind[c] != INPUT_JUMP:
+                # 2. jump inputs. Several active inputs: the exact mixture of their
+                # events in random order (one input after the other would let all
+                # excitation of a sub-step act before any inhibition)
+                num_active = 0
+                total_lam = 0.0
+                for e in range(by_post_offset[q], by_post_offset[q + 1]):
+                    c = by_post[e]
+                    if conn_kind[c] == INPUT_JUMP and conn_rate[c, step] > 0.0:
+                        mix_shift[num_active] = conn_shift[c]
+                        mix_prob[num_active] = conn_rate[c, step] * dt_sub
+                        total_lam += mix_prob[num_active]
+                        num_active += 1
+                if num_active >= 2:
+                    for e in range(num_active):
+                        mix_prob[e] /= total_lam
+                    count = poisson_weights(total_lam, mix_weights, tail)
+                    crossed = mixture_jump(state[c0:c0 + n], slopes[:n], mix_shift, mix_prob,
+                                           num_active, mix_weights, count, state[x0:x0 + n],
+                                           work[:n], scheme, immediate_reset[q], reset,
+                                           reset_hi)
+                    c0, x0 = x0, c0
+                    if not immediate_reset[q]:
+                        _schedule(state, c0, q, 1, crossed, head, length, base, pipe_start,
+                                  pipe_mid, stencil_count, stencil_offset, stencil_type,
+                                  stencil_weight, stencil_cell, stencil_frac)
+                    fired += crossed
+                for e in range(by_post_offset[q], by_post_offset[q + 1]):
+                    c = by_post[e]
+                    if conn_kind[c] != INPUT_JUMP or num_active >= 2:
                         continue
                     lam = conn_rate[c, step] * dt_sub
                     if lam <= 0.0:
                         continue
-                    count = poisson_weights(lam, weights, tail)
+                    w0 = c * MAX_TERMS
+                    if lam != weight_lam[c]:
+                        weight_count[c] = poisson_weights(lam, weights[w0:w0 + MAX_TERMS],
+                                                          tail)
+                        weight_lam[c] = lam
+                    count = weight_count[c]
                     shift = conn_shift[c]
+                    m = int(round(shift))
+                    whole = abs(shift - m) < 1e-9
                     if immediate_reset[q]:
                         # no refractory period: later events act again after the reset
-                        crossed = compound_jump_with_reset(p, g, shift, weights, count, out,
-                                                           work[:n], scheme, reset_cell[q],
-                                                           reset_frac_hi[q])
+                        if whole:
+                            crossed = _compound_whole_reset_at(state, c0, n, m, weights, w0,
+                                                               count, state, x0, reset,
+                                                               reset_hi, jump_scratch)
+                        else:
+                            crossed = compound_jump_with_reset(
+                                state[c0:c0 + n], slopes[:n], shift,
+                                weights[w0:w0 + MAX_TERMS], count, state[x0:x0 + n],
+                                work[:n], scheme, reset, reset_hi)
+                        c0, x0 = x0, c0
                     else:
-                        if scheme != SCHEME_UPWIND and abs(shift - round(shift)) >= 1e-9:
-                            limited_slopes(p, g, scheme)
-                        crossed = compound_jump(p, g, shift, weights, count, out)
-                        _schedule(p, q, 1, crossed, head, length, base, pipe_start,
+                        if whole:
+                            crossed = _compound_whole_at(state, c0, n, m, weights, w0, count,
+                                                         state, x0)
+                        else:
+                            if scheme != SCHEME_UPWIND:
+                                limited_slopes(state[c0:c0 + n], slopes[:n], scheme)
+                            crossed = compound_jump(state[c0:c0 + n], slopes[:n], shift,
+                                                    weights[w0:w0 + MAX_TERMS], count,
+                                                    state[x0:x0 + n])
+                        c0, x0 = x0, c0
+                        _schedule(state, c0, q, 1, crossed, head, length, base, pipe_start,
                                   pipe_mid, stencil_count, stencil_offset, stencil_type,
                                   stencil_weight, stencil_cell, stencil_frac)
                     fired += crossed
-                    p[:] = out
+                if c0 != lo:
+                    # an odd number of out-of-place stages: the masses are in scratch
+                    home = np.uint64(lo)
+                    source = np.uint64(c0)
+                    for i in range(np.uint64(n)):
+                        state[home + i] = state[source + i]
                 pipe_head[q] = (head + 1) % length
                 rates_out[q, step] += fired / step_length
         for q in range(num_pops):
@@ -208,3 +342,5 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
             for i in range(pipe_offset[q], pipe_offset[q + 1]):
                 pending += pipe_start[i] + pipe_mid[i]
             refractory_out[q, step] = pending
+    for i in range(total):
+        mass[i] = state[i]

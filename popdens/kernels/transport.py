@@ -13,12 +13,22 @@ a source cell hands out is split exactly into pieces, mass is conserved to round
 because limited profiles are non-negative, so are the new masses. Departure points below
 the lower face are clamped to it (reflecting boundary: mass piles into cell 0); mass
 whose departure lies above the upper face is counted as threshold outflux.
+
+Performance notes. The public kernels take whole arrays. The fused stepper
+(:mod:`popdens.kernels.stepper`) instead calls the private ``_*_at`` twins, which address
+a population inside a larger array by a base offset and are inlined into the stepper
+(``inline="always"``): in compiled code every array view and every call with array
+arguments costs atomic reference-count updates, which at a few hundred cells are a
+large part of a sub-step. Their inner loops index with unsigned loop counters
+(``np.uint64``), so numba emits no negative-index wraparound and LLVM vectorizes them.
+Results do not depend on which twin runs, up to round-off.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 __all__ = [
@@ -26,12 +36,18 @@ __all__ = [
     "mass_between",
     "remap",
     "departure_table",
+    "prefix_sum",
     "remap_flux_form",
+    "remap_flux_form_into",
+    "departure_runs",
+    "remap_flux_form_runs",
     "remap_shift",
     "shift_integer",
     "poisson_weights",
+    "compound_shift_whole",
     "compound_jump",
     "compound_jump_with_reset",
+    "compound_jump_whole_with_reset",
     "bernoulli",
     "sg_coefficients",
     "sg_implicit_step",
@@ -40,6 +56,43 @@ __all__ = [
 SCHEME_UPWIND = 0
 SCHEME_MC = 1
 SCHEME_VANLEER = 2
+# Largest departure offset (cells) for which the run-wise remap sums cells directly.
+DIRECT_OFFSET = 4
+
+
+@njit(cache=True, inline="always")
+def _slopes_at(p, p0, n, g, scheme):
+    """``g[0 .. n-1]`` = limited slopes of the cells ``p[p0 .. p0 + n - 1]``."""
+    g[0] = 0.0
+    g[n - 1] = 0.0
+    if n < 3:
+        return
+    one = np.uint64(1)
+    two = np.uint64(2)
+    base = np.uint64(p0)
+    inner = np.uint64(n - 2)
+    if scheme == SCHEME_UPWIND:
+        for t in range(inner):
+            g[t + one] = 0.0
+    elif scheme == SCHEME_MC:
+        for t in range(inner):
+            i = base + t
+            left = p[i + one] - p[i]
+            right = p[i + two] - p[i + one]
+            # min(centred, 2 left, 2 right) for rising, max(...) for falling p: the
+            # smallest magnitude with the common sign (abs and copysign are exact)
+            mag = min(abs(0.5 * (left + right)), abs(2.0 * left), abs(2.0 * right))
+            g[t + one] = math.copysign(mag, left) if left * right > 0.0 else 0.0
+    else:
+        for t in range(inner):
+            i = base + t
+            left = p[i + one] - p[i]
+            right = p[i + two] - p[i + one]
+            monotone = left * right > 0.0
+            # a harmless denominator where the slope is 0 anyway (no division by 0)
+            total = left + right if monotone else 1.0
+            harmonic = 2.0 * left * right / total
+            g[t + one] = harmonic if monotone else 0.0
 
 
 @njit(cache=True)
@@ -47,28 +100,12 @@ def limited_slopes(p, g, scheme):
     """Fill ``g`` with the limited mass differences of ``p`` (0 at the two edge cells).
 
     ``scheme`` 0: zero (donor cell, first order); 1: monotonized-central (MC) limiter;
-    2: van Leer. Both limiters keep ``|g| <= 2 p`` so the profile stays >= 0.
+    2: van Leer. Both limiters keep ``|g| <= 2 p`` so the profile stays >= 0. A cell
+    whose one-sided differences ``left``, ``right`` have ``left * right <= 0`` (an
+    extremum) gets ``g = 0``. The loops are written without branches (selects) so that
+    they vectorize; the values are those of the textbook ``if``/``else`` form.
     """
-    n = p.shape[0]
-    g[0] = 0.0
-    g[n - 1] = 0.0
-    if scheme == SCHEME_UPWIND:
-        for i in range(1, n - 1):
-            g[i] = 0.0
-        return
-    for i in range(1, n - 1):
-        left = p[i] - p[i - 1]
-        right = p[i + 1] - p[i]
-        if left * right <= 0.0:
-            g[i] = 0.0
-        elif scheme == SCHEME_MC:
-            centred = 0.5 * (left + right)
-            if left > 0.0:
-                g[i] = min(centred, 2.0 * left, 2.0 * right)
-            else:
-                g[i] = max(centred, 2.0 * left, 2.0 * right)
-        else:
-            g[i] = 2.0 * left * right / (left + right)
+    _slopes_at(p, 0, p.shape[0], g, scheme)
 
 
 @njit(cache=True)
@@ -131,32 +168,230 @@ def departure_table(departure, n, cell, frac, quad):
         quad[j] = 0.5 * t * (t - 1.0)
 
 
+@njit(cache=True, inline="always")
+def _prefix_at(p, p0, n, cumulative):
+    """:func:`prefix_sum` of the cells ``p[p0 .. p0 + n - 1]``."""
+    cumulative[0] = 0.0
+    quarter = n // 4
+    if quarter < 16:
+        total = 0.0
+        for i in range(n):
+            total += p[p0 + i]
+            cumulative[i + 1] = total
+        return
+    b1 = quarter
+    b2 = 2 * quarter
+    b3 = 3 * quarter
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    c3 = 0.0
+    for i in range(quarter):
+        c0 += p[p0 + i]
+        cumulative[i + 1] = c0
+        c1 += p[p0 + b1 + i]
+        cumulative[b1 + i + 1] = c1
+        c2 += p[p0 + b2 + i]
+        cumulative[b2 + i + 1] = c2
+        c3 += p[p0 + b3 + i]
+        cumulative[b3 + i + 1] = c3
+    for i in range(b3 + quarter, n):
+        c3 += p[p0 + i]
+        cumulative[i + 1] = c3
+    offset = cumulative[b1]
+    for i in range(b1 + 1, b2 + 1):
+        cumulative[i] += offset
+    offset = cumulative[b2]
+    for i in range(b2 + 1, b3 + 1):
+        cumulative[i] += offset
+    offset = cumulative[b3]
+    for i in range(b3 + 1, n + 1):
+        cumulative[i] += offset
+
+
 @njit(cache=True)
-def remap_flux_form(p, g, cell, frac, quad, cumulative, flux):
-    """Remap ``p`` in place through fixed departure points, in flux form.
+def prefix_sum(p, cumulative):
+    """Fill ``cumulative[i] = p[0] + ... + p[i - 1]`` (``n + 1`` entries, first 0).
+
+    A single running sum is bound by the latency of one addition per cell; here four
+    running sums over the four quarters of ``p`` advance together, and the totals of the
+    earlier quarters are added to the later ones afterwards. Same sums, summed in a
+    different order: the values agree with the plain running sum up to round-off."""
+    _prefix_at(p, 0, p.shape[0], cumulative)
+
+
+@njit(cache=True)
+def _face_fluxes(p, g, cell, frac, quad, cumulative, flux):
+    """``flux[j]`` = mass crossing face ``j`` (``j = 0 .. n``; 0 at the reflecting lower
+    face), given the prefix sums ``cumulative`` of ``p``. See
+    :func:`remap_flux_form_into`."""
+    n = p.shape[0]
+    flux[0] = 0.0
+    # unsigned indices: no negative-index wraparound code in the loop
+    one = np.uint64(1)
+    for j in range(np.uint64(n)):
+        face = j + one
+        i = np.uint64(cell[face])
+        flux[face] = cumulative[face] - (cumulative[i] + frac[face] * p[i]
+                                         + quad[face] * g[i])
+
+
+@njit(cache=True, inline="always")
+def _flux_update_at(src, s0, n, flux, dst, d0):
+    """``dst[d0 + i] = src[s0 + i] + flux[i] - flux[i + 1]``, negative round-off set to
+    0 (``dst`` may be ``src`` with ``d0 == s0``)."""
+    one = np.uint64(1)
+    source = np.uint64(s0)
+    target = np.uint64(d0)
+    for i in range(np.uint64(n)):
+        value = src[source + i] + (flux[i] - flux[i + one])
+        dst[target + i] = 0.0 if value < 0.0 else value
+
+
+@njit(cache=True)
+def remap_flux_form_into(src, g, cell, frac, quad, cumulative, flux, dst):
+    """Remap ``src`` through fixed departure points, in flux form, into ``dst``.
 
     The mass crossing face ``j`` in the step is ``M(j) - M(d_j)``, with ``M`` the
-    cumulative mass of the linear reconstruction and ``d_j`` the face's departure point
-    (``cell``/``frac``/``quad`` from :func:`departure_table`; ``cumulative`` and ``flux``
-    are work arrays of ``n + 1``). Cell ``i`` then changes by
-    the difference of its two face fluxes, so mass is conserved by telescoping. The
-    lower face carries no flux (reflecting); returns the flux through the upper face.
-    Round-off can leave a cell at ``-1e-17``-level where the exact result is 0; those
-    are set to 0."""
-    n = p.shape[0]
-    cumulative[0] = 0.0
-    for i in range(n):
-        cumulative[i + 1] = cumulative[i] + p[i]
-    # all fluxes first: they read the masses before the update
-    flux[0] = 0.0
-    for j in range(1, n + 1):
-        i = cell[j]
-        flux[j] = cumulative[j] - (cumulative[i] + frac[j] * p[i] + quad[j] * g[i])
-    for i in range(n):
-        p[i] += flux[i] - flux[i + 1]
-        if p[i] < 0.0:
-            p[i] = 0.0
+    cumulative mass of the linear reconstruction (masses ``src``, slopes ``g``) and
+    ``d_j`` the face's departure point (``cell``/``frac``/``quad`` from
+    :func:`departure_table`); ``cumulative`` and ``flux`` are work arrays of ``n + 1``.
+    Cell ``i`` of ``dst`` is ``src[i]`` plus the difference of its two face fluxes, so
+    mass is conserved by telescoping. The lower face carries no flux (reflecting);
+    returns the flux through the upper face. Round-off can leave a cell at
+    ``-1e-17``-level where the exact result is 0; those are set to 0. ``dst`` may be
+    ``src`` (all fluxes are computed before any cell is written)."""
+    n = src.shape[0]
+    _prefix_at(src, 0, n, cumulative)
+    _face_fluxes(src, g, cell, frac, quad, cumulative, flux)
+    _flux_update_at(src, 0, n, flux, dst, 0)
     return flux[n]
+
+
+@njit(cache=True)
+def remap_flux_form(p, g, cell, frac, quad, cumulative, flux):
+    """Remap ``p`` in place through fixed departure points, in flux form:
+    :func:`remap_flux_form_into` with ``dst = p``. Returns the flux through the upper
+    face."""
+    return remap_flux_form_into(p, g, cell, frac, quad, cumulative, flux, p)
+
+
+@njit(cache=True)
+def departure_runs(cell, run_start, run_offset):
+    """Split faces ``1 .. n`` into runs where the departure cell is ``face + offset``.
+
+    ``cell`` is the departure-cell table of the ``n + 1`` faces (from
+    :func:`departure_table`). Run ``r`` covers faces ``run_start[r] ..
+    run_start[r + 1] - 1``, whose departure cells are ``face + run_offset[r]``;
+    ``run_start`` needs ``n + 1`` entries and ``run_offset`` ``n``. Returns the number
+    of runs. A smooth flow over one step has few runs (the offset changes by one cell
+    at a time); within a run the fluxes are computed with contiguous loads
+    (:func:`remap_flux_form_runs`)."""
+    n = cell.shape[0] - 1
+    count = 0
+    for j in range(1, n + 1):
+        offset = cell[j] - j
+        if count == 0 or offset != run_offset[count - 1]:
+            run_start[count] = j
+            run_offset[count] = offset
+            count += 1
+    run_start[count] = n + 1
+    return count
+
+
+@njit(cache=True, inline="always")
+def _window_sums_at(src, first, terms, total, t0, length):
+    """``total[t0 + t] = src[first + t] + ... + src[first + t + terms - 1]`` for
+    ``t < length`` and ``1 <= terms <= 4``, summed left to right in one pass."""
+    a = np.uint64(first)
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    out = np.uint64(t0)
+    if terms == 1:
+        for t in range(length):
+            total[out + t] = src[a + t]
+    elif terms == 2:
+        for t in range(length):
+            total[out + t] = src[a + t] + src[a + t + one]
+    elif terms == 3:
+        for t in range(length):
+            total[out + t] = (src[a + t] + src[a + t + one]) + src[a + t + two]
+    else:
+        for t in range(length):
+            total[out + t] = (((src[a + t] + src[a + t + one]) + src[a + t + two])
+                              + src[a + t + three])
+
+
+@njit(cache=True, inline="always")
+def _remap_runs_at(src, s0, n, g, run_start, run_offset, r0, num_runs, frac, quad, f0,
+                   cumulative, flux, dst, d0):
+    """:func:`remap_flux_form_runs` for the cells ``src[s0 .. s0 + n - 1]`` into
+    ``dst[d0 ..]``, with the runs at ``run_start[r0 ..]`` / ``run_offset[r0 ..]`` and the
+    face tables at ``frac[f0 ..]`` / ``quad[f0 ..]`` (``g``, ``cumulative`` and ``flux``
+    from index 0)."""
+    far = False
+    for r in range(num_runs):
+        if abs(run_offset[r0 + r]) > DIRECT_OFFSET:
+            far = True
+    if far:
+        _prefix_at(src, s0, n, cumulative)
+    flux[0] = 0.0
+    for r in range(num_runs):
+        a = run_start[r0 + r]
+        o = run_offset[r0 + r]
+        length = np.uint64(run_start[r0 + r + 1] - a)
+        # faces j = a + t depart from cells i = a + o + t
+        face = np.uint64(a)
+        table = np.uint64(f0 + a)
+        cell = np.uint64(a + o)
+        mass = np.uint64(s0 + a + o)
+        if o == 0:
+            for t in range(length):
+                flux[face + t] = -(frac[table + t] * src[mass + t]
+                                   + quad[table + t] * g[cell + t])
+        elif o == 1:
+            own = np.uint64(s0 + a)
+            for t in range(length):
+                flux[face + t] = -((src[own + t] + frac[table + t] * src[mass + t])
+                                   + quad[table + t] * g[cell + t])
+        elif 1 < o <= DIRECT_OFFSET:
+            _window_sums_at(src, s0 + a, o, flux, a, length)
+            for t in range(length):
+                flux[face + t] = -((flux[face + t] + frac[table + t] * src[mass + t])
+                                   + quad[table + t] * g[cell + t])
+        elif -DIRECT_OFFSET <= o < 0:
+            _window_sums_at(src, s0 + a + o, -o, flux, a, length)
+            for t in range(length):
+                flux[face + t] = flux[face + t] - (frac[table + t] * src[mass + t]
+                                                   + quad[table + t] * g[cell + t])
+        else:
+            for t in range(length):
+                flux[face + t] = cumulative[face + t] - (cumulative[cell + t]
+                                                         + frac[table + t] * src[mass + t]
+                                                         + quad[table + t] * g[cell + t])
+    _flux_update_at(src, s0, n, flux, dst, d0)
+    return flux[n]
+
+
+@njit(cache=True)
+def remap_flux_form_runs(src, g, run_start, run_offset, num_runs, frac, quad, cumulative,
+                         flux, dst):
+    """:func:`remap_flux_form_into` with the departure cells given as runs
+    (:func:`departure_runs`) instead of per face: the same fluxes up to round-off, with
+    contiguous loads only, so every loop vectorizes.
+
+    Within a run of offset ``o`` the mass between face ``j`` and the start of its
+    departure cell is, for ``|o| <= DIRECT_OFFSET``, summed directly,
+    ``src[j] + ... + src[j + o - 1]`` (``o > 0``; for ``o < 0`` the cells
+    ``j + o .. j - 1``), instead of taken as a difference of prefix sums: no prefix-sum
+    pass where the flow moves mass a few cells per step (and the round-off is relative
+    to the mass moved rather than to the total mass). Runs farther away use the prefix
+    sums (``cumulative``, computed only if such a run exists). ``cumulative`` and
+    ``flux`` are work arrays of ``n + 1``; ``dst`` may be ``src``. Returns the flux
+    through the upper face."""
+    return _remap_runs_at(src, 0, src.shape[0], g, run_start, run_offset, 0, num_runs,
+                          frac, quad, 0, cumulative, flux, dst, 0)
 
 
 @njit(cache=True)
@@ -215,25 +450,250 @@ def poisson_weights(lam, weights, tail):
     return k + 1
 
 
+@njit(cache=True, inline="always")
+def _window_sum_at(p, lo, hi):
+    """``p[lo] + ... + p[hi - 1]`` with four running sums (summation order differs from
+    a plain loop by round-off only; the four chains overlap in the pipeline)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    if hi <= lo:
+        return 0.0
+    base = np.uint64(lo)
+    quads = np.uint64((hi - lo) // 4)
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    four = np.uint64(4)
+    for t in range(quads):
+        i = base + four * t
+        s0 += p[i]
+        s1 += p[i + one]
+        s2 += p[i + two]
+        s3 += p[i + three]
+    for i in range(lo + 4 * ((hi - lo) // 4), hi):
+        s0 += p[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, inline="always")
+def _add_shifted_at(p, p0, out, o0, lo, hi, k0, m, weights, w0, first, terms):
+    """For ``j`` in ``lo .. hi - 1``:
+    ``out[o0 + j] (+)= sum_k weights[w0 + k] p[p0 + j - k m]`` over the ``terms`` (1 to
+    4) terms from ``k = k0`` on, added left to right; ``first``: ``out`` is not read
+    (the first term starts the sum). Needs ``lo >= (k0 + terms - 1) m``."""
+    if hi <= lo:
+        return
+    length = np.uint64(hi - lo)
+    target = np.uint64(o0 + lo)
+    s = k0 * m
+    a = np.uint64(p0 + lo - s)
+    wa = weights[w0 + k0]
+    if terms == 1:
+        if first:
+            for t in range(length):
+                out[target + t] = wa * p[a + t]
+        else:
+            for t in range(length):
+                out[target + t] += wa * p[a + t]
+        return
+    b = np.uint64(p0 + lo - s - m)
+    wb = weights[w0 + k0 + 1]
+    if terms == 2:
+        if first:
+            for t in range(length):
+                out[target + t] = wa * p[a + t] + wb * p[b + t]
+        else:
+            for t in range(length):
+                out[target + t] = (out[target + t] + wa * p[a + t]) + wb * p[b + t]
+        return
+    c = np.uint64(p0 + lo - s - 2 * m)
+    wc = weights[w0 + k0 + 2]
+    if terms == 3:
+        if first:
+            for t in range(length):
+                out[target + t] = (wa * p[a + t] + wb * p[b + t]) + wc * p[c + t]
+        else:
+            for t in range(length):
+                out[target + t] = (((out[target + t] + wa * p[a + t]) + wb * p[b + t])
+                                   + wc * p[c + t])
+        return
+    d = np.uint64(p0 + lo - s - 3 * m)
+    wd = weights[w0 + k0 + 3]
+    if first:
+        for t in range(length):
+            out[target + t] = (((wa * p[a + t] + wb * p[b + t]) + wc * p[c + t])
+                               + wd * p[d + t])
+    else:
+        for t in range(length):
+            out[target + t] = ((((out[target + t] + wa * p[a + t]) + wb * p[b + t])
+                                + wc * p[c + t]) + wd * p[d + t])
+
+
+@njit(cache=True, inline="always")
+def _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0):
+    """:func:`compound_shift_whole` on ``p[p0 ..]`` into ``out[o0 ..]`` (``n`` cells) with
+    the weights at ``weights[w0 ..]``."""
+    if m >= 0:
+        last = count - 1          # last term that lands on the grid
+        if m > 0:
+            last = min(last, (n - 1) // m)
+        k0 = 0
+        while k0 <= last:
+            terms = min(4, last - k0 + 1)
+            # cells below the group's largest shift get only its first terms
+            for t in range(1, terms):
+                _add_shifted_at(p, p0, out, o0, (k0 + t - 1) * m, (k0 + t) * m, k0, m,
+                                weights, w0, k0 == 0, t)
+            _add_shifted_at(p, p0, out, o0, (k0 + terms - 1) * m, n, k0, m, weights, w0,
+                            k0 == 0, terms)
+            k0 += terms
+        return
+    source = np.uint64(p0)
+    target = np.uint64(o0)
+    w = weights[w0]
+    for j in range(np.uint64(n)):
+        out[target + j] = w * p[source + j]
+    floor_mass = 0.0
+    summed = 0
+    for k in range(1, count):
+        s = -k * m
+        # mass of cells 0 .. s lands in cell 0 (running sum, as shift_integer's)
+        upto = min(s + 1, n)
+        for i in range(summed, upto):
+            floor_mass += p[p0 + i]
+        summed = upto
+        w = weights[w0 + k]
+        out[o0] += w * floor_mass
+        if s + 1 < n:
+            # out[j] += w p[j + s] for j = 1 .. n - s - 1
+            shifted = np.uint64(p0 + s + 1)
+            first = np.uint64(o0 + 1)
+            for t in range(np.uint64(n - s - 1)):
+                out[first + t] += w * p[shifted + t]
+
+
+@njit(cache=True)
+def compound_shift_whole(p, m, weights, count, out):
+    """``out = sum_k weights[k] S^k p`` for a whole-cell shift ``S`` by ``m`` cells.
+
+    ``S^k`` moves mass by ``k * m`` cells as :func:`shift_integer` does (past the upper
+    face it is dropped; below the lower face, ``m < 0``, it piles into cell 0), and each
+    ``out[j]`` gets its terms in the order ``k = 0, 1, ...``, as a sum of
+    :func:`shift_integer` calls would, so the values are the same. For ``m >= 0`` the
+    terms go in groups of four per pass over the grid (vectorized loops). Returns
+    nothing: the mass moved past the upper face is for the caller
+    (:func:`compound_jump`, :func:`compound_jump_whole_with_reset`). ``out`` is
+    overwritten and must not overlap ``p``."""
+    _compound_shift_whole_at(p, 0, p.shape[0], m, weights, 0, count, out, 0)
+
+
+@njit(cache=True, inline="always")
+def _compound_whole_at(p, p0, n, m, weights, w0, count, out, o0):
+    """Whole-shift :func:`compound_jump` on ``p[p0 ..]`` into ``out[o0 ..]``; returns the
+    fired mass."""
+    _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0)
+    fired = 0.0
+    if m > 0:
+        top = 0.0     # mass of the top k * m cells
+        hi = n
+        for k in range(1, count):
+            lo = max(n - k * m, 0)
+            top += _window_sum_at(p, p0 + lo, p0 + hi)
+            hi = lo
+            fired += weights[w0 + k] * top
+    return fired
+
+
 @njit(cache=True)
 def compound_jump(p, g, shift, weights, count, out):
     """Exact Poisson-jump propagator over one step: ``out = sum_k weights[k] T^k p``.
 
     ``T`` moves mass by ``shift`` cells; ``k`` events move it by ``k * shift``. Returns
-    the mass moved past the upper face. ``out`` is overwritten. ``g`` must hold the slopes
-    of ``p`` unless ``shift`` is a whole number."""
+    the mass moved past the upper face. ``out`` is overwritten (it must not overlap
+    ``p``). ``g`` must hold the slopes of ``p`` unless ``shift`` is a whole number; whole
+    shifts take :func:`compound_shift_whole` (one pass per term), and the fired mass
+    ``sum_k weights[k] * (mass of the top k * shift cells)`` from ``count - 1`` window
+    sums."""
     n = p.shape[0]
+    m = int(round(shift))
+    if abs(shift - m) < 1e-9:
+        return _compound_whole_at(p, 0, n, m, weights, 0, count, out, 0)
     for j in range(n):
         out[j] = 0.0
-    m = int(round(shift))
     fired = 0.0
-    if abs(shift - m) < 1e-9:
-        for k in range(count):
-            fired += shift_integer(p, k * m, out, weights[k])
-    else:
-        for k in range(count):
-            fired += remap_shift(p, g, k * shift, out, weights[k])
+    for k in range(count):
+        fired += remap_shift(p, g, k * shift, out, weights[k])
     return fired
+
+
+@njit(cache=True, inline="always")
+def _compound_whole_reset_at(p, p0, n, m, weights, w0, count, out, o0, reset_cell,
+                             reset_frac_hi, scratch):
+    """:func:`compound_jump_whole_with_reset` on ``p[p0 ..]`` into ``out[o0 ..]`` with the
+    weights at ``weights[w0 ..]`` (``reset_cell`` counted from the population's first
+    cell)."""
+    _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0)
+    if m <= 0 or count < 2:
+        return 0.0
+    last = count - 1
+    # scratch[:last]: a_j at j - 1; scratch[last:2 last]: c(S^l e) at l
+    lower = 1.0 - reset_frac_hi
+    for l in range(last):
+        x = reset_cell + l * m
+        c = 0.0
+        if n - m <= x < n:
+            c += lower
+        if reset_frac_hi > 0.0 and n - m <= x + 1 < n:
+            c += reset_frac_hi
+        scratch[last + l] = c
+    hi = n
+    for j in range(1, last + 1):
+        lo = max(n - j * m, 0)
+        a = _window_sum_at(p, p0 + lo, p0 + hi)     # c(S^(j-1) p)
+        hi = lo
+        for i in range(1, j):
+            a += scratch[i - 1] * scratch[last + j - 1 - i]
+        scratch[j - 1] = a
+    fired = 0.0
+    later = 0.0     # weights[j] + ... + weights[last]
+    for j in range(last, 0, -1):
+        later += weights[w0 + j]
+        fired += scratch[j - 1] * later
+    for l in range(last):
+        x = reset_cell + l * m
+        if x >= n:
+            break
+        b = 0.0
+        for j in range(1, last - l + 1):
+            b += scratch[j - 1] * weights[w0 + j + l]
+        out[o0 + x] += lower * b
+        if reset_frac_hi > 0.0 and x + 1 < n:
+            out[o0 + x + 1] += reset_frac_hi * b
+    return fired
+
+
+@njit(cache=True)
+def compound_jump_whole_with_reset(p, m, weights, count, out, reset_cell, reset_frac_hi,
+                                   scratch):
+    """:func:`compound_jump_with_reset` for a whole-cell shift ``m``, in closed form.
+
+    With ``S`` the shift, ``c(x)`` the mass of the top ``m`` cells of ``x`` (what ``S``
+    moves past threshold) and ``e`` the reset point mass, one event is
+    ``T' x = S x + c(x) e``, so ``T'^k p = S^k p + sum_{j=1..k} a_j S^(k-j) e`` with
+    ``a_j = c(T'^(j-1) p)`` the mass crossing at the ``j``-th event. The ``a_j`` follow
+    from window sums of ``p`` and the (few) crossings of the shifted reset mass:
+    ``a_j = c(S^(j-1) p) + sum_{i<j} a_i c(S^(j-1-i) e)``. Then
+    ``out = sum_k weights[k] S^k p`` (:func:`compound_shift_whole`) plus
+    ``B_l = sum_j a_j weights[j + l]`` times ``S^l e``, and the fired mass is
+    ``sum_j a_j (weights[j] + ... + weights[count - 1])``: the same sums as the Horner
+    form, in another order (round-off only), in ``count`` passes over the grid instead
+    of ``3 (count - 1)``. ``scratch`` needs ``2 * count`` entries; ``out`` is
+    overwritten and must not overlap ``p``. Returns the total mass that crossed (each
+    crossing counted once); it is already back in ``out``."""
+    return _compound_whole_reset_at(p, 0, p.shape[0], m, weights, 0, count, out, 0,
+                                    reset_cell, reset_frac_hi, scratch)
 
 
 @njit(cache=True)
