@@ -24,7 +24,7 @@ starting at v = 0, dt = 0.1 ms, 1 s simulated (the rise from rest included).
 
 Run::
 
-    python benchmarks/bench_lif_1d.py            # full table (about 6 minutes)
+    python benchmarks/bench_lif_1d.py            # full table (about 5 minutes)
     python benchmarks/bench_lif_1d.py --quick    # no N = 1e6, coarser reference
 
 The table is printed and written to ``benchmarks/results/lif_1d.md``.
@@ -150,9 +150,11 @@ def main(argv=None) -> None:
     out("# 1D LIF: density vs Monte Carlo")
     out()
     out(f"- command: `{command}`")
-    out(f"- machine: {cpu_name()} ({platform.machine()}, {platform.processor() or 'n/a'}), "
-        f"python {platform.python_version()}, numba {numba.__version__}, "
-        f"popdens {pd.__version__}")
+    processor = platform.processor()
+    arch = platform.machine() + (f", {processor}" if processor and processor != cpu_name()
+                                 and processor != platform.machine() else "")
+    out(f"- machine: {cpu_name()} ({arch}), python {platform.python_version()}, "
+        f"numba {numba.__version__}, popdens {pd.__version__}")
     out(f"- scenario: LIF(tau_m=0.05, v_th=1, v_reset=0), Poisson {RATE:g} Hz, jump "
         f"{WEIGHT:g}, all neurons at v=0, dt = {DT * 1e3:g} ms, {T_END:g} s simulated; "
         f"errors are RMS over the run of 1-ms-bin rates")
@@ -199,7 +201,7 @@ def main(argv=None) -> None:
             f"{m['updates_per_s']:.3g} neuron-steps | {err:.2g} (expected "
             f"{mc_expected_error(m['n']):.2g}) | | | |")
     out()
-    out(f"Monte Carlo cost model: {intercept:.3g} s + {slope * 1e9:.3g} ns x N per simulated "
+    out(f"Monte Carlo cost model: {intercept:.3g} s + {slope * 1e6:.3g} us x N per simulated "
         f"second (fit to the rows above); expected Monte Carlo error "
         f"sqrt(mean rate / (N x 1 ms)). Wall times are medians of {args.repeats} (density) "
         f"and {args.mc_repeats} (Monte Carlo) runs.")

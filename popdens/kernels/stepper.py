@@ -21,14 +21,15 @@ stationary rates second order in the sub-step. Without refractory period, events
 a crossing act on the reset neuron within the same sub-step
 (``compound_jump_with_reset``).
 
-Performance. The time loop calls the ``transport._*_at`` kernels, which address a
-population by its offset in ``mass`` and are inlined here (no per-sub-step array views
-or calls with array arguments, whose reference counting is atomic and costs about as
-much as the arithmetic of a few hundred cells). The stages of a sub-step write out of
-place, alternating between ``mass`` and a scratch array, so no stage copies; the remap
-uses departure-cell runs (``transport.departure_runs``) prepared once per call; the
-Poisson weights of a connection are recomputed only when its event count per sub-step
-changes.
+Performance. The time loop works on a private copy of ``mass`` followed by a scratch
+region (``state``, copied back before returning): the stages of a sub-step write out of
+place, alternating between a population's home cells and the scratch region by swapping
+two offsets, so no stage copies. It calls the ``transport._*_at`` kernels, which address
+cells by offset instead of taking array views: every view, and every array passed to a
+function that is not inlined, costs atomic reference-count updates, each about as much
+as the arithmetic of a few cells. The remap uses departure-cell runs
+(``transport.departure_runs``) prepared once per call; the Poisson weights of a
+connection are recomputed only when its event count per sub-step changes.
 """
 
 from __future__ import annotations
@@ -60,12 +61,9 @@ MODE_DIFFUSION = 1
 INPUT_JUMP = 0
 INPUT_DIFFUSION = 1
 # Runs of faces with the same departure-cell offset shorter than this on average: the
-# remap gathers per face with prefix sums instead of working run by run (see
-# ``transport.remap_flux_form_runs``) ...
+# remap gathers per face instead of working run by run (see
+# ``transport.remap_flux_form_runs``).
 MIN_RUN_LENGTH = 16
-# ... and so it does where the faces' departure points lie more than this many cells
-# away on average (the run-wise remap sums up to DIRECT_OFFSET cells per face).
-MAX_RUN_OFFSET = 8
 # Longest Poisson series per connection (terms).
 MAX_TERMS = 512
 
@@ -171,8 +169,8 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
         by_post[filled[conn_post[c]]] = c
         filled[conn_post[c]] += 1
     # departure cells as runs of constant offset (population q's at pop_offset[q] + 2 q);
-    # a population whose flow has many short runs, or moves mass many cells per
-    # sub-step, uses the per-face gather instead (num_runs 0)
+    # a population whose flow has many short runs uses the per-face gather instead
+    # (num_runs 0)
     run_start = np.zeros(mass.shape[0] + 2 * num_pops, dtype=np.int64)
     run_offset = np.zeros(mass.shape[0] + 2 * num_pops, dtype=np.int64)
     num_runs = np.zeros(num_pops, dtype=np.int64)
@@ -184,10 +182,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
         starts = run_start[lo + 2 * q:lo + 2 * q + n + 1]
         offsets = run_offset[lo + 2 * q:lo + 2 * q + n + 1]
         count = departure_runs(departure_cell[lo + q:lo + q + n + 1], starts, offsets)
-        cells_summed = 0
-        for r in range(count):
-            cells_summed += abs(offsets[r]) * (starts[r + 1] - starts[r])
-        if count * MIN_RUN_LENGTH <= n and cells_summed <= MAX_RUN_OFFSET * n:
+        if count * MIN_RUN_LENGTH <= n:
             num_runs[q] = count
     step_length = n_sub * dt_sub
 

@@ -16,12 +16,13 @@ whose departure lies above the upper face is counted as threshold outflux.
 
 Performance notes. The public kernels take whole arrays. The fused stepper
 (:mod:`popdens.kernels.stepper`) instead calls the private ``_*_at`` twins, which address
-a population inside a larger array by a base offset and are inlined into the stepper
-(``inline="always"``): in compiled code every array view and every call with array
-arguments costs atomic reference-count updates, which at a few hundred cells are a
-large part of a sub-step. Their inner loops index with unsigned loop counters
-(``np.uint64``), so numba emits no negative-index wraparound and LLVM vectorizes them.
-Results do not depend on which twin runs, up to round-off.
+a population inside a larger array by a base offset: in compiled code every array view,
+and every array passed to a function that is not inlined, costs atomic reference-count
+updates, which at a few hundred cells are a sizeable part of a sub-step. Small helpers
+are inlined (``inline="always"``); the large kernels are not, to keep compilation
+short. Inner loops index with unsigned loop counters (``np.uint64``), so numba emits no
+negative-index wraparound and LLVM vectorizes them. Results do not depend on which twin
+runs, up to round-off.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ SCHEME_VANLEER = 2
 DIRECT_OFFSET = 4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _slopes_at(p, p0, n, g, scheme):
     """``g[0 .. n-1]`` = limited slopes of the cells ``p[p0 .. p0 + n - 1]``."""
     g[0] = 0.0
@@ -323,7 +324,7 @@ def _window_sums_at(src, first, terms, total, t0, length):
                               + src[a + t + three])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _remap_runs_at(src, s0, n, g, run_start, run_offset, r0, num_runs, frac, quad, f0,
                    cumulative, flux, dst, d0):
     """:func:`remap_flux_form_runs` for the cells ``src[s0 .. s0 + n - 1]`` into
@@ -355,16 +356,18 @@ def _remap_runs_at(src, s0, n, g, run_start, run_offset, r0, num_runs, frac, qua
             for t in range(length):
                 flux[face + t] = -((src[own + t] + frac[table + t] * src[mass + t])
                                    + quad[table + t] * g[cell + t])
-        elif 1 < o <= DIRECT_OFFSET:
-            _window_sums_at(src, s0 + a, o, flux, a, length)
-            for t in range(length):
-                flux[face + t] = -((flux[face + t] + frac[table + t] * src[mass + t])
-                                   + quad[table + t] * g[cell + t])
-        elif -DIRECT_OFFSET <= o < 0:
-            _window_sums_at(src, s0 + a + o, -o, flux, a, length)
-            for t in range(length):
-                flux[face + t] = flux[face + t] - (frac[table + t] * src[mass + t]
-                                                   + quad[table + t] * g[cell + t])
+        elif -DIRECT_OFFSET <= o <= DIRECT_OFFSET:
+            # the cells between the face and its departure cell: j .. j + o - 1 (o > 0,
+            # downward flow) or j + o .. j - 1 (o < 0)
+            _window_sums_at(src, s0 + a + min(o, 0), abs(o), flux, a, length)
+            if o > 0:
+                for t in range(length):
+                    flux[face + t] = -((flux[face + t] + frac[table + t] * src[mass + t])
+                                       + quad[table + t] * g[cell + t])
+            else:
+                for t in range(length):
+                    flux[face + t] = flux[face + t] - (frac[table + t] * src[mass + t]
+                                                       + quad[table + t] * g[cell + t])
         else:
             for t in range(length):
                 flux[face + t] = cumulative[face + t] - (cumulative[cell + t]
@@ -531,7 +534,7 @@ def _add_shifted_at(p, p0, out, o0, lo, hi, k0, m, weights, w0, first, terms):
                                 + wc * p[c + t]) + wd * p[d + t])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0):
     """:func:`compound_shift_whole` on ``p[p0 ..]`` into ``out[o0 ..]`` (``n`` cells) with
     the weights at ``weights[w0 ..]``."""
@@ -542,12 +545,11 @@ def _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0):
         k0 = 0
         while k0 <= last:
             terms = min(4, last - k0 + 1)
-            # cells below the group's largest shift get only its first terms
-            for t in range(1, terms):
-                _add_shifted_at(p, p0, out, o0, (k0 + t - 1) * m, (k0 + t) * m, k0, m,
-                                weights, w0, k0 == 0, t)
-            _add_shifted_at(p, p0, out, o0, (k0 + terms - 1) * m, n, k0, m, weights, w0,
-                            k0 == 0, terms)
+            # the cells below the group's t-th shift get only its first t terms
+            for t in range(1, terms + 1):
+                hi = (k0 + t) * m if t < terms else n
+                _add_shifted_at(p, p0, out, o0, (k0 + t - 1) * m, hi, k0, m, weights, w0,
+                                k0 == 0, t)
             k0 += terms
         return
     source = np.uint64(p0)
@@ -589,7 +591,7 @@ def compound_shift_whole(p, m, weights, count, out):
     _compound_shift_whole_at(p, 0, p.shape[0], m, weights, 0, count, out, 0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _compound_whole_at(p, p0, n, m, weights, w0, count, out, o0):
     """Whole-shift :func:`compound_jump` on ``p[p0 ..]`` into ``out[o0 ..]``; returns the
     fired mass."""
@@ -613,7 +615,7 @@ def compound_jump(p, g, shift, weights, count, out):
     ``T`` moves mass by ``shift`` cells; ``k`` events move it by ``k * shift``. Returns
     the mass moved past the upper face. ``out`` is overwritten (it must not overlap
     ``p``). ``g`` must hold the slopes of ``p`` unless ``shift`` is a whole number; whole
-    shifts take :func:`compound_shift_whole` (one pass per term), and the fired mass
+    shifts take :func:`compound_shift_whole` (four terms per pass), and the fired mass
     ``sum_k weights[k] * (mass of the top k * shift cells)`` from ``count - 1`` window
     sums."""
     n = p.shape[0]
@@ -628,7 +630,7 @@ def compound_jump(p, g, shift, weights, count, out):
     return fired
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _compound_whole_reset_at(p, p0, n, m, weights, w0, count, out, o0, reset_cell,
                              reset_frac_hi, scratch):
     """:func:`compound_jump_whole_with_reset` on ``p[p0 ..]`` into ``out[o0 ..]`` with the
@@ -688,8 +690,8 @@ def compound_jump_whole_with_reset(p, m, weights, count, out, reset_cell, reset_
     ``out = sum_k weights[k] S^k p`` (:func:`compound_shift_whole`) plus
     ``B_l = sum_j a_j weights[j + l]`` times ``S^l e``, and the fired mass is
     ``sum_j a_j (weights[j] + ... + weights[count - 1])``: the same sums as the Horner
-    form, in another order (round-off only), in ``count`` passes over the grid instead
-    of ``3 (count - 1)``. ``scratch`` needs ``2 * count`` entries; ``out`` is
+    form, in another order (round-off only), in about ``count / 4`` passes over the grid
+    instead of ``3 (count - 1)``. ``scratch`` needs ``2 * count`` entries; ``out`` is
     overwritten and must not overlap ``p``. Returns the total mass that crossed (each
     crossing counted once); it is already back in ``out``."""
     return _compound_whole_reset_at(p, 0, p.shape[0], m, weights, 0, count, out, 0,
