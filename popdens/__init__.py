@@ -6,9 +6,10 @@ advances it on a finite-volume grid with numba kernels; a Monte Carlo backend si
 same network neuron by neuron for validation.
 """
 
+from . import delays
 from .grid import Axis, Grid
 from .models import LIF
-from .network import Network, piecewise
+from .network import Network, piecewise, sinusoid
 from .result import Result
 from .theory import (
     StationaryState,
@@ -23,7 +24,8 @@ from .theory import (
 
 __version__ = "0.1.0"
 
-__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "piecewise", "__version__",
+__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "sinusoid",
+           "__version__",
            "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",
            "convergence_order", "diffusion_params", "richardson_extrapolate",
            "siegert_rate", "threshold_integration"]

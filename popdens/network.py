@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import as_real, check_nonnegative, check_positive
+from .delays import Delay, as_delay
 from .grid import Grid
 
-__all__ = ["Network", "PoissonSource", "Population", "Connection", "piecewise",
+__all__ = ["Network", "PoissonSource", "Population", "Connection", "piecewise", "sinusoid",
            "rate_table", "register_backend", "INPUT_KINDS", "BACKENDS"]
 
 INPUT_KINDS = ("jump", "diffusion")
+# Presynaptic rate (Hz) assumed when a default grid is sized for input from a population
+GRID_GUESS_RATE = 100.0
 BACKENDS = ("density", "montecarlo")
 
 
@@ -69,8 +72,58 @@ class piecewise:
         return f"piecewise({self.times.tolist()}, {self.rates.tolist()})"
 
 
+class sinusoid:
+    """Sinusoidally modulated rate (Hz), switched on at ``start``:
+
+    ``rate(t) = mean + amplitude * sin(2 pi frequency (t - start) + phase)`` for
+    ``t >= start``, and ``before`` (default ``mean``) earlier. Interval means are exact.
+
+    Examples
+    --------
+    >>> drive = sinusoid(mean=1000.0, amplitude=500.0, frequency=10.0, start=0.1)
+    """
+
+    def __init__(self, mean, amplitude, frequency, phase=0.0, start=0.0, before=None):
+        self.mean_rate = check_nonnegative("mean", mean)
+        self.amplitude = check_nonnegative("amplitude", amplitude)
+        self.frequency = check_positive("frequency", frequency)
+        self.phase = as_real("phase", phase)
+        self.start = as_real("start", start)
+        self.before = self.mean_rate if before is None else check_nonnegative("before",
+                                                                              before)
+        if self.amplitude > self.mean_rate:
+            raise ValueError(f"sinusoid amplitude must be <= mean so that the rate stays "
+                             f">= 0, got amplitude={amplitude!r}, mean={mean!r}")
+
+    def __call__(self, t):
+        t = np.asarray(t, dtype=float)
+        on = self.mean_rate + self.amplitude * np.sin(
+            2 * np.pi * self.frequency * (t - self.start) + self.phase)
+        out = np.where(t >= self.start, on, self.before)
+        return out if out.ndim else float(out)
+
+    def _integral(self, t):
+        # from start to t (t >= start); negative part handled by the caller
+        w = 2 * np.pi * self.frequency
+        s = np.maximum(t - self.start, 0.0)
+        return self.mean_rate * s - self.amplitude / w * (np.cos(w * s + self.phase)
+                                                           - np.cos(self.phase))
+
+    def mean(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """Exact mean rate over each interval ``[t0, t1)``."""
+        t0 = np.asarray(t0, dtype=float)
+        t1 = np.asarray(t1, dtype=float)
+        before = self.before * (np.clip(t1, None, self.start) - np.clip(t0, None, self.start))
+        after = self._integral(t1) - self._integral(t0)
+        return (np.maximum(before, 0.0) + after) / (t1 - t0)
+
+    def __repr__(self) -> str:
+        return (f"sinusoid(mean={self.mean_rate!r}, amplitude={self.amplitude!r}, "
+                f"frequency={self.frequency!r}, phase={self.phase!r}, start={self.start!r})")
+
+
 def _check_rate_spec(name: str, rate):
-    if isinstance(rate, piecewise) or callable(rate):
+    if isinstance(rate, (piecewise, sinusoid)) or callable(rate):
         return rate
     if isinstance(rate, numbers.Real) and not isinstance(rate, bool):
         return check_nonnegative(f"rate of source {name!r}", rate)
@@ -85,7 +138,7 @@ def rate_table(name: str, rate, t0: np.ndarray, dt: float) -> np.ndarray:
     Gauss-Legendre quadrature. Raises ``ValueError`` on NaN, inf or negative values.
     """
     t0 = np.asarray(t0, dtype=float)
-    if isinstance(rate, piecewise):
+    if isinstance(rate, (piecewise, sinusoid)):
         out = rate.mean(t0, t0 + dt)
     elif callable(rate):
         offset = 0.5 * dt / math.sqrt(3.0)
@@ -142,17 +195,24 @@ class Population:
 class Connection:
     """Input from ``pre`` (source or population) to ``post`` (population).
 
-    ``post`` receives Poisson events at rate ``n_syn * rate_pre(t - delay)``; each moves
-    ``v`` by ``weight`` (V) with ``input="jump"``, or the connection is replaced by its
-    diffusion (Fokker-Planck) limit with ``input="diffusion"``.
+    ``post`` receives Poisson events at rate ``n_syn * rate_pre(t - delay)`` (convolved
+    with the delay distribution when ``delay`` is one); each moves ``v`` by ``weight``
+    (V) with ``input="jump"``, or by ``weight * (reversal - v)`` (``weight``
+    dimensionless) for a conductance synapse (``reversal`` not None), or the connection
+    is replaced by its diffusion (Fokker-Planck) limit with ``input="diffusion"``.
     """
 
     pre: PoissonSource | Population
     post: Population
     weight: float
     n_syn: float
-    delay: float
+    delay: Delay
     input: str
+    reversal: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.pre.name!r} -> {self.post.name!r}"
 
 
 class Network:
@@ -230,22 +290,31 @@ class Network:
             return obj
         raise TypeError(f"{role} must be a population, a source or a name, got {obj!r}")
 
-    def connect(self, pre, post, weight: float, n_syn: float = 1, delay: float = 0.0,
-                input: str = "jump") -> Connection:
+    def connect(self, pre, post, weight: float, n_syn: float = 1, delay=0.0,
+                input: str = "jump", reversal: float | None = None) -> Connection:
         """Connect ``pre`` to ``post``.
 
         Parameters
         ----------
         pre : PoissonSource, Population or name
+            A source, or a population whose firing rate drives ``post`` (any graph,
+            self-connections included).
         post : Population or name
         weight : float
-            Jump of ``v`` per event (V); negative is inhibitory.
+            Jump of ``v`` per event (V); negative is inhibitory. With ``reversal``: the
+            dimensionless fraction ``w`` in ``v -> v + w (reversal - v)``, 0 < w < 1.
         n_syn : float, default 1
-            Number of synapses: ``post`` sees Poisson rate ``n_syn * rate_pre``.
-        delay : float, default 0
-            Transmission delay (s), >= 0.
+            Number of synapses: ``post`` sees Poisson rate ``n_syn * rate_pre``. The
+            Monte Carlo network with ``connectivity="fixed_indegree"`` needs an integer.
+        delay : float or popdens.delays distribution, default 0
+            Transmission delay (s), >= 0, or a distribution (``pd.delays.exponential``,
+            ``gamma``, ``uniform``, ``kernel``): ``post`` sees the pre rate convolved with
+            it. In the density backend a delay shorter than one internal step acts as one
+            internal step when ``pre`` is a population (the coupling is explicit).
         input : {"jump", "diffusion"}
             Exact finite jumps, or their diffusion (Fokker-Planck) approximation.
+        reversal : float, optional
+            Reversal potential (V) of a conductance synapse.
         """
         pre = self._resolve(pre, "pre", allow_source=True)
         post = self._resolve(post, "post", allow_source=False)
@@ -255,13 +324,18 @@ class Network:
         n_syn = as_real("n_syn", n_syn)
         if n_syn < 0:
             raise ValueError(f"n_syn must be >= 0, got {n_syn!r}")
-        delay = check_nonnegative("delay", delay)
+        delay = as_delay(delay)
         if input not in INPUT_KINDS:
             raise ValueError(f"input must be one of {INPUT_KINDS}, got {input!r}")
-        if isinstance(pre, Population):
-            raise NotImplementedError("population-to-population coupling is not available "
-                                      "yet; connect Poisson sources")
-        conn = Connection(pre, post, weight, n_syn, delay, input)
+        if reversal is not None:
+            reversal = as_real("reversal", reversal)
+            if not 0.0 < weight < 1.0:
+                raise ValueError(f"a conductance synapse (reversal={reversal!r}) needs a "
+                                 f"dimensionless weight in (0, 1), got weight={weight!r}")
+            if input != "jump":
+                raise ValueError("conductance synapses (reversal=...) take input='jump'; "
+                                 "their diffusion limit is not implemented")
+        conn = Connection(pre, post, weight, n_syn, delay, input, reversal)
         self.connections.append(conn)
         return conn
 
@@ -273,7 +347,30 @@ class Network:
         """Poisson event rate ``n_syn * rate(t - delay)`` seen by ``conn.post`` in each
         step ``[t0[k], t0[k] + dt)`` (Hz)."""
         src = conn.pre
-        return conn.n_syn * rate_table(src.name, src.rate, np.asarray(t0) - conn.delay, dt)
+        if not isinstance(src, PoissonSource):
+            raise TypeError(f"connection {conn.label} comes from a population; its rate is "
+                            f"known only while the network runs")
+        t0 = np.asarray(t0, dtype=float)
+        if conn.delay.is_fixed:
+            return conn.n_syn * rate_table(src.name, src.rate, t0 - conn.delay.offset, dt)
+        # distributed delay: the step means convolved with the exact lag weights
+        lags = conn.delay.lag_weights(dt)
+        history = np.arange(-(lags.size - 1), 0) * dt + (t0[0] if t0.size else 0.0)
+        times = np.concatenate([history, t0])
+        rates = rate_table(src.name, src.rate, times, dt)
+        return conn.n_syn * np.convolve(rates, lags)[lags.size - 1:lags.size - 1 + t0.size]
+
+    @staticmethod
+    def effective_weight(conn: Connection) -> float:
+        """Jump size in the target's units: ``weight``, or for a conductance synapse its
+        jump from the middle of the model's reset-threshold range (for grid sizing)."""
+        if conn.reversal is None:
+            return conn.weight
+        model = conn.post.model
+        lo = getattr(model, "v_reset", None)
+        hi = getattr(model, "v_th", None)
+        middle = 0.5 * (lo + hi) if lo is not None and hi is not None else 0.0
+        return conn.weight * (conn.reversal - middle)
 
     def grid_of(self, pop: Population, t_end: float = 1.0, dt: float = 1e-4) -> Grid:
         """The population's grid, or the model's default for its inputs."""
@@ -282,8 +379,12 @@ class Network:
         t0 = np.arange(0.0, t_end, dt)[:20_000] if t_end > 0 else np.zeros(1)
         inputs = []
         for c in self.inputs_of(pop):
-            peak = float(np.max(self.source_rate_table(c, t0, dt))) if t0.size else 0.0
-            inputs.append((peak, c.weight, c.input))
+            if isinstance(c.pre, PoissonSource):
+                peak = float(np.max(self.source_rate_table(c, t0, dt))) if t0.size else 0.0
+            else:
+                # unknown before the run: a generous guess widens the grid, never narrows
+                peak = c.n_syn * GRID_GUESS_RATE
+            inputs.append((peak, self.effective_weight(c), c.input))
         grid = pop.model.default_grid(inputs)
         pop.model.validate_grid(grid)
         return grid
