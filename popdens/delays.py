@@ -208,7 +208,7 @@ class _Kernel(Delay):
         if np.any(w < 0):
             k = int(np.flatnonzero(w < 0)[0])
             raise ValueError(f"delay kernel weights must be >= 0, got weights[{k}] = "
-                             f"{w[k]!r}")
+                             f"{float(w[k])!r}")
         total = float(w.sum())
         if abs(total - 1.0) > 1e-9:
             raise ValueError(f"delay kernel weights must sum to 1 (probabilities of the "

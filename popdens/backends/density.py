@@ -15,7 +15,7 @@ from ..assembly import (
     substeps,
 )
 from ..kernels.stepper import advance
-from ..network import Network, register_backend
+from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..result import Result
 
 __all__ = ["run", "prepare", "DensitySimulation"]
@@ -25,6 +25,14 @@ __all__ = ["run", "prepare", "DensitySimulation"]
 POISSON_TAIL = 1e-10
 # Steps per compiled call: Python touches the state only between chunks.
 CHUNK_STEPS = 20_000
+
+
+def _weight_at_threshold(conn) -> float:
+    """The jump of an event at threshold (V): ``weight``, or ``weight (E - v_th)`` for a
+    conductance synapse."""
+    if conn.reversal is None:
+        return conn.weight
+    return conn.weight * (conn.reversal - conn.post.model.v_th)
 
 
 def record_steps_for(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
@@ -64,13 +72,21 @@ class DensitySimulation:
         t0 = np.arange(self.n_steps) * dt
 
         conns = network.connections
+        index = {id(p): q for q, p in enumerate(self.pops)}
+        self.conn_pre = np.array([index[id(c.pre)] if isinstance(c.pre, Population) else -1
+                                  for c in conns], dtype=np.int64)
         self.conn_rate = np.zeros((len(conns), self.n_steps))
+        peak = np.zeros(len(conns))
         for c, conn in enumerate(conns):
-            self.conn_rate[c] = network.source_rate_table(conn, t0, dt)
-        peak = self.conn_rate.max(axis=1) if len(conns) and self.n_steps else np.zeros(0)
+            if self.conn_pre[c] < 0:
+                self.conn_rate[c] = network.source_rate_table(conn, t0, dt)
+                peak[c] = self.conn_rate[c].max() if self.n_steps else 0.0
+            else:
+                peak[c] = conn.n_syn * GRID_GUESS_RATE
         self.grids = [network.grid_of(p, t_end, dt) for p in self.pops]
 
-        inputs = [[(float(peak[c]), conn.weight, conn.input)
+        # sub-steps are sized by the jump at threshold (conductance synapses: there)
+        inputs = [[(float(peak[c]), _weight_at_threshold(conn), conn.input)
                    for c, conn in enumerate(conns) if conn.post is p] for p in self.pops]
         self.n_sub = substeps(dt, [(p.model, i) for p, i in zip(self.pops, inputs)])
         if max_substep is not None:
@@ -118,18 +134,49 @@ class DensitySimulation:
         self.pipe_mid = np.zeros(self.pipe_offset[-1])
         self.pipe_head = np.zeros(num_pops, dtype=np.int64)
 
-        index = {id(p): q for q, p in enumerate(self.pops)}
         self.conn_post = np.array([index[id(c.post)] for c in conns], dtype=np.int64)
         self.conn_kind = np.array([INPUT_CODES[c.input] for c in conns], dtype=np.int64)
         self.conn_weight = np.array([c.weight for c in conns], dtype=float)
-        self.conn_shift = np.array(
-            [c.weight / self.pop_dx[index[id(c.post)]] for c in conns], dtype=float)
+        self.conn_n_syn = np.array([c.n_syn for c in conns], dtype=float)
+        self.conn_shift = np.zeros(len(conns))
+        self.conn_scale = np.ones(len(conns))
         for c, conn in enumerate(conns):
-            n = sizes[self.conn_post[c]]
-            if conn.input == "jump" and abs(self.conn_shift[c]) >= n and conn.weight < 0:
-                raise ValueError(f"connection {conn.pre.name!r} -> {conn.post.name!r}: the "
-                                 f"inhibitory jump weight={conn.weight!r} spans the whole "
-                                 f"grid of {conn.post.name!r}")
+            grid = self.grids[self.conn_post[c]]
+            ax = grid.axes[0]
+            n = ax.num_cells
+            if conn.reversal is None:
+                self.conn_shift[c] = conn.weight / ax.width
+                if conn.input == "jump" and conn.weight < 0 and -self.conn_shift[c] >= n:
+                    raise ValueError(f"connection {conn.label}: the inhibitory jump "
+                                     f"weight={conn.weight!r} spans the whole grid of "
+                                     f"{conn.post.name!r} ({ax.lower:g} .. {ax.upper:g})")
+            else:
+                # x -> (1 - w) x + w x_E in cell units
+                w = conn.weight
+                self.conn_scale[c] = 1.0 - w
+                self.conn_shift[c] = w * (conn.reversal - ax.lower) / ax.width
+                if (1.0 - w) * n + self.conn_shift[c] <= 0.0:
+                    raise ValueError(f"connection {conn.label}: a conductance event "
+                                     f"(weight={w!r}, reversal={conn.reversal!r}) moves "
+                                     f"every state below the grid of {conn.post.name!r} "
+                                     f"(lower={ax.lower!r}); extend the grid")
+        # delays at sub-step resolution; lag 0 (the current sub-step) is not known yet
+        # when a population's input is needed, so its weight moves to lag 1
+        lags = []
+        for c, conn in enumerate(conns):
+            if self.conn_pre[c] < 0:
+                lags.append(np.zeros(0))
+                continue
+            w = conn.delay.lag_weights(self.dt_sub)
+            folded = w[1:].copy() if w.size > 1 else np.zeros(1)
+            folded[0] += w[0]
+            lags.append(folded)
+        self.lag_offset = np.concatenate([[0], np.cumsum([lw.size for lw in lags])]
+                                         ).astype(np.int64)
+        self.lag_weight = np.concatenate(lags) if lags else np.zeros(0)
+        max_lags = max([lw.size for lw in lags], default=0)
+        self.history = np.zeros((num_pops, max_lags + 1))
+        self.history_cursor = np.zeros(1, dtype=np.int64)
 
         self.mass = np.concatenate([initial_masses(g, p.model, p.init)
                                     for p, g in zip(self.pops, self.grids)])
@@ -153,8 +200,9 @@ class DensitySimulation:
                     self.pipe_start, self.pipe_mid, self.pipe_offset, self.pipe_head,
                     self.stencil_count, self.stencil_offset, self.stencil_type,
                     self.stencil_weight, self.stencil_cell, self.stencil_frac,
-                    self.conn_post, self.conn_kind, self.conn_shift, self.conn_weight,
-                    self.conn_rate,
+                    self.conn_post, self.conn_kind, self.conn_shift, self.conn_scale,
+                    self.conn_weight, self.conn_rate, self.conn_pre, self.conn_n_syn,
+                    self.lag_offset, self.lag_weight, self.history, self.history_cursor,
                     self.rates, self.refractory,
                     record_steps, record_next, record_out)
             self._check_state(stop)

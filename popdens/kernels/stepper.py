@@ -107,7 +107,8 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
             pipe_start, pipe_mid, pipe_offset, pipe_head,
             stencil_count, stencil_offset, stencil_type, stencil_weight, stencil_cell,
             stencil_frac,
-            conn_post, conn_kind, conn_shift, conn_weight, conn_rate,
+            conn_post, conn_kind, conn_shift, conn_scale, conn_weight, conn_rate,
+            conn_pre, conn_n_syn, lag_offset, lag_weight, history, history_cursor,
             rates_out, refractory_out,
             record_steps, record_next, record_out):
     """Advance steps ``step_begin .. step_end - 1``; see the module docstring.
@@ -121,8 +122,14 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     cell (P,); ``immediate_reset`` (P,) selects in-step reset for jumps (no refractory
     period); refractory ring buffers ``pipe_start``/``pipe_mid`` with ``pipe_offset``
     (P+1,) and ring position ``pipe_head`` (P,); release stencils (P, 3, 3) per firing
-    kind (see ``_schedule``); connection arrays (C,) and per-step event rates
-    ``conn_rate`` (C, n_steps) in Hz; outputs ``rates_out``/``refractory_out``
+    kind (see ``_schedule``); connection arrays (C,): target, kind, jump in cells
+    (``conn_shift``; for a conductance synapse, ``conn_scale`` = 1 - w != 1 and the event
+    maps ``x -> conn_scale x + conn_shift`` in cell units) and per-step event rates
+    ``conn_rate`` (C, n_steps) in Hz of source connections (``conn_pre`` = -1);
+    a connection from population ``conn_pre[c] >= 0`` sees ``conn_n_syn[c]`` times that
+    population's past sub-step rates weighted by ``lag_weight[lag_offset[c] + l - 1]``
+    for lags ``l = 1, 2, ...`` (``history`` (P, H) ring buffer of sub-step rates, write
+    position ``history_cursor[0]``); outputs ``rates_out``/``refractory_out``
     (P, n_steps); density snapshots ``record_out`` (R, M) taken at the start of the
     steps listed in ``record_steps`` (``record_next`` is a 1-element cursor).
     """
@@ -185,6 +192,13 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
         if count * MIN_RUN_LENGTH <= n:
             num_runs[q] = count
     step_length = n_sub * dt_sub
+    rate_now = np.zeros(max(num_conns, 1))
+    mix_scale = np.ones(max(num_conns, 1))
+    history_length = history.shape[1]
+    coupled = False
+    for c in range(num_conns):
+        if conn_pre[c] >= 0:
+            coupled = True
 
     for step in range(step_begin, step_end + 1):
         while record_next[0] < record_steps.shape[0] and record_steps[record_next[0]] == step:
@@ -198,6 +212,19 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
         for q in range(num_pops):
             rates_out[q, step] = 0.0
         for _ in range(n_sub):
+            cursor = history_cursor[0]
+            for c in range(num_conns):
+                pre = conn_pre[c]
+                if pre < 0:
+                    rate_now[c] = conn_rate[c, step]
+                    continue
+                # explicit coupling: lags >= 1 sub-step, so the order of the populations
+                # within a sub-step does not matter
+                seen = 0.0
+                for e in range(lag_offset[c], lag_offset[c + 1]):
+                    lag = e - lag_offset[c] + 1
+                    seen += lag_weight[e] * history[pre, (cursor - lag) % history_length]
+                rate_now[c] = conn_n_syn[c] * seen
             for q in range(num_pops):
                 lo = pop_offset[q]
                 n = pop_offset[q + 1] - lo
@@ -237,7 +264,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                     for e in range(by_post_offset[q], by_post_offset[q + 1]):
                         c = by_post[e]
                         if conn_kind[c] == INPUT_DIFFUSION:
-                            s = conn_rate[c, step]
+                            s = rate_now[c]
                             drive += s * conn_weight[c]
                             diffusion += 0.5 * s * conn_weight[c] * conn_weight[c]
                     for j in range(n + 1):
@@ -260,21 +287,34 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                 # excitation of a sub-step act before any inhibition)
                 num_active = 0
                 total_lam = 0.0
+                affine = False
                 for e in range(by_post_offset[q], by_post_offset[q + 1]):
                     c = by_post[e]
-                    if conn_kind[c] == INPUT_JUMP and conn_rate[c, step] > 0.0:
+                    if conn_kind[c] == INPUT_JUMP and rate_now[c] > 0.0:
+                        lam = rate_now[c] * dt_sub
+                        total_lam += lam
+                        if conn_scale[c] != 1.0:
+                            affine = True
+                        # inputs with the same one-event map are one Poisson input
+                        same = -1
+                        for a in range(num_active):
+                            if mix_shift[a] == conn_shift[c] and mix_scale[a] == conn_scale[c]:
+                                same = a
+                        if same >= 0:
+                            mix_prob[same] += lam
+                            continue
                         mix_shift[num_active] = conn_shift[c]
-                        mix_prob[num_active] = conn_rate[c, step] * dt_sub
-                        total_lam += mix_prob[num_active]
+                        mix_scale[num_active] = conn_scale[c]
+                        mix_prob[num_active] = lam
                         num_active += 1
-                if num_active >= 2:
+                if num_active >= 2 or affine:
                     for e in range(num_active):
                         mix_prob[e] /= total_lam
                     count = poisson_weights(total_lam, mix_weights, tail)
-                    crossed = mixture_jump(state[c0:c0 + n], slopes[:n], mix_shift, mix_prob,
-                                           num_active, mix_weights, count, state[x0:x0 + n],
-                                           work[:n], scheme, immediate_reset[q], reset,
-                                           reset_hi)
+                    crossed = mixture_jump(state[c0:c0 + n], slopes[:n], mix_shift,
+                                           mix_scale, mix_prob, num_active, mix_weights,
+                                           count, state[x0:x0 + n], work[:n], scheme,
+                                           immediate_reset[q], reset, reset_hi)
                     c0, x0 = x0, c0
                     if not immediate_reset[q]:
                         _schedule(state, c0, q, 1, crossed, head, length, base, pipe_start,
@@ -283,9 +323,9 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                     fired += crossed
                 for e in range(by_post_offset[q], by_post_offset[q + 1]):
                     c = by_post[e]
-                    if conn_kind[c] != INPUT_JUMP or num_active >= 2:
+                    if conn_kind[c] != INPUT_JUMP or num_active >= 2 or affine:
                         continue
-                    lam = conn_rate[c, step] * dt_sub
+                    lam = rate_now[c] * dt_sub
                     if lam <= 0.0:
                         continue
                     w0 = c * MAX_TERMS
@@ -332,6 +372,9 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                         state[home + i] = state[source + i]
                 pipe_head[q] = (head + 1) % length
                 rates_out[q, step] += fired / step_length
+                if coupled:
+                    history[q, cursor] = fired / dt_sub
+            history_cursor[0] = (cursor + 1) % history_length
         for q in range(num_pops):
             pending = 0.0
             for i in range(pipe_offset[q], pipe_offset[q + 1]):
