@@ -16,7 +16,8 @@ from .kernels.stepper import INPUT_DIFFUSION, INPUT_JUMP, MODE_DIFFUSION, MODE_R
 from .kernels.transport import SCHEME_MC, SCHEME_UPWIND, SCHEME_VANLEER, departure_table
 
 __all__ = ["SCHEMES", "scheme_code", "point_mass_weights", "initial_masses",
-           "PopulationArrays", "population_arrays", "substeps", "release_stencil"]
+           "PopulationArrays", "population_arrays", "substeps", "release_stencil",
+           "weight_at_threshold"]
 
 SCHEMES = {"upwind": SCHEME_UPWIND, "mc": SCHEME_MC, "vanleer": SCHEME_VANLEER}
 
@@ -74,6 +75,14 @@ def initial_masses(grid: Grid, model, init) -> np.ndarray:
     if not total > 0:
         raise ValueError("init must be positive somewhere on the grid; its sum is 0")
     return (values / total).ravel()
+
+
+def weight_at_threshold(conn) -> float:
+    """The jump of one event of ``conn`` at the target's threshold (V): ``weight``, or
+    ``weight (E - v_th)`` for a conductance synapse."""
+    if conn.reversal is None:
+        return conn.weight
+    return conn.weight * (conn.reversal - conn.post.model.v_th)
 
 
 def substeps(dt: float, populations) -> int:

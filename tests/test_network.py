@@ -180,3 +180,53 @@ def test_jump_leaving_the_grid_is_an_error():
     net.connect(a, b, weight=0.9, reversal=-1.0)
     with pytest.raises(ValueError, match="below the grid of 'B'"):
         net.run(0.01, DT)
+
+
+# --- self-consistent steady state ------------------------------------------------------------
+def _brunel(g, eta, input, cells=1600, source_rates=None):
+    """Brunel (2000) model A as two populations; ``source_rates`` replaces the recurrent
+    inputs by Poisson sources at those population rates (open loop)."""
+    j, c_e, c_i, tau, theta = 1e-4, 1000, 250, 0.02, 0.02
+    nu_thr = theta / (j * c_e * tau)
+    lif = pd.LIF(tau_m=tau, v_th=theta, v_reset=0.01, t_ref=0.002)
+    net = pd.Network()
+    ext = net.add_poisson("ext", rate=eta * nu_thr)
+    grid = pd.Grid(v=(-0.02, 0.02, cells))
+    pops = {name: net.add_population(name, lif, grid=grid) for name in ("E", "I")}
+    pre = pops if source_rates is None else {
+        name: net.add_poisson(name + "_src", rate=source_rates[name]) for name in pops}
+    for post in pops.values():
+        net.connect(ext, post, weight=j, n_syn=c_e, input=input)
+        net.connect(pre["E"], post, weight=j, n_syn=c_e, delay=1.5e-3, input=input)
+        net.connect(pre["I"], post, weight=-g * j, n_syn=c_i, delay=1.5e-3, input=input)
+    return net
+
+
+def test_steady_state_of_brunel_network_is_the_mean_field_fixed_point():
+    """Diffusion input: the density fixed point is Brunel's self-consistent Siegert rate;
+    it is a fixed point where plain iteration r <- F(r) diverges (|F'| > 1)."""
+    st = pd.steady_state(_brunel(5.0, 2.0, "diffusion"))
+    nu_ext = 2.0 * 0.02 / (1e-4 * 1000 * 0.02)
+    expected = pd.brunel_mean_field_rate(nu_ext, 5.0)
+    assert st.rates["E"] == pytest.approx(expected, rel=1e-4)
+    assert st.rates["I"] == pytest.approx(st.rates["E"], rel=1e-12)
+    # open loop at the fixed point reproduces it; its slope makes plain iteration diverge
+    r = st.rates["E"]
+
+    def open_loop(rate):
+        return pd.steady_state(_brunel(5.0, 2.0, "diffusion",
+                                       source_rates={"E": rate, "I": rate})).rates["E"]
+
+    assert open_loop(r) == pytest.approx(r, rel=1e-7)
+    slope = (open_loop(r * 1.001) - open_loop(r * 0.999)) / (0.002 * r)
+    assert slope < -1.0
+
+
+def test_coupled_steady_state_equals_long_run():
+    """Jump input on a coarse grid: the self-consistent steady state is the long-time
+    limit of the coupled run (same internal step)."""
+    net = _brunel(4.0, 2.0, "jump", cells=400)
+    st = pd.steady_state(net)
+    res = net.run(1.0, 1e-4)
+    assert st.rates["E"] > 5.0
+    assert res.mean_rate("E", 0.8) == pytest.approx(st.rates["E"], rel=1e-6)

@@ -13,6 +13,7 @@ from ..assembly import (
     population_arrays,
     scheme_code,
     substeps,
+    weight_at_threshold,
 )
 from ..kernels.stepper import advance
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
@@ -25,14 +26,6 @@ __all__ = ["run", "prepare", "DensitySimulation"]
 POISSON_TAIL = 1e-10
 # Steps per compiled call: Python touches the state only between chunks.
 CHUNK_STEPS = 20_000
-
-
-def _weight_at_threshold(conn) -> float:
-    """The jump of an event at threshold (V): ``weight``, or ``weight (E - v_th)`` for a
-    conductance synapse."""
-    if conn.reversal is None:
-        return conn.weight
-    return conn.weight * (conn.reversal - conn.post.model.v_th)
 
 
 def record_steps_for(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
@@ -86,7 +79,7 @@ class DensitySimulation:
         self.grids = [network.grid_of(p, t_end, dt) for p in self.pops]
 
         # sub-steps are sized by the jump at threshold (conductance synapses: there)
-        inputs = [[(float(peak[c]), _weight_at_threshold(conn), conn.input)
+        inputs = [[(float(peak[c]), weight_at_threshold(conn), conn.input)
                    for c, conn in enumerate(conns) if conn.post is p] for p in self.pops]
         self.n_sub = substeps(dt, [(p.model, i) for p, i in zip(self.pops, inputs)])
         if max_substep is not None:

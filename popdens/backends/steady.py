@@ -21,10 +21,10 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import as_real, check_positive
-from ..assembly import population_arrays, scheme_code, substeps
+from ..assembly import population_arrays, scheme_code, substeps, weight_at_threshold
 from ..grid import Grid
 from ..kernels.transport import SCHEME_UPWIND, limited_slopes, poisson_weights, sg_coefficients
-from ..network import Network
+from ..network import GRID_GUESS_RATE, Network
 
 __all__ = ["steady_state", "SteadyState", "remap_pieces", "slope_matrix", "limiter_factor"]
 
@@ -151,14 +151,12 @@ class _PopulationStep:
     and the implicit diffusion step (``c2``); in a steady state each release point
     hands out its stencil weight of them every sub-step."""
 
-    def __init__(self, network: Network, pop, grid: Grid, at: float, dt_sub: float):
+    def __init__(self, network: Network, pop, grid: Grid, rates, dt_sub: float):
         model = pop.model
         ax = grid.axes[0]
         self.n = n = ax.num_cells
         self.dt_sub = dt_sub
         conns = network.inputs_of(pop)
-        rates = [float(network.source_rate_table(c, np.array([at]), 1e-9)[0])
-                 for c in conns]
         diffusive = [(c, s) for c, s in zip(conns, rates) if c.input == "diffusion"]
         arrays = population_arrays(model, grid, dt_sub, bool(diffusive))
         self.diffusive = bool(diffusive)
@@ -307,12 +305,11 @@ class _PopulationStep:
         return mass, rate, float((content_row @ u)[0]), [m @ u for m in slot_inputs]
 
 
-def _likely_mass_cell(network: Network, pop, grid: Grid, at: float) -> int:
+def _likely_mass_cell(network: Network, pop, grid: Grid, rates) -> int:
     """The cell of the mean free membrane potential under the inputs (clipped into the
     grid): where the stationary density holds mass."""
     model = pop.model
-    drive = sum(network.source_rate_table(c, np.array([at]), 1e-9)[0] * c.weight
-                for c in network.inputs_of(pop))
+    drive = sum(s * c.weight for c, s in zip(network.inputs_of(pop), rates))
     mean = model.e_l + model.tau_m * drive
     ax = grid.axes[0]
     x = (min(mean, model.v_reset if mean >= model.v_th else mean) - ax.lower) / ax.width
@@ -345,14 +342,109 @@ def _null_vector(balance, crossings, norm, pin: int, size: int) -> np.ndarray:
     return spla.splu(rows, permc_spec="NATURAL", diag_pivot_thresh=0.1).solve(rhs)
 
 
+def _input_rates(network: Network, pop, at: float, pop_rates: dict) -> list[float]:
+    """Event rate of every input of ``pop``: sources read at ``at``, populations at
+    ``n_syn`` times their rate in ``pop_rates`` (delays do not matter in a steady state)."""
+    out = []
+    for c in network.inputs_of(pop):
+        if c.pre.name in network.populations:
+            out.append(c.n_syn * pop_rates[c.pre.name])
+        else:
+            out.append(float(network.source_rate_table(c, np.array([at]), 1e-9)[0]))
+    return out
+
+
+def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
+                      warm=None):
+    """Stationary state of one population under constant input ``rates``: the limiter
+    iteration around the sparse fixed-point solve. Returns (rate, mass, pending, count,
+    factors); ``warm`` (the factors of a nearby solve) shortens the iteration."""
+    step = _PopulationStep(network, pop, grid, rates, dt_sub)
+    n = grid.num_cells
+    # first pass: upwind (positive) or the warm start, then correct the limiters
+    factors = [np.zeros(n) for _ in range(step.num_slots)]
+    if warm is not None and len(warm) == step.num_slots:
+        factors = [f.copy() for f in warm]
+    rate, previous = np.inf, np.inf
+    previous_mass = np.full(n, np.inf)
+    pin = _likely_mass_cell(network, pop, grid, rates)
+    count = 0
+    for count in range(1, max_iter + 1):
+        mass, new_rate, pending, slot_inputs = step.solve(factors, pin)
+        pin = int(np.argmax(mass))
+        if not np.all(np.isfinite(mass)):
+            raise FloatingPointError(f"steady state of {pop.name!r} is singular on {grid}")
+        previous, rate = rate, new_rate
+        change = np.abs(mass - previous_mass).max() / max(np.abs(mass).max(), 1e-300)
+        previous_mass = mass
+        # rates below ~1e-12 Hz are at the round-off level of the masses
+        if code == SCHEME_UPWIND or (abs(rate - previous) <= tol * abs(rate) + 1e-12
+                                     and change <= tol):
+            break
+        # plain iteration converges fastest; damp it if limiter switching cycles
+        damping = 1.0 if count < max_iter // 4 else 0.5
+        factors = [(1 - damping) * f + damping * limiter_factor(np.maximum(y, 0.0), code)
+                   for f, y in zip(factors, slot_inputs)]
+    else:
+        raise RuntimeError(f"steady state of {pop.name!r} did not converge in {max_iter} "
+                           f"limiter iterations (last rate change "
+                           f"{abs(rate - previous):.3g} Hz)")
+    return rate, np.maximum(mass, 0.0), pending, count, factors
+
+
+def _self_consistent_rates(evaluate, names, tol, max_newton):
+    """Solve ``r = F(r)`` for the coupled populations' rates.
+
+    Damped Newton on ``G(r) = F(r) - r`` with a finite-difference Jacobian and
+    backtracking on ``|G|``: it converges where plain iteration ``r <- F(r)`` oscillates
+    or diverges (inhibition-dominated networks, where F falls steeply with r). Rates are
+    kept >= 0."""
+    size = len(names)
+    r = np.array([evaluate(np.zeros(size))[k] for k in range(size)])  # F(0): a start
+    r = 0.5 * r
+    f = evaluate(r)
+    g = f - r
+    for _ in range(max_newton):
+        if np.all(np.abs(g) <= tol * np.maximum(np.abs(r), 1.0)):
+            return r, f
+        jac = np.empty((size, size))
+        for k in range(size):
+            h = 1e-6 * max(abs(r[k]), 1.0)
+            shifted = r.copy()
+            shifted[k] += h
+            jac[:, k] = (evaluate(shifted) - f) / h
+        jac -= np.eye(size)
+        try:
+            delta = np.linalg.solve(jac, -g)
+        except np.linalg.LinAlgError:
+            delta = g                          # plain iteration step
+        step = 1.0
+        norm = np.linalg.norm(g)
+        while True:
+            trial = np.maximum(r + step * delta, 0.0)
+            f_trial = evaluate(trial)
+            g_trial = f_trial - trial
+            if np.linalg.norm(g_trial) < norm or step < 1e-4:
+                break
+            step *= 0.5
+        r, f, g = trial, f_trial, g_trial
+    raise RuntimeError(f"the self-consistent rates of {names} did not converge in "
+                       f"{max_newton} Newton steps (residual {np.abs(g).max():.3g} Hz)")
+
+
 def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
                  tol: float = 1e-9, max_iter: int = 200) -> SteadyState:
     """Stationary rates and densities of ``network`` with its inputs frozen at time ``at``.
 
+    With coupled populations this is the self-consistent fixed point: each
+    population's stationary rate under inputs from the others' rates, solved for by
+    damped Newton iteration on the rates (robust where plain iteration oscillates).
+
     Parameters
     ----------
     network : Network
-        Populations driven by Poisson sources (constant, or read at ``at``).
+        Populations driven by Poisson sources (constant, or read at ``at``) and by each
+        other.
     at : float, default 0
         Time (s) at which time-varying source rates are read.
     dt : float, default 1e-4
@@ -386,49 +478,47 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
     if not network.populations:
         raise ValueError("the network has no populations; add one with add_population")
     for c in network.connections:
-        if c.pre.name in network.populations:
-            raise NotImplementedError("steady_state of coupled populations is not available "
-                                      "yet")
-    rates, densities, grids, refractory, iterations = {}, {}, {}, {}, {}
-    # one internal step for the whole network, as in a run
-    inputs = [(pop.model, [(float(network.source_rate_table(c, np.array([at]), 1e-9)[0]),
-                            c.weight, c.input) for c in network.inputs_of(pop)])
-              for pop in network.populations.values()]
+        if c.reversal is not None:
+            raise NotImplementedError(f"steady_state does not handle conductance synapses "
+                                      f"yet (connection {c.label}); run the network to "
+                                      f"its stationary state instead")
+    pops = list(network.populations.values())
+    names = [p.name for p in pops]
+    coupled = any(c.pre.name in network.populations for c in network.connections)
+    # one internal step for the whole network, as in a run (population inputs sized as
+    # the density backend sizes them)
+    guess = {name: GRID_GUESS_RATE for name in names}
+    inputs = [(pop.model, [(s, weight_at_threshold(c), c.input) for c, s in
+                           zip(network.inputs_of(pop), _input_rates(network, pop, at, guess))])
+              for pop in pops]
     dt_sub = dt / substeps(dt, inputs)
-    for name, pop in network.populations.items():
-        grid = network.grid_of(pop, t_end=at + dt, dt=dt)
-        step = _PopulationStep(network, pop, grid, at, dt_sub)
-        n = grid.num_cells
-        # first pass: upwind (positive), then correct the limiters
-        factors = [np.zeros(n) for _ in range(step.num_slots)]
-        rate, previous = np.inf, np.inf
-        previous_mass = np.full(n, np.inf)
-        pin = _likely_mass_cell(network, pop, grid, at)
-        count = 0
-        for count in range(1, max_iter + 1):
-            mass, new_rate, pending, slot_inputs = step.solve(factors, pin)
-            pin = int(np.argmax(mass))
-            if not np.all(np.isfinite(mass)):
-                raise FloatingPointError(f"steady state of {name!r} is singular on {grid}")
-            previous, rate = rate, new_rate
-            change = np.abs(mass - previous_mass).max() / max(np.abs(mass).max(), 1e-300)
-            previous_mass = mass
-            # rates below ~1e-12 Hz are at the round-off level of the masses
-            if code == SCHEME_UPWIND or (abs(rate - previous) <= tol * abs(rate) + 1e-12
-                                         and change <= tol):
-                break
-            # plain iteration converges fastest; damp it if limiter switching cycles
-            damping = 1.0 if count < max_iter // 4 else 0.5
-            factors = [(1 - damping) * f + damping * limiter_factor(np.maximum(y, 0.0), code)
-                       for f, y in zip(factors, slot_inputs)]
-        else:
-            raise RuntimeError(f"steady state of {name!r} did not converge in {max_iter} "
-                               f"limiter iterations (last rate change "
-                               f"{abs(rate - previous):.3g} Hz)")
-        mass = np.maximum(mass, 0.0)
+    grids = {p.name: network.grid_of(p, t_end=at + dt, dt=dt) for p in pops}
+
+    warm = {}
+
+    def solve_all(pop_rates):
+        out = {}
+        for p in pops:
+            out[p.name] = _solve_population(network, p, grids[p.name],
+                                            _input_rates(network, p, at, pop_rates), dt_sub,
+                                            code, tol, max_iter, warm.get(p.name))
+            warm[p.name] = out[p.name][-1]
+        return out
+
+    if coupled:
+        def evaluate(r):
+            out = solve_all(dict(zip(names, r)))
+            return np.array([out[name][0] for name in names])
+
+        r, _ = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50)
+        solved = solve_all(dict(zip(names, r)))
+    else:
+        solved = solve_all({})
+    rates, densities, refractory, iterations = {}, {}, {}, {}
+    for name in names:
+        rate, mass, pending, count, _ = solved[name]
         rates[name] = rate
-        densities[name] = mass / grid.axes[0].width
-        grids[name] = grid
+        densities[name] = mass / grids[name].axes[0].width
         refractory[name] = pending
         iterations[name] = count
     return SteadyState(rates, densities, grids, refractory, iterations)
