@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from ..assembly import (
 )
 from ..kernels.stepper import advance
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
+from ..progress import Progress
 from ..result import Result
 
 __all__ = ["run", "prepare", "DensitySimulation"]
@@ -24,8 +26,11 @@ __all__ = ["run", "prepare", "DensitySimulation"]
 # Relative probability below which the Poisson event-count series is truncated (the rest
 # is lumped into the last term, so mass is still conserved exactly).
 POISSON_TAIL = 1e-10
-# Steps per compiled call: Python touches the state only between chunks.
+# Most steps per compiled call: Python touches the state only between chunks.
 CHUNK_STEPS = 20_000
+# Wall time aimed at per compiled call: the progress bar moves and Ctrl-C is honoured
+# (numba code cannot be interrupted) at about this interval.
+CHUNK_SECONDS = 0.5
 
 
 def record_steps_for(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
@@ -177,49 +182,75 @@ class DensitySimulation:
         self.refractory = np.zeros((len(self.pops), self.n_steps))
         self.step = 0
 
-    def run(self, record_times=(), progress=None) -> Result:
-        """Integrate all remaining steps and return a :class:`Result`."""
+    def run(self, record_times=(), progress: bool = True) -> Result:
+        """Integrate all remaining steps and return a :class:`Result`.
+
+        The compiled stepper runs in chunks of about ``CHUNK_SECONDS`` of wall time;
+        between chunks the state is checked, the progress bar (``progress``, shown on a
+        terminal) moves, and Ctrl-C is honoured: the run stops and returns what it has
+        (``Result.info["interrupted"]``, arrays cut at the last finished step)."""
         record_steps = record_steps_for(record_times, self.t_end, self.dt, self.n_steps)
         record_out = np.zeros((record_steps.size, self.mass.size))
         record_next = np.zeros(1, dtype=np.int64)
         start = time.perf_counter()
-        while self.step < self.n_steps:
-            stop = min(self.step + CHUNK_STEPS, self.n_steps)
-            advance(self.step, stop, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
-                    self.mass, self.pop_offset, self.pop_mode, self.pop_dx,
-                    self.departure_cell, self.departure_frac, self.departure_quad,
-                    self.face_velocity,
-                    self.reset_cell, self.reset_frac_hi, self.immediate_reset,
-                    self.pipe_start, self.pipe_mid, self.pipe_offset, self.pipe_head,
-                    self.stencil_count, self.stencil_offset, self.stencil_type,
-                    self.stencil_weight, self.stencil_cell, self.stencil_frac,
-                    self.conn_post, self.conn_kind, self.conn_shift, self.conn_scale,
-                    self.conn_weight, self.conn_rate, self.conn_pre, self.conn_n_syn,
-                    self.lag_offset, self.lag_weight, self.history, self.history_cursor,
-                    self.rates, self.refractory,
-                    record_steps, record_next, record_out)
-            self._check_state(stop)
-            self.step = stop
+        first_step = self.step
+        chunk = min(CHUNK_STEPS, 100)
+        interrupted = False
+        with Progress(self.n_steps, enabled=progress, description="popdens density") as bar:
+            bar.update(self.step)
+            try:
+                while self.step < self.n_steps:
+                    stop = min(self.step + chunk, self.n_steps)
+                    began = time.perf_counter()
+                    self._advance(stop, record_steps, record_next, record_out)
+                    self._check_state(stop)
+                    self.step = stop
+                    bar.update(stop)
+                    # aim at CHUNK_SECONDS per compiled call: responsive, and cheap
+                    spent = max(time.perf_counter() - began, 1e-6)
+                    chunk = int(min(CHUNK_STEPS, max(1, chunk * min(4.0, CHUNK_SECONDS / spent))))
+            except KeyboardInterrupt:
+                interrupted = True
+                warnings.warn(f"density run interrupted at t={self.step * self.dt:g} s; "
+                              f"returning the steps done", RuntimeWarning, stacklevel=2)
         wall = time.perf_counter() - start
+        done = self.step
+        recorded = int(record_next[0])
         densities = {}
         for q, name in enumerate(self.names):
             lo, hi = self.pop_offset[q], self.pop_offset[q + 1]
-            densities[name] = record_out[:, lo:hi].reshape((-1, *self.grids[q].shape))
+            densities[name] = record_out[:recorded, lo:hi].reshape((-1, *self.grids[q].shape))
         return Result(
-            t=np.arange(self.n_steps) * self.dt,
+            t=np.arange(done) * self.dt,
             dt=self.dt,
-            rates={n: self.rates[q].copy() for q, n in enumerate(self.names)},
-            record_times=record_steps * self.dt,
+            rates={n: self.rates[q, :done].copy() for q, n in enumerate(self.names)},
+            record_times=record_steps[:recorded] * self.dt,
             densities=densities,
             grids=dict(zip(self.names, self.grids)),
             backend="density",
             wall_time=wall,
-            refractory={n: self.refractory[q].copy() for q, n in enumerate(self.names)},
+            refractory={n: self.refractory[q, :done].copy() for q, n in enumerate(self.names)},
             info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": self.dt_sub,
+                  "interrupted": interrupted, "steps_done": done - first_step,
                   "final_mass": {n: float(self.mass[self.pop_offset[q]:
                                                     self.pop_offset[q + 1]].sum())
                                  for q, n in enumerate(self.names)}},
         )
+
+    def _advance(self, stop, record_steps, record_next, record_out) -> None:
+        advance(self.step, stop, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
+                self.mass, self.pop_offset, self.pop_mode, self.pop_dx,
+                self.departure_cell, self.departure_frac, self.departure_quad,
+                self.face_velocity,
+                self.reset_cell, self.reset_frac_hi, self.immediate_reset,
+                self.pipe_start, self.pipe_mid, self.pipe_offset, self.pipe_head,
+                self.stencil_count, self.stencil_offset, self.stencil_type,
+                self.stencil_weight, self.stencil_cell, self.stencil_frac,
+                self.conn_post, self.conn_kind, self.conn_shift, self.conn_scale,
+                self.conn_weight, self.conn_rate, self.conn_pre, self.conn_n_syn,
+                self.lag_offset, self.lag_weight, self.history, self.history_cursor,
+                self.rates, self.refractory,
+                record_steps, record_next, record_out)
 
     def _check_state(self, step: int) -> None:
         # The kernels are conservative and positivity-preserving by construction; a
@@ -238,7 +269,8 @@ def prepare(network: Network, t_end: float, dt: float, scheme: str = "mc",
 
 
 def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
-        record_times=(), max_substep: float | None = None, **unknown) -> Result:
+        record_times=(), record_every: int | None = None, max_substep: float | None = None,
+        progress: bool = True, **unknown) -> Result:
     """Run ``network`` with the density backend (see :meth:`popdens.Network.run`).
 
     Parameters
@@ -248,15 +280,39 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         (second order), or constant (first-order upwind / donor cell).
     record_times : sequence of float
         Times (s) at which to store the density.
+    record_every : int, optional
+        Also store the density every ``record_every`` steps (from t = 0). Recording
+        happens inside the compiled loop and costs only the copy.
     max_substep : float, optional
         Upper bound on the internal step (s); by default ``tau_m / 100``.
+    progress : bool, default True
+        Show a progress bar on a terminal (never in pipes, notebooks' logs or CI).
     """
     if unknown:
         raise UnknownOptionError(f"unknown option(s) for backend='density': "
                                  f"{sorted(unknown)}; known: scheme, record_times, "
-                                 f"max_substep")
+                                 f"record_every, max_substep, progress")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    times = np.atleast_1d(np.asarray(record_times if record_times is not None else (),
+                                     dtype=float))
+    if record_every is not None:
+        if isinstance(record_every, bool) or not isinstance(record_every,
+                                                            (int, np.integer)) \
+                or record_every < 1:
+            raise ValueError(f"record_every must be a whole number of steps >= 1, got "
+                             f"{record_every!r}")
+        every = np.arange(0, int(round(t_end / dt)) + 1, int(record_every)) * dt
+        times = np.union1d(times, np.minimum(every, t_end))
+    if any(p.grid is not None and p.grid.ndim > 1 or
+           p.grid is None and len(p.model.state_vars) > 1
+           for p in network.populations.values()):
+        # phase spaces of dimension >= 2: the N-D engine
+        from .density_nd import NDDensitySimulation
+        sim = NDDensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep)
+        return sim.run(record_times=times)
     sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep)
-    return sim.run(record_times=record_times)
+    return sim.run(record_times=times, progress=bool(progress))
 
 
 register_backend("density", run)
