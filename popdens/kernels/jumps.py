@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from .transport import limited_slopes, mass_between, remap_shift, shift_integer
+from .transport import limited_slopes, mass_between, shift_fractional, shift_integer
 
 __all__ = ["mixture_jump", "remap_affine"]
 
@@ -74,7 +74,7 @@ def mixture_jump(p, g, shifts, scales, probabilities, num_inputs, weights, count
             elif abs(shift - m) < 1e-9:
                 crossed += shift_integer(out, m, work, probabilities[c])
             else:
-                crossed += remap_shift(out, g, shift, work, probabilities[c])
+                crossed += shift_fractional(out, g, shift, work, probabilities[c])
         fired += crossed
         if immediate:
             work[reset_cell] += (1.0 - reset_frac_hi) * crossed
