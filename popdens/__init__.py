@@ -8,7 +8,7 @@ same network neuron by neuron for validation.
 
 from . import delays
 from .grid import Axis, Grid
-from .models import LIF
+from .models import LIF, HodgkinHuxley, LIFSynaptic, ReducedHH
 from .network import Network, piecewise, sinusoid
 from .result import Result
 from .theory import (
@@ -25,7 +25,7 @@ from .theory import (
 __version__ = "0.1.0"
 
 __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "sinusoid",
-           "__version__",
+           "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "__version__",
            "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",
            "convergence_order", "diffusion_params", "richardson_extrapolate",
            "siegert_rate", "threshold_integration"]
