@@ -36,3 +36,9 @@ from .backends import montecarlo as _montecarlo  # noqa: E402,F401
 from .backends.steady import SteadyState, steady_state  # noqa: E402
 
 __all__ += ["SteadyState", "steady_state"]
+
+# Front layer: saving/loading results, the network description, scenario files.
+from .io import describe, load  # noqa: E402
+from .scenario import load_scenario  # noqa: E402
+
+__all__ += ["describe", "load", "load_scenario"]

@@ -1,4 +1,15 @@
-"""Command-line interface: ``popdens demo`` (also ``python -m popdens demo``).
+"""Command-line interface (also ``python -m popdens``).
+
+* ``popdens demo``: the single-population demo below.
+* ``popdens run SCENARIO.toml [--plot PNG] [--save FILE.npz|.nc] [--t-end S] [--dt S]
+  [--backend density|montecarlo] [--neurons N] [--seed K]``: validate a scenario file
+  (:mod:`popdens.scenario`) completely, then run it, print the mean rates and wall time,
+  and optionally write a figure and the result.
+* ``popdens check SCENARIO.toml ...``: validate only (exit status 2 on problems).
+* ``popdens plot RESULT.npz|.nc --output PNG``: figure of a saved result.
+
+Invalid arguments and invalid scenario files exit with status 2 and a message naming the
+key and its line; a run that fails exits with status 1.
 
 The demo runs the classic single-population example of Omurtag, Knight & Sirovich (2000)
 with both backends, prints the rates, the Monte Carlo standard error and the wall times, and
@@ -16,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "demo", "build_parser"]
+__all__ = ["main", "demo", "build_parser", "run_scenario"]
 
 # The demo's fixed parameters (dimensionless voltage: threshold 1, reset 0).
 TAU_M = 0.05          # s
@@ -233,7 +244,117 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="popdens_demo.png", metavar="PNG",
                    help="figure path (default popdens_demo.png in the current directory)")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
+
+    r = sub.add_parser(
+        "run", help="run a scenario file (TOML)",
+        description="Validate a scenario file completely, then run it: prints the mean "
+                    "rate of every population and the wall time; optionally writes a "
+                    "figure (--plot) and the result (--save, .npz or .nc).")
+    r.add_argument("scenario", metavar="SCENARIO.toml", help="scenario file")
+    r.add_argument("--plot", metavar="PNG", help="write a figure of rates and densities")
+    r.add_argument("--save", metavar="FILE", help="write the result (.npz, or .nc with "
+                                                  "xarray)")
+    r.add_argument("--t-end", type=_positive_float, metavar="SECONDS",
+                   help="override the duration (s)")
+    r.add_argument("--dt", type=_positive_float, metavar="SECONDS",
+                   help="override the reporting step (s)")
+    r.add_argument("--backend", choices=("density", "montecarlo"),
+                   help="override the backend")
+    r.add_argument("--neurons", type=_positive_int, metavar="N",
+                   help="Monte Carlo neurons per population (overrides the file)")
+    r.add_argument("--seed", type=_seed, help="Monte Carlo seed (overrides the file)")
+
+    c = sub.add_parser("check", help="validate scenario files without running them",
+                       description="Validate scenario files: every problem is reported "
+                                   "with its key and line; exit status 2 if any.")
+    c.add_argument("scenarios", metavar="SCENARIO.toml", nargs="+")
+
+    q = sub.add_parser("plot", help="figure of a saved result (.npz or .nc)",
+                       description="Rates (with Monte Carlo confidence bands) and the last "
+                                   "recorded densities of a result saved with --save or "
+                                   "Result.save.")
+    q.add_argument("result", metavar="RESULT", help="a .npz or .nc file")
+    q.add_argument("--output", required=True, metavar="PNG", help="figure path")
     return parser
+
+
+def _write_figure(result, path: Path) -> None:
+    from . import plot
+
+    fig = plot.summary(result)
+    fig.savefig(path, dpi=120)
+
+
+def run_scenario(path, t_end: float | None = None, dt: float | None = None,
+                 backend: str | None = None, n_neurons: int | None = None,
+                 seed: int | None = None, plot_path=None, save_path=None, file=None):
+    """Run a scenario file and report, as ``popdens run`` does.
+
+    Parameters
+    ----------
+    path : str or Path
+        Scenario file (TOML).
+    t_end, dt : float, optional
+        Override the duration / reporting step (s).
+    backend : {"density", "montecarlo"}, optional
+        Override the backend.
+    n_neurons, seed : int, optional
+        Override the Monte Carlo options.
+    plot_path, save_path : str or Path, optional
+        Where to write the figure (PNG) and the result (``.npz`` / ``.nc``).
+    file : text stream, optional
+        Where to print; default ``sys.stdout``.
+
+    Returns
+    -------
+    popdens.Result
+
+    Raises
+    ------
+    popdens.scenario.ScenarioError
+        If the file is invalid (before anything runs).
+    """
+    from .scenario import load_scenario
+
+    out = sys.stdout if file is None else file
+    scenario = load_scenario(path)
+    backend = backend or scenario.backend
+    overrides = {}
+    if backend == "montecarlo":
+        overrides = {"n_neurons": n_neurons, "seed": seed}
+    start = time.perf_counter()
+    result = scenario.run(t_end=t_end, dt=dt, backend=backend, **overrides)
+    total = time.perf_counter() - start
+    duration = result.t.size * result.dt
+    lines = [f"popdens run {path}" + (f": {scenario.title}" if scenario.title else ""),
+             f"  backend {result.backend}"
+             + (f", N = {result.n_neurons:,} per population, seed "
+                f"{result.info.get('seed')}" if result.n_neurons else "")
+             + f"; t_end = {duration:g} s, dt = {1e3 * result.dt:g} ms",
+             f"  {'population':<14}{'mean rate [Hz]':>16}{'last 20 % [Hz]':>16}"]
+    for name in result.rates:
+        lines.append(f"  {name:<14}{result.mean_rate(name):16.4g}"
+                     f"{result.mean_rate(name, 0.8 * duration):16.4g}")
+    lines.append(f"  wall time: {result.wall_time:.3f} s integration, {total:.3f} s with "
+                 f"setup and compilation")
+    if save_path is not None:
+        result.save(save_path)
+        lines.append(f"result written to {save_path}")
+    if plot_path is not None:
+        _write_figure(result, Path(plot_path))
+        lines.append(f"figure written to {plot_path}")
+    print("\n".join(lines), file=out)
+    return result
+
+
+def _check_output_folder(parser, option: str, value) -> None:
+    if value is not None and not Path(value).resolve().parent.is_dir():
+        parser.error(f"{option}: the folder of {str(value)!r} does not exist")
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"popdens: error: {message}", file=sys.stderr)
+    return status
 
 
 def main(argv=None):
@@ -260,4 +381,71 @@ def main(argv=None):
         demo(t_end=args.t_end, n_neurons=args.neurons, seed=args.seed,
              output=None if args.no_plot else args.output)
         return 0
+    if args.command == "run":
+        return _main_run(parser, args)
+    if args.command == "check":
+        return _main_check(args)
+    if args.command == "plot":
+        return _main_plot(parser, args)
     parser.error(f"unknown command {args.command!r}")   # pragma: no cover
+
+
+def _main_run(parser, args) -> int:
+    from .scenario import ScenarioError
+
+    _check_output_folder(parser, "--plot", args.plot)
+    _check_output_folder(parser, "--save", args.save)
+    if args.save is not None and Path(args.save).suffix.lower() not in (".npz", ".nc"):
+        parser.error(f"--save: use a file name ending in .npz or .nc, got {args.save!r}")
+    if args.save is not None and Path(args.save).suffix.lower() == ".nc":
+        try:
+            import xarray  # noqa: F401
+        except ImportError:
+            parser.error("--save: .nc files need xarray (pip install 'popdens[xarray]'); "
+                         "use .npz")
+    try:
+        run_scenario(args.scenario, t_end=args.t_end, dt=args.dt, backend=args.backend,
+                     n_neurons=args.neurons, seed=args.seed, plot_path=args.plot,
+                     save_path=args.save)
+    except FileNotFoundError as exc:
+        return _fail(str(exc), 2)
+    except ScenarioError as exc:
+        return _fail(str(exc), 2)
+    except NotImplementedError as exc:
+        return _fail(f"this popdens cannot run the scenario yet: {exc}", 1)
+    except (ValueError, TypeError, FloatingPointError) as exc:
+        return _fail(f"the run failed: {exc}", 1)
+    return 0
+
+
+def _main_check(args) -> int:
+    from .scenario import ScenarioError, load_scenario
+
+    status = 0
+    for path in args.scenarios:
+        try:
+            scenario = load_scenario(path)
+        except (FileNotFoundError, ScenarioError) as exc:
+            print(f"popdens: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        net = scenario.network
+        print(f"{path}: OK ({len(net.populations)} population"
+              f"{'s' if len(net.populations) != 1 else ''}, {len(net.sources)} source"
+              f"{'s' if len(net.sources) != 1 else ''}, {len(net.connections)} connection"
+              f"{'s' if len(net.connections) != 1 else ''}; t_end = {scenario.t_end:g} s, "
+              f"backend {scenario.backend})")
+    return status
+
+
+def _main_plot(parser, args) -> int:
+    from .io import load
+
+    _check_output_folder(parser, "--output", args.output)
+    try:
+        result = load(args.result)
+    except (FileNotFoundError, ValueError, ImportError, KeyError) as exc:
+        return _fail(f"cannot read {args.result!r}: {exc}", 2)
+    _write_figure(result, Path(args.output))
+    print(f"figure written to {args.output}")
+    return 0

@@ -399,8 +399,13 @@ class Network:
             Duration and reporting step (s).
         backend : {"density", "montecarlo"}
         **options
-            Backend options: ``record_times`` (both), ``scheme`` (density),
-            ``n_neurons`` and ``seed`` (montecarlo).
+            Backend options. Both: ``record_times``. Density: ``scheme``,
+            ``record_every``, ``max_substep``, ``progress``. Monte Carlo: ``n_neurons``
+            (int or dict per population), ``seed``, ``connectivity``
+            (``"fixed_indegree"`` or ``"poisson"``), ``record_spikes``, ``timing``,
+            ``bridge``; for N-D models ``internal_dt``. See
+            :func:`popdens.backends.density.run` and
+            :func:`popdens.backends.montecarlo.run`.
 
         Returns
         -------
@@ -416,7 +421,10 @@ class Network:
             raise ValueError("the network has no populations; add one with add_population")
         if backend not in _BACKEND_RUNNERS:
             raise ValueError(f"backend {backend!r} is not available (not imported)")
-        return _BACKEND_RUNNERS[backend](self, t_end, dt, **options)
+        result = _BACKEND_RUNNERS[backend](self, t_end, dt, **options)
+        from .description import describe  # description.py imports network lazily too
+        result.description = describe(self)
+        return result
 
 
 # Backends register their runner here when imported (popdens/__init__ imports them), so

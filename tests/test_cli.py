@@ -1,10 +1,11 @@
-"""The ``popdens demo`` command and the plotting helpers."""
+"""The ``popdens`` command (demo, run, check, plot) and the plotting helpers."""
 
 from __future__ import annotations
 
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -171,3 +172,96 @@ def test_density_heatmap(runs):
         assert mesh.get_array().size == res.densities["E"].size
     cbar_axes = [a for a in ax.figure.axes if a is not ax]
     assert cbar_axes and cbar_axes[0].get_ylabel()
+
+
+# --- popdens run / check / plot ------------------------------------------------------------
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _image_ok(path):
+    image = mpimg.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image.std() > 0
+
+
+def test_run_save_load_plot_round_trip(tmp_path, capsys):
+    png, npz, png2 = tmp_path / "run.png", tmp_path / "run.npz", tmp_path / "again.png"
+    status = cli.main(["run", EXAMPLES / "lif_step.toml", "--t-end", "0.05", "--plot", png,
+                       "--save", npz])
+    assert status == 0
+    text = capsys.readouterr().out
+    assert "mean rate" in text and "E" in text and "wall time" in text
+    _image_ok(png)
+    result = pd.load(npz)
+    assert result.t.size == 500 and result.backend == "density"
+    assert result.description["run"]["t_end"] == 0.05
+    assert result.description["populations"]["E"]["model"] == "LIF"
+    assert f"{result.mean_rate('E'):.4g}" in text
+    # the saved description rebuilds the network and reproduces the run
+    from popdens.scenario import network_from_dict
+
+    again = network_from_dict(result.description).run(t_end=0.05, dt=1e-4,
+                                                        record_times=[0.05])
+    np.testing.assert_allclose(again.rates["E"], result.rates["E"], rtol=1e-12, atol=1e-12)
+    assert cli.main(["plot", npz, "--output", png2]) == 0
+    _image_ok(png2)
+
+
+def test_run_montecarlo_override(tmp_path, capsys):
+    npz = tmp_path / "mc.npz"
+    status = cli.main(["run", EXAMPLES / "lif_step.toml", "--t-end", "0.02", "--backend",
+                       "montecarlo", "--neurons", "500", "--seed", "9", "--save", npz])
+    assert status == 0
+    result = pd.load(npz)
+    assert result.backend == "montecarlo" and result.n_neurons == 500
+    assert result.info["seed"] == 9
+    assert "N = 500" in capsys.readouterr().out
+
+
+def test_run_invalid_scenario_names_key_and_line(tmp_path, capsys):
+    text = (EXAMPLES / "lif_step.toml").read_text().replace("weight = 0.03", "weight = -x")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("weight = -x", 'weight = "0.03"'))
+    png = tmp_path / "never.png"
+    status = cli.main(["run", bad, "--plot", png])
+    assert status == 2 and not png.exists()
+    err = capsys.readouterr().err
+    line = next(k for k, s in enumerate(bad.read_text().splitlines(), 1) if "weight" in s)
+    assert f"{bad}:{line}: connections[0].weight: must be a number" in err
+
+
+def test_check_command(tmp_path, capsys):
+    examples = sorted(EXAMPLES.glob("*.toml"))
+    assert cli.main(["check", *examples]) == 0
+    assert capsys.readouterr().out.count(": OK") == len(examples)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run]\nt_end = 1\nfoo = 2\n")
+    assert cli.main(["check", bad]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3: run.foo: unknown key" in err
+    assert "missing required key 'populations'" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["run"], ["run", "x.toml", "--t-end", "0"], ["run", "x.toml", "--backend", "gpu"],
+    ["run", "x.toml", "--save", "out.txt"], ["run", "x.toml", "--plot", "/no/such/d.png"],
+    ["plot", "x.npz"]])
+def test_run_invalid_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+
+
+def test_run_missing_file_and_plot_of_missing_result(tmp_path, capsys):
+    assert cli.main(["run", tmp_path / "none.toml"]) == 2
+    assert "no such scenario file" in capsys.readouterr().err
+    assert cli.main(["plot", tmp_path / "none.npz", "--output", tmp_path / "p.png"]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_python_dash_m_popdens_run(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "popdens", "run",
+                           str(EXAMPLES / "lif_diffusion.toml"), "--t-end", "0.01"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "LIF with diffusion input" in done.stdout

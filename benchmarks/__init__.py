@@ -1,0 +1,1 @@
+"""popdens benchmarks; run them all with ``python -m benchmarks`` (see ``__main__``)."""

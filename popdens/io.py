@@ -1,0 +1,363 @@
+"""Saving and loading results; the JSON-able description of a network.
+
+A :class:`popdens.Result` is written with :meth:`popdens.Result.save` to
+
+* ``.npz`` (numpy, always available): every array as a named entry, everything else as
+  one JSON document (``__meta__``); read back without pickle;
+* ``.nc`` (NetCDF, needs the optional ``xarray`` extra: ``pip install 'popdens[xarray]'``):
+  the :meth:`popdens.Result.to_xarray` dataset, written with the first NetCDF engine that
+  is installed (``netCDF4``, ``h5netcdf``, else scipy's NetCDF-3 writer, which needs
+  nothing beyond popdens' own dependencies).
+
+Both files hold the popdens version and the network description of :func:`describe`, so a
+figure can be regenerated from the file alone. :func:`load` reads either back into a
+:class:`popdens.Result` with equal arrays.
+
+The description is a plain dict (JSON-able) in the same shape as a scenario file
+(:mod:`popdens.scenario`): ``populations`` (model class name, parameters, grid), ``sources``
+(rate spec), ``connections`` (pre, post, weight, n_syn, delay spec, input, reversal).
+Callables (rates given as Python functions, ``init=`` densities) cannot be stored; they
+appear as ``{"shape": "callable", "repr": ..., "note": "callable, not serialisable"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from .description import (  # re-exported: the description travels with saved files
+    NOT_SERIALISABLE,
+    describe,
+    describe_delay,
+    describe_model,
+    describe_rate,
+)
+
+__all__ = ["describe", "describe_rate", "describe_delay", "describe_model", "save", "load",
+           "to_xarray", "FORMAT_VERSION", "NOT_SERIALISABLE"]
+
+# Bump when the layout of saved files changes; load() reads every version up to this one.
+FORMAT_VERSION = 1
+_META_KEY = "__meta__"
+
+
+# --------------------------------------------------------------------------------------
+# encoding of nested values: JSON + named arrays
+# --------------------------------------------------------------------------------------
+class _Encoder:
+    """Splits a nested structure into JSON and a dict of named numpy arrays."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, value):
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            value = float(value)
+            return value if math.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "biufc" or value.dtype.kind == "c":
+                return {"__repr__": repr(value), "note": "not serialisable"}
+            key = f"{self.prefix}{len(self.arrays)}"
+            self.arrays[key] = value
+            return {"__array__": key, "dtype": value.dtype.str}
+        if isinstance(value, tuple):
+            return {"__tuple__": [self(v) for v in value]}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, dict):
+            if all(isinstance(k, str) for k in value):
+                return {"__dict__": {k: self(v) for k, v in value.items()}}
+            return {"__repr__": repr(value), "note": "dict with non-string keys"}
+        return {"__repr__": repr(value), "note": "not serialisable"}
+
+
+def _decode(value, arrays):
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__array__" in value:
+        return np.asarray(arrays[value["__array__"]]).astype(value["dtype"], copy=False)
+    if "__tuple__" in value:
+        return tuple(_decode(v, arrays) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _decode(v, arrays) for k, v in value["__dict__"].items()}
+    if "__float__" in value:
+        return float(value["__float__"])
+    return value   # a "not serialisable" marker, kept as is
+
+
+def _grids_to_json(grids: dict) -> dict:
+    return {name: [[a.name, a.lower, a.upper, a.num_cells] for a in grid.axes]
+            for name, grid in grids.items()}
+
+
+def _grids_from_json(data: dict) -> dict:
+    from .grid import Grid
+
+    return {name: Grid(**{a[0]: (float(a[1]), float(a[2]), int(a[3])) for a in axes})
+            for name, axes in data.items()}
+
+
+def _split(result) -> tuple[dict, dict]:
+    """Metadata (JSON-able, arrays replaced by references) and named arrays."""
+    from . import __version__
+
+    arrays: dict[str, np.ndarray] = {"t": np.asarray(result.t),
+                                     "record_times": np.asarray(result.record_times)}
+    names = list(result.rates)
+    for name in names:
+        arrays[f"rates/{name}"] = np.asarray(result.rates[name])
+    for name, values in result.densities.items():
+        arrays[f"densities/{name}"] = np.asarray(values)
+    for name, values in result.refractory.items():
+        arrays[f"refractory/{name}"] = np.asarray(values)
+    info_encoder = _Encoder("info/")
+    info = info_encoder(dict(result.info))
+    arrays.update(info_encoder.arrays)
+    meta = {
+        "format": "popdens.Result", "format_version": FORMAT_VERSION,
+        "popdens_version": __version__, "dt": float(result.dt), "backend": result.backend,
+        "wall_time": float(result.wall_time),
+        "n_neurons": None if result.n_neurons is None else int(result.n_neurons),
+        "populations": names, "densities": list(result.densities),
+        "refractory": list(result.refractory), "grids": _grids_to_json(result.grids),
+        "density_shapes": {n: list(np.shape(v)) for n, v in result.densities.items()},
+        "info": info, "description": result.description,
+    }
+    return meta, arrays
+
+
+def _reshaped(values, shape):
+    values = np.asarray(values)
+    return values if shape is None else values.reshape(shape)
+
+
+def _join(meta: dict, arrays) -> object:
+    from .result import Result
+
+    if meta.get("format") != "popdens.Result":
+        raise ValueError("not a popdens result file (no popdens.Result metadata)")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"result file format version {version!r} is newer than this "
+                         f"popdens reads ({FORMAT_VERSION}); upgrade popdens")
+    shapes = {n: tuple(s) for n, s in (meta.get("density_shapes") or {}).items()}
+    return Result(
+        t=np.asarray(arrays["t"]), dt=float(meta["dt"]),
+        rates={n: np.asarray(arrays[f"rates/{n}"]) for n in meta["populations"]},
+        record_times=np.asarray(arrays["record_times"]),
+        densities={n: _reshaped(arrays[f"densities/{n}"], shapes.get(n))
+                   for n in meta["densities"]},
+        grids=_grids_from_json(meta["grids"]), backend=meta["backend"],
+        wall_time=float(meta["wall_time"]), n_neurons=meta["n_neurons"],
+        refractory={n: np.asarray(arrays[f"refractory/{n}"]) for n in meta["refractory"]},
+        info=_decode(meta["info"], arrays), description=meta.get("description"),
+        saved_version=meta.get("popdens_version"))
+
+
+# --------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------
+SUFFIXES = (".npz", ".nc")
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"cannot tell the file format of {str(path)!r}: use a name ending "
+                         f"in .npz (numpy) or .nc (NetCDF, needs xarray)")
+    return suffix
+
+
+def _require_xarray(what: str):
+    try:
+        import xarray
+    except ImportError:
+        raise ImportError(f"{what} needs xarray, which is not installed: pip install "
+                          f"'popdens[xarray]' (or pip install xarray), or use a .npz "
+                          f"file") from None
+    return xarray
+
+
+def _netcdf_engine() -> str:
+    import importlib.util
+
+    for module, engine in (("netCDF4", "netcdf4"), ("h5netcdf", "h5netcdf")):
+        if importlib.util.find_spec(module) is not None:
+            return engine
+    return "scipy"
+
+
+def save(result, path) -> Path:
+    """Write ``result`` to ``path`` (``.npz`` or ``.nc``); see :meth:`popdens.Result.save`."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.resolve().parent.is_dir():
+        raise FileNotFoundError(f"the folder of {str(path)!r} does not exist")
+    if suffix == ".npz":
+        meta, arrays = _split(result)
+        arrays = {k: v for k, v in arrays.items()}
+        arrays[_META_KEY] = np.array(json.dumps(meta))
+        with open(path, "wb") as f:     # np.savez would append .npz to other names
+            np.savez_compressed(f, **arrays)
+    else:
+        _require_xarray("saving to NetCDF (.nc)")
+        dataset = to_xarray(result)
+        dataset.to_netcdf(path, engine=_netcdf_engine())
+    return path
+
+
+def load(path):
+    """Read a result written by :meth:`popdens.Result.save`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npz`` or ``.nc`` file.
+
+    Returns
+    -------
+    popdens.Result
+        With the saved arrays, ``description`` (the network) and ``saved_version`` (the
+        popdens version that wrote the file).
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            if _META_KEY not in data.files:
+                raise ValueError(f"{str(path)!r} is not a popdens result file (no "
+                                 f"{_META_KEY} entry)")
+            meta = json.loads(str(data[_META_KEY][()]))
+            arrays = {k: data[k] for k in data.files if k != _META_KEY}
+        return _join(meta, arrays)
+    xarray = _require_xarray("loading NetCDF (.nc)")
+    with xarray.open_dataset(path) as ds:   # the engine is guessed from the file
+        ds.load()
+        return from_xarray(ds)
+
+
+# --------------------------------------------------------------------------------------
+# xarray
+# --------------------------------------------------------------------------------------
+def _dim(name: str, var: str) -> str:
+    return f"{name}__{var}"
+
+
+def to_xarray(result):
+    """The result as an :class:`xarray.Dataset` (needs xarray).
+
+    Layout: coordinate ``time`` (step starts, s) and ``population``; ``rate``
+    (population, time) in Hz; ``refractory_fraction`` (population, time); per population
+    ``density__<name>`` over (``record_time``, ``<name>__<var>`` ...) with the cell
+    centers as coordinates (1/V in 1D; per unit phase-space volume in N-D) and
+    ``<name>__<var>_faces`` the cell faces. Attributes: ``popdens_version``, ``backend``,
+    ``dt``, ``wall_time``, ``n_neurons`` (-1 for density runs), and JSON strings
+    ``description`` (the network), ``info`` and ``grids``. Arrays inside ``info`` are
+    variables ``info/<k>`` with their own dimensions. Written by
+    :meth:`popdens.Result.save` to ``.nc``; :func:`load` reads it back.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    xarray = _require_xarray("Result.to_xarray")
+    meta, arrays = _split(result)
+    names = meta["populations"]
+    t = arrays["t"]
+    data_vars = {}
+    coords = {"time": ("time", t, {"units": "s", "long_name": "start of reporting step"}),
+              "population": ("population", np.array(names, dtype=str)),
+              "record_time": ("record_time", arrays["record_times"],
+                              {"units": "s", "long_name": "time of recorded density"})}
+    if names:
+        data_vars["rate"] = (("population", "time"),
+                             np.stack([arrays[f"rates/{n}"] for n in names]),
+                             {"units": "Hz", "long_name": "mean firing rate over "
+                              "[t, t + dt)"})
+    if meta["refractory"] and meta["refractory"] == names:
+        data_vars["refractory_fraction"] = (
+            ("population", "time"), np.stack([arrays[f"refractory/{n}"] for n in names]),
+            {"units": "1", "long_name": "fraction of neurons refractory at step end"})
+        refractory_separate = []
+    else:
+        refractory_separate = meta["refractory"]
+    for name in refractory_separate:
+        data_vars[f"refractory__{name}"] = ("time", arrays[f"refractory/{name}"],
+                                            {"units": "1"})
+    for name in meta["densities"]:
+        grid = result.grids[name]
+        dims = ["record_time"]
+        for axis in grid.axes:
+            dim = _dim(name, axis.name)
+            dims.append(dim)
+            coords[dim] = (dim, axis.centers, {"long_name": f"cell centers of {axis.name}"})
+            coords[f"{dim}_faces"] = (f"{dim}_faces", axis.faces)
+        values = arrays[f"densities/{name}"].reshape((-1, *grid.shape))
+        data_vars[f"density__{name}"] = (tuple(dims), values, {
+            "long_name": f"probability density of {name}",
+            "units": "1/V" if grid.names == ("v",) else "per unit phase-space volume"})
+    for key, value in arrays.items():
+        if key.startswith("info/"):
+            dims = tuple(f"{key}_dim{j}" for j in range(value.ndim))
+            stored = value.astype(np.int8) if value.dtype.kind == "b" else value
+            data_vars[key] = (dims, stored)
+    attrs = {"title": "popdens result", "popdens_version": meta["popdens_version"],
+             "format_version": FORMAT_VERSION, "backend": meta["backend"],
+             "dt": meta["dt"], "wall_time": meta["wall_time"],
+             "n_neurons": -1 if meta["n_neurons"] is None else meta["n_neurons"],
+             "populations_json": json.dumps(names),
+             "densities_json": json.dumps(meta["densities"]),
+             "refractory_json": json.dumps(meta["refractory"]),
+             "grids": json.dumps(meta["grids"]), "info": json.dumps(meta["info"]),
+             "density_shapes": json.dumps(meta["density_shapes"]),
+             "description": json.dumps(meta["description"])}
+    return xarray.Dataset(data_vars=data_vars, coords=coords, attrs=attrs)
+
+
+def from_xarray(dataset):
+    """The :class:`popdens.Result` of a dataset made by :func:`to_xarray`."""
+    attrs = dataset.attrs
+    if attrs.get("title") != "popdens result":
+        raise ValueError("not a popdens result dataset (attribute title != 'popdens "
+                         "result')")
+    names = json.loads(attrs["populations_json"])
+    refractory = json.loads(attrs["refractory_json"])
+    n_neurons = int(attrs["n_neurons"])
+    meta = {"format": "popdens.Result", "format_version": int(attrs["format_version"]),
+            "popdens_version": str(attrs["popdens_version"]), "dt": float(attrs["dt"]),
+            "backend": str(attrs["backend"]), "wall_time": float(attrs["wall_time"]),
+            "n_neurons": None if n_neurons < 0 else n_neurons, "populations": names,
+            "densities": json.loads(attrs["densities_json"]), "refractory": refractory,
+            "grids": json.loads(attrs["grids"]), "info": json.loads(attrs["info"]),
+            "density_shapes": json.loads(attrs.get("density_shapes", "{}")),
+            "description": json.loads(attrs["description"])}
+    arrays = {"t": dataset["time"].values, "record_times": dataset["record_time"].values}
+    for k, name in enumerate(names):
+        arrays[f"rates/{name}"] = dataset["rate"].values[k]
+    for name in refractory:
+        if "refractory_fraction" in dataset:
+            arrays[f"refractory/{name}"] = dataset["refractory_fraction"].values[
+                names.index(name)]
+        else:
+            arrays[f"refractory/{name}"] = dataset[f"refractory__{name}"].values
+    for name in meta["densities"]:
+        arrays[f"densities/{name}"] = dataset[f"density__{name}"].values
+    for key in dataset.data_vars:
+        if str(key).startswith("info/"):
+            arrays[str(key)] = dataset[key].values
+    return _join(meta, arrays)
