@@ -14,7 +14,7 @@ from popdens.examples import brunel_network, brunel_sizes
 pytestmark = pytest.mark.slow
 
 DT = 1e-4
-GRID = pd.Grid(v=(-0.02, 0.02, 1600))     # 0.025 mV cells: J = 4 cells, gJ = 20 (g = 5)
+GRID = pd.Grid(v=(-0.02, 0.02, 400))   # 0.1 mV cells = J (converged: 1600 cells move the rate 2e-5)
 NU_THR = 0.02 / (1e-4 * 1000 * 0.02)     # 10 Hz
 
 
