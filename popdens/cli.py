@@ -326,10 +326,14 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
     result = scenario.run(t_end=t_end, dt=dt, backend=backend, **overrides)
     total = time.perf_counter() - start
     duration = result.t.size * result.dt
+    sizes = result.n_neurons
+    if isinstance(sizes, dict):
+        sizes = ", ".join(f"{name} {n:,}" for name, n in sizes.items())
+    elif sizes:
+        sizes = f"{sizes:,} per population"
     lines = [f"popdens run {path}" + (f": {scenario.title}" if scenario.title else ""),
              f"  backend {result.backend}"
-             + (f", N = {result.n_neurons:,} per population, seed "
-                f"{result.info.get('seed')}" if result.n_neurons else "")
+             + (f", N = {sizes}, seed {result.info.get('seed')}" if sizes else "")
              + f"; t_end = {duration:g} s, dt = {1e3 * result.dt:g} ms",
              f"  {'population':<14}{'mean rate [Hz]':>16}{'last 20 % [Hz]':>16}"]
     for name in result.rates:

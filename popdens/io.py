@@ -110,6 +110,15 @@ def _grids_from_json(data: dict) -> dict:
             for name, axes in data.items()}
 
 
+def _sizes_to_json(n_neurons):
+    """``Result.n_neurons`` as JSON: None, an int, or ``{population: int}``."""
+    if n_neurons is None:
+        return None
+    if isinstance(n_neurons, dict):
+        return {str(name): int(n) for name, n in n_neurons.items()}
+    return int(n_neurons)
+
+
 def _split(result) -> tuple[dict, dict]:
     """Metadata (JSON-able, arrays replaced by references) and named arrays."""
     from . import __version__
@@ -130,7 +139,7 @@ def _split(result) -> tuple[dict, dict]:
         "format": "popdens.Result", "format_version": FORMAT_VERSION,
         "popdens_version": __version__, "dt": float(result.dt), "backend": result.backend,
         "wall_time": float(result.wall_time),
-        "n_neurons": None if result.n_neurons is None else int(result.n_neurons),
+        "n_neurons": _sizes_to_json(result.n_neurons),
         "populations": names, "densities": list(result.densities),
         "refractory": list(result.refractory), "grids": _grids_to_json(result.grids),
         "density_shapes": {n: list(np.shape(v)) for n, v in result.densities.items()},
@@ -319,7 +328,7 @@ def to_xarray(result):
     attrs = {"title": "popdens result", "popdens_version": meta["popdens_version"],
              "format_version": FORMAT_VERSION, "backend": meta["backend"],
              "dt": meta["dt"], "wall_time": meta["wall_time"],
-             "n_neurons": -1 if meta["n_neurons"] is None else meta["n_neurons"],
+             "n_neurons": json.dumps(meta["n_neurons"]),
              "populations_json": json.dumps(names),
              "densities_json": json.dumps(meta["densities"]),
              "refractory_json": json.dumps(meta["refractory"]),
@@ -337,11 +346,14 @@ def from_xarray(dataset):
                          "result')")
     names = json.loads(attrs["populations_json"])
     refractory = json.loads(attrs["refractory_json"])
-    n_neurons = int(attrs["n_neurons"])
+    stored = attrs["n_neurons"]
+    # format 1 wrote an int (-1: density run); now JSON: null, an int or {name: int}
+    n_neurons = json.loads(stored) if isinstance(stored, str) else int(stored)
+    n_neurons = None if n_neurons is None or n_neurons == -1 else n_neurons
     meta = {"format": "popdens.Result", "format_version": int(attrs["format_version"]),
             "popdens_version": str(attrs["popdens_version"]), "dt": float(attrs["dt"]),
             "backend": str(attrs["backend"]), "wall_time": float(attrs["wall_time"]),
-            "n_neurons": None if n_neurons < 0 else n_neurons, "populations": names,
+            "n_neurons": n_neurons, "populations": names,
             "densities": json.loads(attrs["densities_json"]), "refractory": refractory,
             "grids": json.loads(attrs["grids"]), "info": json.loads(attrs["info"]),
             "density_shapes": json.loads(attrs.get("density_shapes", "{}")),

@@ -53,7 +53,9 @@ def _is_montecarlo(result) -> bool:
 def _label(result, name: str, with_name: bool) -> str:
     backend = getattr(result, "backend", None)
     if backend == "montecarlo":
-        text = f"Monte Carlo (N = {result.n_neurons:,})"
+        size = result.n_neurons
+        size = size.get(name, 0) if isinstance(size, dict) else size
+        text = f"Monte Carlo (N = {size:,})"
     elif backend == "density":
         text = "density"
     else:

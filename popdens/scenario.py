@@ -797,7 +797,11 @@ def _backend_options(check: _Checker, backend: str, spec) -> dict:
     for key, value in table.items():
         default = parameters[key].default
         kpath = path + (key,)
-        if key in ("n_neurons",):
+        if key == "n_neurons" and isinstance(value, dict):
+            # one size per population: { E = 10000, I = 2500 }
+            options[key] = {name: check.integer(kpath + (name,), size, 1)
+                            for name, size in value.items()}
+        elif key in ("n_neurons",):
             options[key] = check.integer(kpath, value, 1)
         elif key in ("seed",):
             options[key] = check.integer(kpath, value, 0)
