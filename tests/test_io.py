@@ -143,7 +143,7 @@ def test_to_xarray_layout(results):
     np.testing.assert_array_equal(ds["E__v"].values, res.grids["E"].axes[0].centers)
     assert ds.attrs["popdens_version"] == pd.__version__
     assert json.loads(ds.attrs["description"]) == res.description
-    assert mc.to_xarray().attrs["n_neurons"] == 500
+    assert json.loads(mc.to_xarray().attrs["n_neurons"]) == 500     # JSON: int or per population
 
 
 def test_bad_paths_and_files(results, tmp_path):
