@@ -19,3 +19,14 @@ def test_readme_python_blocks_run(monkeypatch, tmp_path):
         exec(compile(block, str(README), "exec"), namespace)   # noqa: S102
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_readme_scenario_snippets_are_valid(tmp_path):
+    from popdens.scenario import load_scenario
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks
+    for k, block in enumerate(blocks):
+        path = tmp_path / f"snippet{k}.toml"
+        path.write_text(block)
+        scenario = load_scenario(path)
+        assert scenario.network.populations
