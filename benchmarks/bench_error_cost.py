@@ -43,6 +43,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
 
 import popdens as pd
 
@@ -217,17 +218,6 @@ def figure(panels: list[tuple[Scenario, list[dict], list[dict]]], path: Path) ->
         ax.legend(frameon=False, fontsize=8)
     fig.suptitle("Error against cost: density solver vs Monte Carlo (labels: cells, N)")
     fig.savefig(path, dpi=120)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
 
 import popdens as pd
 
@@ -113,17 +114,6 @@ def measure_montecarlo(n_neurons: int, repeats: int) -> dict:
 
 def reference(k: int, max_substep: float) -> np.ndarray:
     return binned(network(grid_for(k)).run(T_END, DT, max_substep=max_substep))
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> None:

@@ -24,6 +24,8 @@ import argparse
 import platform
 import statistics
 
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
+
 import popdens as pd
 
 DT = 1e-4
@@ -52,17 +54,6 @@ def measure(net: pd.Network, n_neurons: int, repeats: int) -> dict:
         "events": res.info["input_events"]["E"] / (n_neurons * n_steps),
         "out_rate": res.mean_rate("E", 0.1),
     }
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> None:

@@ -44,22 +44,13 @@ import time
 from pathlib import Path
 
 import numba
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
 
 import popdens as pd
 from popdens.examples import brunel_network
 
 DT = 1e-4
 RESULTS = Path(__file__).resolve().parent / "results" / "montecarlo_network.md"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def measure(n_e: int, timing: str, duration: float, repeats: int, c_e: int = 1000) -> dict:

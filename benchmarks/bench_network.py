@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
 
 import popdens as pd
 from popdens.examples import brunel_network, brunel_sizes
@@ -91,17 +92,6 @@ def spectral_peak(rate: np.ndarray, dt: float) -> float:
     freq = np.fft.rfftfreq(x.size, dt)
     band = freq > 20.0
     return float(freq[band][np.argmax(power[band])])
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> None:

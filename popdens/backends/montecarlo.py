@@ -351,6 +351,12 @@ def _check_sizes(network, n_neurons) -> dict:
     return dict.fromkeys(names, size)
 
 
+# the N-D Monte Carlo backend validates with the same functions
+check_seed = _check_seed
+record_steps = _record_steps
+check_sizes = _check_sizes
+
+
 def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
     """Flatten the network into the kernel's per-population and per-connection arrays."""
     names, pops, grids = [], [], []

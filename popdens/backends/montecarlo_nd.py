@@ -11,17 +11,17 @@ models, exact integration of LIFSynaptic) are described in
 from __future__ import annotations
 
 import math
-import numbers
 import time
 
 import numpy as np
 
-from .._checks import UnknownOptionError, check_int, check_positive
+from .._checks import UnknownOptionError, check_positive
 from ..kernels import montecarlo_nd as kernels
 from ..models.hh import HodgkinHuxley, ReducedHH
 from ..models.lif_synaptic import LIFSynaptic
 from ..network import PoissonSource
 from ..result import Result
+from . import montecarlo as _mc
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT", "supports"]
 
@@ -184,49 +184,10 @@ _INTEGRATOR = {
 }
 
 
-# --- validation ----------------------------------------------------------------------------
-def _check_seed(seed) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _record_steps(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
-    if record_times is None:
-        record_times = ()
-    try:
-        times = np.atleast_1d(np.asarray(record_times, dtype=float))
-    except (TypeError, ValueError):
-        raise TypeError(f"record_times must be a sequence of times (s), got "
-                        f"{record_times!r}") from None
-    if times.ndim != 1:
-        raise ValueError(f"record_times must be 1D, got shape {times.shape}")
-    bad = ~np.isfinite(times) | (times < 0.0) | (times > t_end * (1 + 1e-12))
-    if np.any(bad):
-        raise ValueError(f"record_times must lie in [0, t_end={t_end!r}], got "
-                         f"{times[bad][0]!r}")
-    steps = np.ceil(times / dt - 1e-9).astype(np.int64)
-    return np.clip(steps, 0, n_steps)
-
-
-def _check_sizes(network, n_neurons) -> dict:
-    """``{population name: neurons}`` from an int or a dict."""
-    names = list(network.populations)
-    if isinstance(n_neurons, dict):
-        unknown = sorted(set(n_neurons) - set(names), key=str)
-        if unknown:
-            raise ValueError(f"n_neurons names {unknown[0]!r}, which is not a population "
-                             f"of this network (populations: {names})")
-        missing = [name for name in names if name not in n_neurons]
-        if missing:
-            raise ValueError(f"n_neurons gives no size for population {missing[0]!r}")
-        return {name: check_int(f"n_neurons[{name!r}]", n_neurons[name], 1)
-                for name in names}
-    return dict.fromkeys(names, check_int("n_neurons", n_neurons, 1))
+# --- validation: shared with the 1D Monte Carlo backend (same options, same messages) ----
+_check_seed = _mc.check_seed
+_record_steps = _mc.record_steps
+_check_sizes = _mc.check_sizes
 
 
 def _kind_of(name, model) -> int:
