@@ -37,6 +37,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .transport import poisson_weights
+
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes", "drift_sweep",
            "drift_sweep_gather",
            "jump_whole", "jump_fractional", "advance_nd", "TOP_REFLECT", "TOP_FIRE"]
@@ -312,25 +314,6 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
 
 
 @njit(cache=True)
-def poisson_series(lam, weights, tail):
-    """``weights[k] = P(k events)`` for a Poisson count of mean ``lam``, truncated where
-    the remaining probability is below ``tail`` (lumped into the last term so the
-    weights sum to 1). Returns the number of terms."""
-    kmax = weights.shape[0] - 1
-    w = math.exp(-lam)
-    total = w
-    weights[0] = w
-    k = 0
-    while 1.0 - total > tail and k < kmax:
-        k += 1
-        w = w * lam / k
-        weights[k] = w
-        total += w
-    weights[k] += 1.0 - total
-    return k + 1
-
-
-@njit(cache=True)
 def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                axis_outer, axis_n, axis_inner, departure, departure_offset, gather,
                jump_axis, conn_shift, conn_rate,
@@ -444,7 +427,7 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                         lam = conn_rate[c, step] * dt_sub
                         if lam <= 0.0:
                             continue
-                        count = poisson_series(lam, weights, tail)
+                        count = poisson_weights(lam, weights, tail)
                         shift = conn_shift[c]
                         m = int(round(shift))
                         if abs(shift - m) < 1e-9:
