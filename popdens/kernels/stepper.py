@@ -19,7 +19,7 @@ the released mass receives, on average, exactly the drift time and the fraction 
 events that follow T (a three-point stencil computed in ``assembly``). This keeps
 stationary rates second order in the sub-step. Without refractory period, events after
 a crossing act on the reset neuron within the same sub-step
-(``compound_jump_with_reset``).
+(``jumps.mixture_jump`` with in-step reset).
 
 Performance. The time loop works on a private copy of ``mass`` followed by a scratch
 region (``state``, copied back before returning): the stages of a sub-step write out of
@@ -45,7 +45,6 @@ from .transport import (
     _remap_runs_at,
     _slopes_at,
     compound_jump,
-    compound_jump_with_reset,
     departure_runs,
     limited_slopes,
     poisson_weights,
@@ -351,10 +350,14 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                                                                count, state, x0, reset,
                                                                reset_hi, jump_scratch)
                         else:
-                            crossed = compound_jump_with_reset(
-                                state[c0:c0 + n], slopes[:n], shift,
-                                weights[w0:w0 + MAX_TERMS], count, state[x0:x0 + n],
-                                work[:n], scheme, reset, reset_hi)
+                            # the one-input Poisson mixture (the mix_* rows are free here)
+                            mix_shift[0] = shift
+                            mix_scale[0] = 1.0
+                            mix_prob[0] = 1.0
+                            crossed = mixture_jump(
+                                state[c0:c0 + n], slopes[:n], mix_shift, mix_scale, mix_prob,
+                                1, weights[w0:w0 + MAX_TERMS], count, state[x0:x0 + n],
+                                work[:n], scheme, True, reset, reset_hi)
                         c0, x0 = x0, c0
                     else:
                         if whole:

@@ -47,7 +47,6 @@ __all__ = [
     "poisson_weights",
     "compound_shift_whole",
     "compound_jump",
-    "compound_jump_with_reset",
     "compound_jump_whole_with_reset",
     "bernoulli",
     "sg_coefficients",
@@ -718,7 +717,8 @@ def _compound_whole_reset_at(p, p0, n, m, weights, w0, count, out, o0, reset_cel
 @njit(cache=True)
 def compound_jump_whole_with_reset(p, m, weights, count, out, reset_cell, reset_frac_hi,
                                    scratch):
-    """:func:`compound_jump_with_reset` for a whole-cell shift ``m``, in closed form.
+    """The in-step-reset jump propagator (``jumps.mixture_jump`` with one input) for a
+    whole-cell shift ``m``, in closed form.
 
     With ``S`` the shift, ``c(x)`` the mass of the top ``m`` cells of ``x`` (what ``S``
     moves past threshold) and ``e`` the reset point mass, one event is
@@ -735,41 +735,6 @@ def compound_jump_whole_with_reset(p, m, weights, count, out, reset_cell, reset_
     crossing counted once); it is already back in ``out``."""
     return _compound_whole_reset_at(p, 0, p.shape[0], m, weights, 0, count, out, 0,
                                     reset_cell, reset_frac_hi, scratch)
-
-
-@njit(cache=True)
-def compound_jump_with_reset(p, g, shift, weights, count, out, work, scheme, reset_cell,
-                             reset_frac_hi):
-    """Poisson-jump propagator where crossing mass restarts at reset *within* the step.
-
-    For neurons without refractory period the later events of a step act again after
-    the reset. With ``T'`` one event followed by reinjection of the crossed mass at
-    ``reset_cell`` (fraction ``reset_frac_hi`` into the next cell), this computes
-    ``out = sum_k weights[k] T'^k p`` by Horner's rule,
-    ``(((w_K p) T' + w_{K-1} p) T' + ...) T' + w_0 p``, recomputing the slopes of each
-    intermediate (``scheme``). Returns the total mass that crossed (each crossing
-    counted once); it is already back in ``out``. ``g`` and ``work`` are scratch."""
-    n = p.shape[0]
-    m = int(round(shift))
-    whole = abs(shift - m) < 1e-9
-    for j in range(n):
-        out[j] = weights[count - 1] * p[j]
-    fired = 0.0
-    for k in range(count - 2, -1, -1):
-        for j in range(n):
-            work[j] = 0.0
-        if whole:
-            crossed = shift_integer(out, m, work, 1.0)
-        else:
-            limited_slopes(out, g, scheme)
-            crossed = remap_shift(out, g, shift, work, 1.0)
-        fired += crossed
-        work[reset_cell] += (1.0 - reset_frac_hi) * crossed
-        if reset_frac_hi > 0.0:
-            work[reset_cell + 1] += reset_frac_hi * crossed
-        for j in range(n):
-            out[j] = work[j] + weights[k] * p[j]
-    return fired
 
 
 @njit(cache=True)
