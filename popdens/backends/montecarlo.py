@@ -178,7 +178,7 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     n_pop = len(prepared["names"])
     pop_offsets = prepared["pop_offsets"]
     n_total = int(pop_offsets[-1])
-    v = np.concatenate([_initial_states(pop, grid, int(size), init_rng)
+    v = np.concatenate([initial_states(pop, grid, int(size), init_rng)[:, 0]
                         for pop, grid, size in zip(prepared["pops"], prepared["grids"],
                                                    np.diff(pop_offsets))])
     target = np.empty(n_total)
@@ -559,37 +559,45 @@ def _check_firing_period(name, model, diffusion_mean, dt) -> None:
                          f"{_MAX_SPIKES_PER_STEP} times per step dt={dt!r}")
 
 
-def _initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.ndarray:
-    """Initial ``v`` of each neuron: the model's resting state, or samples of ``init``
-    (a cell with probability proportional to ``init(centers)``, uniform within it)."""
+def initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.ndarray:
+    """Initial states, shape ``(n_neurons, ndim)``: the model's resting state, or samples
+    of ``init`` (a cell with probability proportional to ``init`` at its center, uniform
+    within the cell)."""
     model = pop.model
     if pop.init is None:
-        return np.full(n_neurons, model.resting_state)
-    axis = grid.axes[0]
-    centers = axis.centers
+        return np.tile(np.asarray(model.resting_state, dtype=float), (n_neurons, 1))
+    centers = np.meshgrid(*grid.centers(), indexing="ij")
     try:
-        weights = np.asarray(pop.init(centers), dtype=float)
+        weights = np.asarray(pop.init(*centers), dtype=float)
     except (TypeError, ValueError) as err:
         raise ValueError(f"init of population {pop.name!r} must return numbers for the "
-                         f"cell centers: {err}") from err
-    if weights.shape != centers.shape:
+                         f"cell centers (one array argument per state variable "
+                         f"{grid.names}): {err}") from err
+    if weights.shape != grid.shape:
         try:
-            weights = np.broadcast_to(weights, centers.shape)
+            weights = np.broadcast_to(weights, grid.shape)
         except ValueError:
             raise ValueError(f"init of population {pop.name!r} returned shape "
-                             f"{weights.shape}; expected {centers.shape} (one value per "
-                             f"cell center)") from None
+                             f"{weights.shape}; expected {grid.shape} (one value per "
+                             f"cell)") from None
     if np.any(np.isnan(weights)):
         raise ValueError(f"init of population {pop.name!r} returned NaN")
-    weights = np.clip(weights, 0.0, None)
+    weights = np.clip(weights, 0.0, None).ravel()
     total = float(np.sum(weights))
     if not (math.isfinite(total) and total > 0.0):
         raise ValueError(f"init of population {pop.name!r} must have a positive, finite "
                          f"sum over the grid cells; got {total!r}")
-    cells = rng.choice(axis.num_cells, size=n_neurons, p=weights / total)
-    v = axis.lower + (cells + rng.random(n_neurons)) * axis.width
-    # a neuron must start strictly below threshold (the grid's upper face)
-    return np.minimum(v, np.nextafter(model.v_th, -np.inf))
+    flat = rng.choice(weights.size, size=n_neurons, p=weights / total)
+    index = np.unravel_index(flat, grid.shape)
+    states = np.empty((n_neurons, grid.ndim))
+    for d, axis in enumerate(grid.axes):
+        states[:, d] = axis.lower + (index[d] + rng.random(n_neurons)) * axis.width
+    threshold = getattr(model, "threshold_var", None)
+    if threshold is not None:
+        # a neuron must start strictly below threshold (the grid's upper face)
+        d = grid.names.index(threshold)
+        states[:, d] = np.minimum(states[:, d], np.nextafter(model.v_th, -np.inf))
+    return states
 
 
 register_backend("montecarlo", run)

@@ -259,42 +259,4 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
     }
 
 
-def _initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.ndarray:
-    """Initial states, shape ``(n_neurons, ndim)``: the model's resting state, or samples
-    of ``init`` (a cell with probability proportional to ``init`` at its center, uniform
-    within the cell)."""
-    model = pop.model
-    if pop.init is None:
-        return np.tile(np.asarray(model.resting_state, dtype=float), (n_neurons, 1))
-    centers = np.meshgrid(*grid.centers(), indexing="ij")
-    try:
-        weights = np.asarray(pop.init(*centers), dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"init of population {pop.name!r} must return numbers for the "
-                         f"cell centers (one array argument per state variable "
-                         f"{grid.names}): {err}") from err
-    if weights.shape != grid.shape:
-        try:
-            weights = np.broadcast_to(weights, grid.shape)
-        except ValueError:
-            raise ValueError(f"init of population {pop.name!r} returned shape "
-                             f"{weights.shape}; expected {grid.shape} (one value per "
-                             f"cell)") from None
-    if np.any(np.isnan(weights)):
-        raise ValueError(f"init of population {pop.name!r} returned NaN")
-    weights = np.clip(weights, 0.0, None).ravel()
-    total = float(np.sum(weights))
-    if not (math.isfinite(total) and total > 0.0):
-        raise ValueError(f"init of population {pop.name!r} must have a positive, finite "
-                         f"sum over the grid cells; got {total!r}")
-    flat = rng.choice(weights.size, size=n_neurons, p=weights / total)
-    index = np.unravel_index(flat, grid.shape)
-    states = np.empty((n_neurons, grid.ndim))
-    for d, axis in enumerate(grid.axes):
-        states[:, d] = axis.lower + (index[d] + rng.random(n_neurons)) * axis.width
-    threshold = getattr(model, "threshold_var", None)
-    if threshold is not None:
-        # a neuron must start strictly below threshold (the grid's upper face)
-        d = grid.names.index(threshold)
-        states[:, d] = np.minimum(states[:, d], np.nextafter(model.v_th, -np.inf))
-    return states
+_initial_states = _mc.initial_states

@@ -49,6 +49,7 @@ class LIF:
     """
 
     state_vars = ("v",)
+    threshold_var = "v"
 
     def __init__(self, tau_m: float, v_th: float, v_reset: float, e_l: float = 0.0,
                  t_ref: float = 0.0):
