@@ -515,6 +515,32 @@ def test_grid_engine_poisson_counts_follow_the_poisson_law(lam):
     assert abs(counts.mean() - lam) < 4 * math.sqrt(lam / n)
 
 
+@pytest.mark.parametrize("lam", [0.3, 2.0, 50.0])
+def test_grid_engine_drive_is_the_sequential_poisson_inversion(lam):
+    # The neuron drive is drawn in passes (guide cells first, mixed cells finished after)
+    # from the counter-based generator: it must give exactly the counts of one inversion
+    # per consecutive draw, row after row (two rows: lam and lam / 3 per step).
+    n = 20_000
+    rates = np.array([[lam], [lam / 3]])
+    tables = (np.empty((2, kernels.POISSON_TABLE)),
+              np.empty((2, kernels.POISSON_TABLE), dtype=np.uint64),
+              np.zeros((2, kernels.POISSON_GUIDE), dtype=np.uint8), np.full(2, -1.0),
+              np.zeros(2))
+    kernels._poisson_tables(rates, 0, 1.0, 0, 2, *tables)
+    drive = np.empty(n)
+    filled, events, state = kernels._draw_current_input(
+        drive, n, np.uint64(12345), 0, 2, *tables, np.ones(2), np.array([1.0, 1000.0]),
+        np.empty(n, dtype=np.uint8))
+    first = kernels.sample_poisson_counts(lam, n, np.uint64(12345))
+    # the second row continues the generator where the first row left it
+    second = kernels.sample_poisson_counts(lam / 3, n, np.uint64(12345 + n * 0x9E3779B97F4A7C15
+                                                                 % 2**64))
+    assert filled
+    np.testing.assert_array_equal(drive, first + 1000.0 * second)
+    assert events == first.sum() + second.sum()
+    assert state == np.uint64((12345 + 2 * n * 0x9E3779B97F4A7C15) % 2**64)
+
+
 def test_grid_timing_is_close_to_exact_timing():
     # Brunel's neuron with 20 kHz excitatory and 5 kHz inhibitory jumps of 0.1 mV (about
     # 2.5 events per 0.1-ms step). On the grid a step's events act at its start: an

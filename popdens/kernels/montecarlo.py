@@ -71,6 +71,10 @@ __all__ = ["seed_state", "simulate", "draw_fixed_indegree", "fill_out_synapses",
 REFRACTORY = np.inf
 """Value of ``v`` while a neuron is refractory."""
 
+GRID_REFRACTORY = -np.inf
+"""Value of ``v`` of a refractory neuron inside a run of the step-resolution engine
+(:func:`_step_grid`); :func:`simulate` turns it back into ``REFRACTORY`` on return."""
+
 SPIKE_LIST_MARGIN = 1024
 """A population step returns to its caller while the spike list has this many free places;
 a neuron firing more often than this within one step makes the run invalid."""
@@ -579,7 +583,7 @@ def _histogram(v, lo, hi, lower, width, counts, row, col0, num_cells):
     below = 0
     for i in range(lo, hi):
         x = v[i]
-        if x == REFRACTORY:
+        if x == REFRACTORY or x == GRID_REFRACTORY:
             continue
         position = (x - lower) / width
         # compared as a float: converting a huge negative one to int is undefined
@@ -608,9 +612,12 @@ def seed_state(seed_bits, target):
 POISSON_TABLE = 64
 """Entries of the per-step Poisson cumulative tables of the grid engine; counts beyond the
 table continue the recursion exactly (slower, only for more than ~40 events per step)."""
-POISSON_GUIDE = 1024
-"""Cells of the guide table that starts each Poisson inversion near its result."""
-_GUIDE_SHIFT = np.uint64(54)  # the top log2(POISSON_GUIDE) bits select the guide cell
+POISSON_GUIDE = 4096
+"""Cells of the guide table that starts each Poisson inversion at its result."""
+_GUIDE_SHIFT = np.uint64(52)  # the top log2(POISSON_GUIDE) bits select the guide cell
+_GUIDE_CELL = np.uint64(1) << _GUIDE_SHIFT
+_GUIDE_MIXED = np.uint8(0x80)  # flag of a cell that holds a table entry: compare there
+_GUIDE_COUNT = np.uint8(0x7F)
 _TWO_POW_64 = 2.0**64
 _U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -619,9 +626,12 @@ _U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
 def _poisson_tables(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf):
     """Cumulative Poisson probabilities of each jump row's event count in step ``k``
     (mean ``expected[j] = rate dt``), as doubles (``cdf``) and as 64-bit thresholds
-    (``cdf_bits = floor(cdf 2^64)``), and their guide table (``guide[j, m]``: the smallest
-    count whose threshold exceeds ``m 2^64 / G``), for :func:`_poisson_count`. A row whose
-    rate did not change keeps its tables."""
+    (``cdf_bits = floor(cdf 2^64)``), and their guide table for :func:`_poisson_count`:
+    ``guide[j, m]`` (uint8) is the count of the cell's lowest bits ``m 2^64 / G``, plus
+    the flag ``_GUIDE_MIXED`` when a threshold lies inside the cell (so that the count
+    varies across it). With G = 4096 cells, a draw lands in a mixed cell with
+    probability below (table entries) / G. A row whose rate did not change keeps its
+    tables."""
     width = cdf.shape[1]
     n_guide = guide.shape[1]
     for j in range(j_lo, j_hi):
@@ -641,22 +651,37 @@ def _poisson_tables(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected
         last_pmf[j] = p
         n = 0
         for m in range(n_guide):
-            while n < width - 1 and cdf_bits[j, n] <= (np.uint64(m) << _GUIDE_SHIFT):
+            cell_low = np.uint64(m) << _GUIDE_SHIFT
+            while n < width - 1 and cdf_bits[j, n] <= cell_low:
                 n += 1
-            guide[j, m] = n
+            cell_high = cell_low + (_GUIDE_CELL - np.uint64(1))
+            mixed = cdf_bits[j, n] <= cell_high  # includes "beyond the table"
+            guide[j, m] = np.uint8(n) | _GUIDE_MIXED if mixed else np.uint8(n)
 
 
 @njit(cache=True, inline="always")
 def _poisson_count(bits, bits_row, guide_row):
     """Smallest ``n`` with ``bits < floor(P(N <= n) 2^64)``: a Poisson count by inversion
-    of 64 random ``bits`` against one row of the tables of :func:`_poisson_tables`,
-    started from its guide (usually no or one comparison). ``bits_row.size`` means
-    "beyond the table": finish with :func:`_poisson_tail`."""
-    width = bits_row.size
-    n = guide_row[bits >> _GUIDE_SHIFT]
-    while n < width and bits >= bits_row[n]:
-        n += 1
+    of 64 random ``bits`` against one row of the tables of :func:`_poisson_tables`: the
+    guide cell's count, compared with the table only in a mixed cell. ``bits_row.size``
+    means "beyond the table": finish with :func:`_poisson_tail`."""
+    cell = guide_row[bits >> _GUIDE_SHIFT]
+    n = np.int64(cell & _GUIDE_COUNT)
+    if cell & _GUIDE_MIXED:
+        width = bits_row.size
+        while n < width and bits >= bits_row[n]:
+            n += 1
     return n
+
+
+@njit(cache=True, inline="always")
+def _splitmix_at(state, i):
+    """The bits :func:`_next_u64` returns on its ``i``-th call (from 1) from ``state``: the
+    generator is counter-based, so a loop can draw them in any order (and vectorise)."""
+    z = state + np.uint64(i) * _GOLDEN_GAMMA
+    z = (z ^ (z >> _U30)) * _MIX_1
+    z = (z ^ (z >> _U27)) * _MIX_2
+    return z ^ (z >> _U31)
 
 
 # Not inlined: inlined, this rarely used loop made the common inversion ten times slower.
@@ -677,32 +702,53 @@ def _poisson_tail(bits, cdf_row, lam, last_pmf):
 
 @njit(cache=True)
 def _draw_current_input(drive, n_neurons, state, j_lo, j_hi, cdf, cdf_bits, guide, expected,
-                        last_pmf, jump_scale, jump_shift):
+                        last_pmf, jump_scale, jump_shift, cells):
     """``drive[i] = sum_j n_ij h_j`` for ``n_neurons`` neurons: Poisson counts ``n_ij`` of
-    the current-synapse jump rows ``j_lo:j_hi`` in one step (grid engine). A loop of its
-    own, free of the neurons' branches, runs several times faster than drawing inside the
-    neuron update. Returns (whether any row contributed, events drawn, state)."""
+    the current-synapse jump rows ``j_lo:j_hi`` in one step (grid engine), the same
+    numbers as :func:`_poisson_count` on consecutive :func:`_next_u64` draws.
+
+    Loops of their own, free of the neurons' branches, run several times faster than
+    drawing inside the neuron update: the first pass looks every neuron's guide cell up
+    (branch-free; ``cells`` is uint8 scratch), the second turns counts into jumps, and only
+    the rare draws in mixed cells are finished against the table. Returns (whether any
+    row contributed, events drawn, state)."""
     filled = False
     events = 0
     for j in range(j_lo, j_hi):
         lam = expected[j]
         if jump_scale[j] != 1.0 or lam <= 0.0:
             continue
-        cdf_row = cdf[j]
         bits_row = cdf_bits[j]
         guide_row = guide[j]
-        tail = last_pmf[j]
         weight = jump_shift[j]
+        seen = np.uint8(0)
         for i in range(n_neurons):
-            bits, state = _next_u64(state)
-            n = _poisson_count(bits, bits_row, guide_row)
-            if n == bits_row.size:
-                n = _poisson_tail(bits, cdf_row, lam, tail)
-            events += n
+            cell = guide_row[_splitmix_at(state, i + 1) >> _GUIDE_SHIFT]
+            cells[i] = cell
+            seen |= cell
+        row_events = 0
+        for i in range(n_neurons):
+            n = np.int64(cells[i] & _GUIDE_COUNT)
+            row_events += n
             if filled:
                 drive[i] += n * weight
             else:
                 drive[i] = n * weight
+        if seen & _GUIDE_MIXED:
+            for i in range(n_neurons):
+                if cells[i] & _GUIDE_MIXED:
+                    bits = _splitmix_at(state, i + 1)
+                    n = _poisson_count(bits, bits_row, guide_row)
+                    if n == bits_row.size:
+                        n = _poisson_tail(bits, cdf[j], lam, last_pmf[j])
+                    extra = n - np.int64(cells[i] & _GUIDE_COUNT)
+                    row_events += extra
+                    if filled:
+                        drive[i] += extra * weight
+                    else:
+                        drive[i] = n * weight
+        events += row_events
+        state = state + np.uint64(n_neurons) * _GOLDEN_GAMMA
         filled = True
     return filled, events, state
 
@@ -767,65 +813,176 @@ def _grid_fire(i, x, t, t1, mu, tau, v_th, v_reset, t_ref, spike_ids, spike_time
 
 
 @njit(cache=True)
-def _step_grid(v, ref_end, lo, hi, state, t0, t1, mu, decay, tau, v_th, v_reset, t_ref,
+def _release_step(held_until, dt, first):
+    """The step in which a refractory period ending at ``held_until`` ends: the smallest
+    ``k >= first`` with ``held_until < (k + 1) dt`` (the engine's own test)."""
+    k = max(int(held_until / dt), first)
+    while (k + 1) * dt <= held_until:
+        k += 1
+    while k > first and k * dt > held_until:
+        k -= 1
+    return k
+
+
+@njit(cache=True)
+def _schedule_release(i, held_until, dt, first, next_released, release_head, p):
+    """File neuron ``i`` (refractory until ``held_until``, at least until step ``first``)
+    in the release list of its release step: a singly linked list through
+    ``next_released``, one head per population and step slot."""
+    slot = _release_step(held_until, dt, first) % release_head.shape[1]
+    next_released[i] = release_head[p, slot]
+    release_head[p, slot] = i
+
+
+@njit(cache=True)
+def _fire_and_schedule(i, x, t, k, dt, mu, tau, v_th, v_reset, t_ref, v, ref_end,
+                       next_released, release_head, p, spike_ids, spike_times, n_out):
+    """:func:`_grid_fire` for neuron ``i`` in step ``k``, storing the result: a neuron
+    still refractory at the step's end gets ``v = GRID_REFRACTORY`` and a place in its
+    release list. Returns (spikes, still refractory?, n_out)."""
+    t1 = (k + 1) * dt
+    x, held_until, n_spikes, n_out = _grid_fire(i, x, t, t1, mu, tau, v_th, v_reset, t_ref,
+                                                spike_ids, spike_times, n_out)
+    if x == REFRACTORY:
+        v[i] = GRID_REFRACTORY
+        ref_end[i] = held_until
+        _schedule_release(i, held_until, dt, k + 1, next_released, release_head, p)
+        return n_spikes, True, n_out
+    v[i] = x
+    return n_spikes, False, n_out
+
+
+@njit(cache=True, inline="always")
+def _grid_neurons(v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
+                  drive, drive_first, next_released, release_head, p, spike_ids,
+                  spike_times, n_out, list_limit, with_drive, with_inbox):
+    """The neuron loop of :func:`_step_grid` for current synapses only; inlined with
+    constant ``with_drive``/``with_inbox`` so that each combination compiles to a loop of
+    its own. Returns (spikes, refractory change, n_out, next neuron)."""
+    spikes = 0
+    refractory_change = 0
+    t0 = k * dt
+    for i in range(lo, hi):
+        if n_out > list_limit:
+            return spikes, refractory_change, n_out, i
+        x = v[i]
+        if with_drive:
+            x += drive[i - drive_first]
+        if with_inbox:
+            x += additive[i]
+            additive[i] = 0.0
+        x_end = mu + (x - mu) * decay
+        if max(x, x_end) < v_th:  # refractory neurons (-inf) included
+            v[i] = x_end
+            continue
+        n_spikes, held, n_out = _fire_and_schedule(
+            i, x, t0, k, dt, mu, tau, v_th, v_reset, t_ref, v, ref_end, next_released,
+            release_head, p, spike_ids, spike_times, n_out)
+        spikes += n_spikes
+        refractory_change += held
+    return spikes, refractory_change, n_out, hi
+
+
+@njit(cache=True)
+def _step_grid(v, ref_end, lo, hi, state, k, dt, mu, decay, tau, v_th, v_reset, t_ref,
                receives, inbox, slot, ring_length, channel_reversal, drive, drive_first,
                has_drive, j_lo, j_hi, conductance_rows, cdf, cdf_bits, guide, expected,
-               last_pmf, jump_scale, jump_shift, spike_ids, spike_times, n_out):
-    """Advance neurons ``lo:hi`` through ``[t0, t1)`` on the time grid (NEST-like).
+               last_pmf, jump_scale, jump_shift, next_released, release_head, p, spike_ids,
+               spike_times, n_out):
+    """Advance neurons ``lo:hi`` of population ``p`` through step ``k``, ``[k dt,
+    (k + 1) dt)``, on the time grid (NEST-like); then release those whose refractory
+    period ends in the step.
 
-    At ``t0`` a neuron that is not refractory takes all its input of the step at once:
-    the spikes its ring buffers hold for the step (when ``receives``), the current jumps
+    At ``t0 = k dt`` a neuron takes all its input of the step at once: the spikes its
+    ring buffers hold for the step (when ``receives``), the current jumps
     ``drive[i - drive_first]`` drawn by :func:`_draw_current_input` (when ``has_drive``)
     and, when ``conductance_rows``, a Poisson count of events of each conductance row
     (exact count distribution, drawn by inversion), each mapping ``v`` to
-    ``jump_scale * v + jump_shift``. At or above threshold it fires at
-    ``t0``; otherwise it relaxes exactly toward ``mu`` and fires at the exact crossing
-    time if ``mu > v_th``. Refractory ends are exact; a neuron refractory at ``t0``
-    ignores the step's input. Returns (spikes, refractory neurons at t1, input events,
-    n_out, next neuron, state) like :func:`_step_population`."""
+    ``jump_scale * v + jump_shift``. At or above threshold it fires at ``t0``; otherwise
+    it relaxes exactly toward ``mu`` and fires at the exact crossing time if ``mu > v_th``.
+
+    A refractory neuron holds ``v = GRID_REFRACTORY = -inf``, which every input and the
+    relaxation leave at ``-inf`` (it ignores the step's input) and which takes the common,
+    branch-free path below threshold: the loop over neurons never tests for refractoriness
+    (a test that is true for a random ~7 % of neurons costs more than the rest of the
+    update). Instead each refractory neuron sits in the linked release list of the step in
+    which its (exact) refractory period ends; after the loop that list's neurons restart
+    from ``v_reset`` at their release time and relax to ``t1`` (and may fire again).
+
+    Returns (spikes, refractory change, input events, n_out, next neuron, finished,
+    state): when the spike list is nearly full the call returns early; call again with
+    ``lo = next neuron`` (``hi`` once the neuron loop is done and only releases are left)
+    until ``finished``."""
     spikes = 0
-    refractory = 0
+    refractory_change = 0
     events = 0
     list_limit = spike_ids.size - SPIKE_LIST_MARGIN
     n_channel = channel_reversal.size
     additive = inbox[slot]
+    t0 = k * dt
+    if n_channel == 1 and not conductance_rows:
+        # the common case, current synapses only: loops without calls and, one per
+        # combination of inputs, without tests of those flags (LLVM does not hoist them)
+        if has_drive and receives:
+            spikes, refractory_change, n_out, lo = _grid_neurons(
+                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
+                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
+                n_out, list_limit, True, True)
+        elif has_drive:
+            spikes, refractory_change, n_out, lo = _grid_neurons(
+                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
+                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
+                n_out, list_limit, True, False)
+        elif receives:
+            spikes, refractory_change, n_out, lo = _grid_neurons(
+                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
+                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
+                n_out, list_limit, False, True)
+        else:
+            spikes, refractory_change, n_out, lo = _grid_neurons(
+                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
+                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
+                n_out, list_limit, False, False)
+        if lo < hi:
+            return spikes, refractory_change, events, n_out, lo, False, state
     for i in range(lo, hi):
         if n_out > list_limit:
-            return spikes, refractory, events, n_out, i, state
+            return spikes, refractory_change, events, n_out, i, False, state
         x = v[i]
         if has_drive:
-            x += drive[i - drive_first]  # inf stays inf: refractory neurons ignore it
+            x += drive[i - drive_first]
         if receives:
             x += additive[i]
             additive[i] = 0.0
             if n_channel > 1:
                 x = _conductance_inbox(x, i, inbox, slot, ring_length, channel_reversal)
-        t = t0
-        if x == REFRACTORY:
-            held_until = ref_end[i]
-            if held_until >= t1:
-                refractory += 1
-                continue
-            t = held_until
-            x = v_reset
-        else:
-            if conductance_rows:
-                x, n, state = _conductance_events(x, state, j_lo, j_hi, cdf, cdf_bits, guide,
-                                                  expected, last_pmf, jump_scale, jump_shift)
-                events += n
-            if x < v_th:
-                x_end = mu + (x - mu) * decay
-                if x_end < v_th:
-                    v[i] = x_end
-                    continue
-        x, held_until, n_spikes, n_out = _grid_fire(i, x, t, t1, mu, tau, v_th, v_reset, t_ref,
-                                                    spike_ids, spike_times, n_out)
-        v[i] = x
+        if conductance_rows and x != GRID_REFRACTORY:
+            x, n, state = _conductance_events(x, state, j_lo, j_hi, cdf, cdf_bits, guide,
+                                              expected, last_pmf, jump_scale, jump_shift)
+            events += n
+        x_end = mu + (x - mu) * decay
+        if max(x, x_end) < v_th:
+            v[i] = x_end
+            continue
+        n_spikes, held, n_out = _fire_and_schedule(
+            i, x, t0, k, dt, mu, tau, v_th, v_reset, t_ref, v, ref_end, next_released,
+            release_head, p, spike_ids, spike_times, n_out)
         spikes += n_spikes
-        if x == REFRACTORY:
-            ref_end[i] = held_until
-            refractory += 1
-    return spikes, refractory, events, n_out, hi, state
+        refractory_change += held
+    # releases: the list is consumed from its head, so an early return resumes it
+    release_slot = k % release_head.shape[1]
+    i = release_head[p, release_slot]
+    while i >= 0:
+        if n_out > list_limit:
+            return spikes, refractory_change, events, n_out, hi, False, state
+        release_head[p, release_slot] = next_released[i]
+        n_spikes, held, n_out = _fire_and_schedule(
+            i, v_reset, ref_end[i], k, dt, mu, tau, v_th, v_reset, t_ref, v, ref_end,
+            next_released, release_head, p, spike_ids, spike_times, n_out)
+        spikes += n_spikes
+        refractory_change += held - 1
+        i = release_head[p, release_slot]
+    return spikes, refractory_change, events, n_out, hi, True, state
 
 
 # --- the spiking network -------------------------------------------------------------------
@@ -963,6 +1120,134 @@ def _couple_rates(k, dt, pop_offsets, spike_counts, rc_pre, rc_n_syn, rc_lag_off
 
 
 @njit(cache=True)
+def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l,
+                    t_ref, jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean,
+                    diffusion_variance, bridge, v, target, ref_end, lam, rc_pre, rc_n_syn,
+                    rc_lag_offsets, rc_lags, rc_jump_row, rc_post, rc_weight, out_offsets,
+                    seg_conn, seg_offsets, syn_target, syn_delay, conn_fixed,
+                    conn_delay_steps, conn_channel, conn_value, channel_reversal,
+                    receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
+                    grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
+                    below_counts, record_limit, record_margin, record_times, record_ids,
+                    n_recorded, spike_ids, spike_times, on_grid, next_released, release_head,
+                    n_refractory):
+    """The time loop of :func:`simulate` (which see), with the grid engine's release lists
+    (``next_released``, ``release_head``) and refractory counts (``n_refractory``)."""
+    n_pop = pop_offsets.size - 1
+    n_record = record_steps.size
+    n_channel = channel_reversal.size
+    ring_length = inbox.shape[0] // n_channel if n_channel > 0 else 1
+    has_spiking = seg_conn.size > 0
+    recording = False
+    for p in range(n_pop):
+        if record_limit[p] > 0:
+            recording = True
+    decay = np.empty(n_pop)
+    for p in range(n_pop):
+        decay[p] = math.exp(-dt / tau_m[p])
+    n_jump = jump_scale.size
+    cdf = np.empty((n_jump, POISSON_TABLE))
+    cdf_bits = np.empty((n_jump, POISSON_TABLE), dtype=np.uint64)
+    guide = np.zeros((n_jump, POISSON_GUIDE), dtype=np.uint8)
+    expected = np.full(n_jump, -1.0)  # no tables yet
+    last_pmf = np.zeros(n_jump)
+    largest = 0
+    for p in range(n_pop):
+        if on_grid[p]:
+            largest = max(largest, pop_offsets[p + 1] - pop_offsets[p])
+    drive = np.empty(largest)
+    cells = np.empty(largest, dtype=np.uint8)
+    for k in range(first_step, n_steps + 1):
+        if recording and record_times.size - n_recorded < record_margin and k < n_steps:
+            return state, k, n_recorded, 1
+        for r in range(n_record):
+            if record_steps[r] == k:
+                for p in range(n_pop):
+                    below_counts[r, p] += _histogram(
+                        v, pop_offsets[p], pop_offsets[p + 1], grid_lower[p], grid_width[p],
+                        hist_counts, r, grid_offsets[p], grid_offsets[p + 1] - grid_offsets[p])
+        if k == n_steps:
+            break
+        t0 = k * dt
+        t1 = (k + 1) * dt
+        if rc_pre.size > 0:
+            _couple_rates(k, dt, pop_offsets, spike_counts, rc_pre, rc_n_syn, rc_lag_offsets,
+                          rc_lags, rc_jump_row, rc_post, rc_weight, jump_rate, diffusion_mean,
+                          diffusion_variance)
+        for p in range(n_pop):
+            j_lo = jump_offsets[p]
+            j_hi = jump_offsets[p + 1]
+            total_rate = 0.0
+            for j in range(j_lo, j_hi):
+                total_rate += jump_rate[j, k]
+            lam0 = lam[p]
+            lam1 = lam0 + total_rate * dt
+            mu = e_l[p] + tau_m[p] * diffusion_mean[p, k]
+            s2 = diffusion_variance[p, k]
+            spread = math.sqrt(0.5 * s2 * tau_m[p] * (1.0 - decay[p]) * (1.0 + decay[p]))
+            lo = pop_offsets[p]
+            hi = pop_offsets[p + 1]
+            slot = k % ring_length
+            has_drive = False
+            conductance_rows = False
+            if on_grid[p]:
+                _poisson_tables(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide,
+                                expected, last_pmf)
+                has_drive, n_ev, state = _draw_current_input(
+                    drive, hi - lo, state, j_lo, j_hi, cdf, cdf_bits, guide, expected,
+                    last_pmf, jump_scale, jump_shift, cells)
+                event_counts[p] += n_ev
+                for j in range(j_lo, j_hi):
+                    if jump_scale[j] != 1.0:
+                        conductance_rows = True
+            elif receives_spikes[p]:
+                _apply_inbox(v, lo, hi, inbox, slot, ring_length, channel_reversal)
+            n_spk_total = 0
+            n_ref_total = 0
+            finished = False
+            while not finished:
+                if on_grid[p]:
+                    n_spk, n_ref, n_ev, n_out, lo, finished, state = _step_grid(
+                        v, ref_end, lo, hi, state, k, dt, mu, decay[p], tau_m[p], v_th[p],
+                        v_reset[p], t_ref[p], receives_spikes[p], inbox, slot, ring_length,
+                        channel_reversal, drive, pop_offsets[p], has_drive, j_lo, j_hi,
+                        conductance_rows, cdf, cdf_bits, guide, expected, last_pmf,
+                        jump_scale, jump_shift, next_released, release_head, p, spike_ids,
+                        spike_times, 0)
+                    n_refractory[p] += n_ref
+                    n_ref = 0
+                else:
+                    n_spk, n_ref, n_ev, n_out, lo, state = _step_population(
+                        v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, total_rate,
+                        jump_scale, jump_shift, jump_rate, j_lo, j_hi, mu, s2, decay[p],
+                        spread, tau_m[p], v_th[p], v_reset[p], t_ref[p], bridge, spike_ids,
+                        spike_times, 0)
+                    finished = lo >= hi
+                if n_out > spike_ids.size:
+                    return state, k, n_recorded, 2
+                n_spk_total += n_spk
+                n_ref_total += n_ref
+                event_counts[p] += n_ev
+                if has_spiking:
+                    _deliver(spike_ids, spike_times, n_out, k, dt, out_offsets, seg_conn,
+                             seg_offsets, syn_target, syn_delay, conn_fixed, conn_delay_steps,
+                             conn_channel, conn_value, inbox, ring_length, delivered)
+                if record_limit[p] > 0:
+                    last = pop_offsets[p] + record_limit[p]
+                    for s in range(n_out):
+                        if spike_ids[s] < last:
+                            if n_recorded >= record_times.size:
+                                return state, k, n_recorded, 2
+                            record_times[n_recorded] = spike_times[s]
+                            record_ids[n_recorded] = spike_ids[s]
+                            n_recorded += 1
+            lam[p] = lam1
+            spike_counts[p, k] = n_spk_total
+            refractory_counts[p, k] = n_refractory[p] if on_grid[p] else n_ref_total
+    return state, n_steps, n_recorded, 0
+
+
+@njit(cache=True)
 def simulate(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l, t_ref,
              jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean,
              diffusion_variance, bridge, v, target, ref_end, lam, rc_pre, rc_n_syn,
@@ -1073,111 +1358,41 @@ def simulate(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, 
         (the run is invalid).
     """
     n_pop = pop_offsets.size - 1
-    n_record = record_steps.size
-    n_channel = channel_reversal.size
-    ring_length = inbox.shape[0] // n_channel if n_channel > 0 else 1
-    has_spiking = seg_conn.size > 0
-    recording = False
-    for p in range(n_pop):
-        if record_limit[p] > 0:
-            recording = True
-    decay = np.empty(n_pop)
-    for p in range(n_pop):
-        decay[p] = math.exp(-dt / tau_m[p])
-    n_jump = jump_scale.size
-    cdf = np.empty((n_jump, POISSON_TABLE))
-    cdf_bits = np.empty((n_jump, POISSON_TABLE), dtype=np.uint64)
-    guide = np.zeros((n_jump, POISSON_GUIDE), dtype=np.int32)
-    expected = np.full(n_jump, -1.0)  # no tables yet
-    last_pmf = np.zeros(n_jump)
-    largest = 0
+    # release lists of the grid engine: refractory neurons wait, v = GRID_REFRACTORY, in
+    # the list of the step in which their refractory period ends
+    longest = 0.0
     for p in range(n_pop):
         if on_grid[p]:
-            largest = max(largest, pop_offsets[p + 1] - pop_offsets[p])
-    drive = np.empty(largest)
-    for k in range(first_step, n_steps + 1):
-        if recording and record_times.size - n_recorded < record_margin and k < n_steps:
-            return state, k, n_recorded, 1
-        for r in range(n_record):
-            if record_steps[r] == k:
-                for p in range(n_pop):
-                    below_counts[r, p] += _histogram(
-                        v, pop_offsets[p], pop_offsets[p + 1], grid_lower[p], grid_width[p],
-                        hist_counts, r, grid_offsets[p], grid_offsets[p + 1] - grid_offsets[p])
-        if k == n_steps:
-            break
-        t0 = k * dt
-        t1 = (k + 1) * dt
-        if rc_pre.size > 0:
-            _couple_rates(k, dt, pop_offsets, spike_counts, rc_pre, rc_n_syn, rc_lag_offsets,
-                          rc_lags, rc_jump_row, rc_post, rc_weight, jump_rate, diffusion_mean,
-                          diffusion_variance)
-        for p in range(n_pop):
-            j_lo = jump_offsets[p]
-            j_hi = jump_offsets[p + 1]
-            total_rate = 0.0
-            for j in range(j_lo, j_hi):
-                total_rate += jump_rate[j, k]
-            lam0 = lam[p]
-            lam1 = lam0 + total_rate * dt
-            mu = e_l[p] + tau_m[p] * diffusion_mean[p, k]
-            s2 = diffusion_variance[p, k]
-            spread = math.sqrt(0.5 * s2 * tau_m[p] * (1.0 - decay[p]) * (1.0 + decay[p]))
-            lo = pop_offsets[p]
-            hi = pop_offsets[p + 1]
-            slot = k % ring_length
-            has_drive = False
-            conductance_rows = False
-            if on_grid[p]:
-                _poisson_tables(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide,
-                                expected, last_pmf)
-                has_drive, n_ev, state = _draw_current_input(
-                    drive, hi - lo, state, j_lo, j_hi, cdf, cdf_bits, guide, expected,
-                    last_pmf, jump_scale, jump_shift)
-                event_counts[p] += n_ev
-                for j in range(j_lo, j_hi):
-                    if jump_scale[j] != 1.0:
-                        conductance_rows = True
-            elif receives_spikes[p]:
-                _apply_inbox(v, lo, hi, inbox, slot, ring_length, channel_reversal)
-            n_spk_total = 0
-            n_ref_total = 0
-            while lo < hi:
-                if on_grid[p]:
-                    n_spk, n_ref, n_ev, n_out, lo, state = _step_grid(
-                        v, ref_end, lo, hi, state, t0, t1, mu, decay[p], tau_m[p], v_th[p],
-                        v_reset[p], t_ref[p], receives_spikes[p], inbox, slot, ring_length,
-                        channel_reversal, drive, pop_offsets[p], has_drive, j_lo, j_hi,
-                        conductance_rows, cdf, cdf_bits, guide, expected, last_pmf,
-                        jump_scale, jump_shift, spike_ids, spike_times, 0)
-                else:
-                    n_spk, n_ref, n_ev, n_out, lo, state = _step_population(
-                        v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, total_rate,
-                        jump_scale, jump_shift, jump_rate, j_lo, j_hi, mu, s2, decay[p],
-                        spread, tau_m[p], v_th[p], v_reset[p], t_ref[p], bridge, spike_ids,
-                        spike_times, 0)
-                if n_out > spike_ids.size:
-                    return state, k, n_recorded, 2
-                n_spk_total += n_spk
-                n_ref_total += n_ref
-                event_counts[p] += n_ev
-                if has_spiking:
-                    _deliver(spike_ids, spike_times, n_out, k, dt, out_offsets, seg_conn,
-                             seg_offsets, syn_target, syn_delay, conn_fixed, conn_delay_steps,
-                             conn_channel, conn_value, inbox, ring_length, delivered)
-                if record_limit[p] > 0:
-                    last = pop_offsets[p] + record_limit[p]
-                    for s in range(n_out):
-                        if spike_ids[s] < last:
-                            if n_recorded >= record_times.size:
-                                return state, k, n_recorded, 2
-                            record_times[n_recorded] = spike_times[s]
-                            record_ids[n_recorded] = spike_ids[s]
-                            n_recorded += 1
-            lam[p] = lam1
-            spike_counts[p, k] = n_spk_total
-            refractory_counts[p, k] = n_ref_total
-    return state, n_steps, n_recorded, 0
+            longest = max(longest, t_ref[p])
+    release_head = np.full((n_pop, int(longest / dt) + 3), -1, dtype=np.int64)
+    next_released = np.full(v.size, -1, dtype=np.int64)
+    n_refractory = np.zeros(n_pop, dtype=np.int64)
+    for p in range(n_pop):
+        if not on_grid[p]:
+            continue
+        for i in range(pop_offsets[p], pop_offsets[p + 1]):
+            if v[i] == REFRACTORY:
+                v[i] = GRID_REFRACTORY
+                n_refractory[p] += 1
+                _schedule_release(i, ref_end[i], dt, first_step, next_released,
+                                  release_head, p)
+    out = _simulate_steps(
+        first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l, t_ref,
+        jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean, diffusion_variance,
+        bridge, v, target, ref_end, lam, rc_pre, rc_n_syn, rc_lag_offsets, rc_lags,
+        rc_jump_row, rc_post, rc_weight, out_offsets, seg_conn, seg_offsets, syn_target,
+        syn_delay, conn_fixed, conn_delay_steps, conn_channel, conn_value, channel_reversal,
+        receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
+        grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
+        below_counts, record_limit, record_margin, record_times, record_ids, n_recorded,
+        spike_ids, spike_times, on_grid,
+        next_released, release_head, n_refractory)
+    for p in range(n_pop):
+        if on_grid[p]:
+            for i in range(pop_offsets[p], pop_offsets[p + 1]):
+                if v[i] == GRID_REFRACTORY:
+                    v[i] = REFRACTORY
+    return out
 
 
 # --- twins for tests -----------------------------------------------------------------------
@@ -1217,7 +1432,7 @@ def sample_poisson_counts(lam, n, seed_bits):
     rate = np.array([[lam]])
     cdf = np.empty((1, POISSON_TABLE))
     cdf_bits = np.empty((1, POISSON_TABLE), dtype=np.uint64)
-    guide = np.zeros((1, POISSON_GUIDE), dtype=np.int32)
+    guide = np.zeros((1, POISSON_GUIDE), dtype=np.uint8)
     expected = np.full(1, -1.0)
     last_pmf = np.zeros(1)
     _poisson_tables(rate, 0, 1.0, 0, 1, cdf, cdf_bits, guide, expected, last_pmf)
