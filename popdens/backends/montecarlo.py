@@ -508,7 +508,11 @@ def _wire(prepared, dt, wiring_seq, delay_rng, n_total) -> dict:
                 longest = max(longest, float(np.max(delay_steps[-1])))
     seg_offsets = np.concatenate([[0], np.cumsum(seg_size)]).astype(np.int64)
     n_synapses = int(seg_offsets[-1])
-    syn_target = np.empty(n_synapses, dtype=np.int32)
+    if n_total >= 2**32:
+        raise ValueError(f"connectivity='fixed_indegree' supports fewer than 2**32 neurons, "
+                         f"got {n_total}")
+    # unsigned: indexing with it skips the negative-index wrap-around test (~20 % faster)
+    syn_target = np.empty(n_synapses, dtype=np.uint32)
     distributed = any(d.size for d in delay_steps)
     syn_delay = np.zeros(n_synapses if distributed else 0, dtype=np.float32)
     for c, conn in enumerate(conns):
