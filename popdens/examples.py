@@ -37,7 +37,7 @@ def brunel_network(g: float, eta: float, delay=1.5e-3, input: str = "jump",
                    j: float = 0.1e-3, c_e: int = 1000, gamma: float = 0.25,
                    tau_m: float = 20e-3, v_th: float = 20e-3, v_reset: float = 10e-3,
                    t_ref: float = 2e-3, external_input: str | None = None,
-                   grid=None) -> Network:
+                   grid=None, init=None) -> Network:
     """Brunel's (2000) model A: E and I populations of LIF neurons, sparse random coupling.
 
     Every neuron receives ``c_e`` excitatory synapses of weight ``j`` and
@@ -73,6 +73,11 @@ def brunel_network(g: float, eta: float, delay=1.5e-3, input: str = "jump",
         How the external drive acts; ``None`` (default) uses ``input``.
     grid : popdens.Grid or None
         Density grid of both populations; ``None`` lets the model choose.
+    init : callable or None
+        Initial density of both populations (a function of the cell centers, as in
+        :meth:`Network.add_population`); ``None``: every neuron at rest. Starting from a
+        spread of potentials (e.g. uniform below threshold) avoids the synchronous first
+        volley of a network started at rest.
 
     Returns
     -------
@@ -95,8 +100,8 @@ def brunel_network(g: float, eta: float, delay=1.5e-3, input: str = "jump",
     nu_thr = v_th / (j * c_e * tau_m)
     net = Network()
     ext = net.add_poisson("ext", rate=eta * nu_thr)
-    exc = net.add_population("E", lif, grid=grid)
-    inh = net.add_population("I", lif, grid=grid)
+    exc = net.add_population("E", lif, grid=grid, init=init)
+    inh = net.add_population("I", lif, grid=grid, init=init)
     for post in (exc, inh):
         net.connect(ext, post, weight=j, n_syn=c_e, input=external_input)
     for post in (exc, inh):
