@@ -103,11 +103,13 @@ class Scenario:
     """A network family, how to measure its error, and its reference."""
 
     def __init__(self, name, label, build, t_end, sizes, size_label, error, reference,
-                 expected_mc_error):
+                 expected_mc_error, population="E", mc_options=None):
         self.name, self.label, self.build, self.t_end = name, label, build, t_end
         self.sizes, self.size_label = sizes, size_label
         self.error, self.reference = error, reference
         self.expected_mc_error = expected_mc_error
+        self.population = population            # whose grid size is reported
+        self.mc_options = mc_options or {}      # extra Network.run options for Monte Carlo
 
 
 def _rms(a, b) -> float:
@@ -147,16 +149,18 @@ def measure_density(sc: Scenario, size, repeats: int) -> dict:
         res = net.run(sc.t_end, DT)
         walls.append(res.wall_time)
     return {"size": size, "cost": statistics.median(walls) / sc.t_end,
-            "error": sc.error(res), "cells": res.grids["E"].num_cells,
+            "error": sc.error(res), "cells": res.grids[sc.population].num_cells,
             "n_sub": res.info.get("n_sub")}
 
 
 def measure_montecarlo(sc: Scenario, n: int, seeds: int) -> dict:
     net = sc.build(None)
-    net.run(2 * DT, DT, backend="montecarlo", n_neurons=10, seed=0)   # compile
+    net.run(2 * DT, DT, backend="montecarlo", n_neurons=10, seed=0,   # compile
+            **sc.mc_options)
     walls, errors = [], []
     for seed in range(seeds):
-        res = net.run(sc.t_end, DT, backend="montecarlo", n_neurons=n, seed=seed + 1)
+        res = net.run(sc.t_end, DT, backend="montecarlo", n_neurons=n, seed=seed + 1,
+                      **sc.mc_options)
         walls.append(res.wall_time)
         errors.append(sc.error(res))
     return {"n": n, "cost": statistics.median(walls) / sc.t_end,

@@ -1,0 +1,187 @@
+"""Error against cost, density solver vs Monte Carlo, for a network and an HH population.
+
+The companion of ``bench_error_cost.py`` (single LIF populations), with the same
+measures, fits and figure layout:
+
+- **brunel**: Brunel's (2000) model A, g = 5, eta = 2 (asynchronous irregular), finite
+  jumps (J = 0.1 mV, -0.5 mV), D = 1.5 ms; both populations start uniform on
+  [0, 20) mV (no synchronous first volley); 0.4 s simulated. Error: |mean E rate over
+  [0.1, 0.4) s - reference|, the reference being the density network on 0.025 mV cells
+  (1600 per population; 400 cells move the rate by 2e-5 Hz against it). Density grids:
+  0.8, 0.4, 0.2, 0.1 mV cells on [-20, 20] mV. Monte Carlo: the same network with
+  ``connectivity="poisson"`` (each neuron receives Poisson input at n_syn r_pre(t - D):
+  the exact stochastic counterpart of the density equations) and ``timing="grid"``
+  (input counted per 0.1 ms step, as NEST and Brian2 do, about 12 ns per neuron-step;
+  exact event timing costs 5-20x more here), N = N_E = N_I = 1e3 .. 1e5 (1e6 without
+  ``--quick``). The grid timing has an O(dt / tau_m) bias of its own, visible as the
+  floor of the Monte Carlo error at large N.
+- **reduced_hh**: ``pd.models.ReducedHH`` (v, n) driven by 2 mV jumps at 4 kHz from rest;
+  0.1 s simulated. Error: |mean rate over [0.03, 0.1) s - reference|, the reference being
+  the density on 0.25 mV x 1/200 cells (560 x 200). Density grids 70 x 25 .. 280 x 100.
+  Monte Carlo: second-order Rush-Larsen, 10 us internal step, N = 1e3, 1e4 (1e5
+  without ``--quick``).
+
+Cost is the integration wall time (``Result.wall_time``, numba compilation excluded by a
+warm-up run) per simulated second, median over repeats / seeds. Speed-up at equal
+accuracy as in ``bench_error_cost.py``: Monte Carlo error fitted as ``c / sqrt(N)``,
+cost as ``a + b N``.
+
+Run::
+
+    python benchmarks/bench_error_cost_models.py            # about 25 minutes
+    python benchmarks/bench_error_cost_models.py --quick    # about 6 minutes
+
+Writes ``benchmarks/results/error_cost_models.md`` and the log-log figure
+``benchmarks/results/error_vs_cost_models.png``.
+
+The 4D Hodgkin-Huxley density is not in the figure: on grids affordable today its rate
+is 20-63 % below Monte Carlo (numerical diffusion along coarse gate axes; README, N-D
+section), so there is no converged density reference to measure against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+from pathlib import Path
+
+from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
+from bench_error_cost import DT, Scenario, figure, measure_density, measure_montecarlo, speedups
+
+import popdens as pd
+from popdens.examples import brunel_network
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FIGURE = RESULTS / "error_vs_cost_models.png"
+TABLE = RESULTS / "error_cost_models.md"
+
+# --- Brunel ------------------------------------------------------------------------------
+BRUNEL_LOWER, BRUNEL_UPPER = -0.02, 0.02
+BRUNEL_CELLS = (50, 100, 200, 400)
+BRUNEL_REFERENCE_CELLS = 1600
+BRUNEL_T_END, BRUNEL_WINDOW = 0.4, 0.1
+
+
+def _uniform_below_threshold(v):
+    return ((v > 0.0) & (v < 0.02)).astype(float)
+
+
+def brunel(cells: int | None) -> pd.Network:
+    """Brunel A, g = 5, eta = 2, on ``cells`` cells per population (None: 400)."""
+    grid = pd.Grid(v=(BRUNEL_LOWER, BRUNEL_UPPER, cells or 400))
+    return brunel_network(g=5.0, eta=2.0, grid=grid, init=_uniform_below_threshold)
+
+
+def brunel_scenario() -> Scenario:
+    ref_run = brunel(BRUNEL_REFERENCE_CELLS).run(BRUNEL_T_END, DT)
+    ref = ref_run.mean_rate("E", BRUNEL_WINDOW)
+    window = BRUNEL_T_END - BRUNEL_WINDOW
+    return Scenario(
+        "brunel", "Brunel E/I network, g = 5, eta = 2 (error: |stationary E rate - "
+        "converged|)", brunel, BRUNEL_T_END, BRUNEL_CELLS,
+        lambda n: f"{(BRUNEL_UPPER - BRUNEL_LOWER) / n * 1e3:.3g} mV",
+        lambda res: abs(res.mean_rate("E", BRUNEL_WINDOW) - ref),
+        f"density network, {BRUNEL_REFERENCE_CELLS} cells per population (0.025 mV): "
+        f"E rate {ref:.4f} Hz over [{BRUNEL_WINDOW:g}, {BRUNEL_T_END:g}) s",
+        lambda n: math.sqrt(ref / (n * window)),
+        mc_options={"connectivity": "poisson", "timing": "grid"})
+
+
+# --- reduced HH ----------------------------------------------------------------------------
+HH_V = (-0.083, 0.057)
+HH_GRIDS = ((70, 25), (140, 50), (280, 100))
+HH_REFERENCE_GRID = (560, 200)
+HH_RATE, HH_WEIGHT = 4000.0, 2e-3
+HH_T_END, HH_WINDOW = 0.1, 0.03
+
+
+def reduced_hh(cells: tuple[int, int] | None) -> pd.Network:
+    """Reduced HH under 2 mV jumps at 4 kHz on ``cells = (v cells, n cells)``."""
+    grid = None if cells is None else pd.Grid(v=(*HH_V, cells[0]), n=(0.0, 1.0, cells[1]))
+    net = pd.Network()
+    src = net.add_poisson("ext", HH_RATE)
+    pop = net.add_population("P", pd.models.ReducedHH(), grid=grid)
+    net.connect(src, pop, weight=HH_WEIGHT)
+    return net
+
+
+def reduced_hh_scenario() -> Scenario:
+    ref = reduced_hh(HH_REFERENCE_GRID).run(HH_T_END, DT).mean_rate("P", HH_WINDOW)
+    window = HH_T_END - HH_WINDOW
+    return Scenario(
+        "reduced_hh", "Reduced HH (v, n), 2 mV jumps at 4 kHz (error: |rate - converged|)",
+        reduced_hh, HH_T_END, HH_GRIDS,
+        lambda c: f"{(HH_V[1] - HH_V[0]) / c[0] * 1e3:.3g} mV x 1/{c[1]}",
+        lambda res: abs(res.mean_rate("P", HH_WINDOW) - ref),
+        f"density, {HH_REFERENCE_GRID[0]} x {HH_REFERENCE_GRID[1]} cells: {ref:.4f} Hz over "
+        f"[{HH_WINDOW:g}, {HH_T_END:g}) s",
+        lambda n: math.sqrt(ref / (n * window)), population="P")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller Monte Carlo sizes (about 6 minutes)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="Monte Carlo seeds per N (default 3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="density runs per grid, median wall time (default 3)")
+    parser.add_argument("--output", type=Path, default=FIGURE, help="figure path")
+    args = parser.parse_args(argv)
+    if args.seeds < 2:
+        parser.error("--seeds must be >= 2 (the Monte Carlo error is measured across seeds)")
+    plan = [(brunel_scenario, [1_000, 10_000, 100_000] if args.quick
+             else [1_000, 10_000, 100_000, 1_000_000]),
+            (reduced_hh_scenario, [1_000, 10_000] if args.quick
+             else [1_000, 10_000, 100_000])]
+
+    lines: list[str] = []
+
+    def out(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    import numba
+
+    out("# Error against cost: density vs Monte Carlo (Brunel network, reduced HH)")
+    out()
+    given = sys.argv[1:] if argv is None else list(argv)
+    out(f"- command: `python {' '.join(['benchmarks/bench_error_cost_models.py', *given])}`")
+    out(f"- machine: {cpu_name()}, python {platform.python_version()}, numba "
+        f"{numba.__version__}, popdens {pd.__version__}; dt = {DT * 1e3:g} ms; cost = "
+        f"integration wall time per simulated second (median); Monte Carlo error: RMS "
+        f"over {args.seeds} seeds; Brunel: N neurons in each of E and I")
+    panels = []
+    for make, sizes in plan:
+        sc = make()
+        dens = [measure_density(sc, size, args.repeats) for size in sc.sizes]
+        mcs = [measure_montecarlo(sc, n, args.seeds) for n in sizes]
+        dens = speedups(dens, mcs)
+        panels.append((sc, dens, mcs))
+        out()
+        out(f"## {sc.label}")
+        out()
+        out(f"Reference: {sc.reference}; {sc.t_end:g} s simulated.")
+        out()
+        out("| method | size | wall / simulated s | error (Hz) | expected SE (Hz) "
+            "| MC N at equal error | MC cost at that N | speed-up |")
+        out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for d in dens:
+            out(f"| density | {sc.size_label(d['size'])}, {d['cells']} cells | "
+                f"{d['cost']:.3g} s | {d['error']:.2g} | | {d['n_equal']:.2g} | "
+                f"{d['mc_cost']:.3g} s | {d['speedup']:.2g} |")
+        for m in mcs:
+            out(f"| Monte Carlo | N = {m['n']:.0e} | {m['cost']:.3g} s | {m['error']:.2g} "
+                f"| {m['expected']:.2g} | | | |")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    figure(panels, args.output)
+    TABLE.parent.mkdir(parents=True, exist_ok=True)
+    TABLE.write_text("\n".join(lines) + "\n")
+    print(f"\nwritten to {TABLE} and {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
