@@ -858,24 +858,39 @@ def _fire_and_schedule(i, x, t, k, dt, mu, tau, v_th, v_reset, t_ref, v, ref_end
 
 
 @njit(cache=True, inline="always")
-def _grid_neurons(v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
-                  drive, drive_first, next_released, release_head, p, spike_ids,
-                  spike_times, n_out, list_limit, with_drive, with_inbox):
-    """The neuron loop of :func:`_step_grid` for current synapses only; inlined with
-    constant ``with_drive``/``with_inbox`` so that each combination compiles to a loop of
-    its own. Returns (spikes, refractory change, n_out, next neuron)."""
+def _grid_neurons(v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, inbox,
+                  slot, ring_length, channel_reversal, drive, drive_first, state, rows,
+                  next_released, release_head, p, spike_ids, spike_times, n_out,
+                  with_drive, with_inbox, with_conductance):
+    """The neuron loop of :func:`_step_grid`. Inlined with constant ``with_*`` flags, each
+    combination compiles to a loop of its own (LLVM does not hoist such tests out of the
+    loop): the common current-synapse cases are tight loops without calls;
+    ``with_conductance`` adds the conductance channels of the ring buffers and the
+    conductance rows' Poisson events (``rows``: the jump-row range and Poisson tables as
+    one tuple, keeping the call under CPython's 30 positional arguments, beyond which it
+    is compiled as a ``*args`` call that numba cannot inline). Returns (spikes,
+    refractory change, input events, n_out, next neuron, state); the next neuron is
+    ``hi`` unless the spike list filled."""
     spikes = 0
     refractory_change = 0
+    events = 0
+    list_limit = spike_ids.size - SPIKE_LIST_MARGIN
+    additive = inbox[slot]
     t0 = k * dt
     for i in range(lo, hi):
         if n_out > list_limit:
-            return spikes, refractory_change, n_out, i
+            return spikes, refractory_change, events, n_out, i, state
         x = v[i]
         if with_drive:
             x += drive[i - drive_first]
         if with_inbox:
             x += additive[i]
             additive[i] = 0.0
+            if with_conductance and channel_reversal.size > 1:
+                x = _conductance_inbox(x, i, inbox, slot, ring_length, channel_reversal)
+        if with_conductance and x != GRID_REFRACTORY:
+            x, n, state = _conductance_events(x, state, *rows)
+            events += n
         x_end = mu + (x - mu) * decay
         if max(x, x_end) < v_th:  # refractory neurons (-inf) included
             v[i] = x_end
@@ -885,7 +900,7 @@ def _grid_neurons(v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_re
             release_head, p, spike_ids, spike_times, n_out)
         spikes += n_spikes
         refractory_change += held
-    return spikes, refractory_change, n_out, hi
+    return spikes, refractory_change, events, n_out, hi, state
 
 
 @njit(cache=True)
@@ -918,62 +933,37 @@ def _step_grid(v, ref_end, lo, hi, state, k, dt, mu, decay, tau, v_th, v_reset, 
     state): when the spike list is nearly full the call returns early; call again with
     ``lo = next neuron`` (``hi`` once the neuron loop is done and only releases are left)
     until ``finished``."""
-    spikes = 0
-    refractory_change = 0
-    events = 0
+    # (numba inlines only calls with explicit arguments, hence five spelled-out calls)
+    rows = (j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf, jump_scale, jump_shift)
+    if conductance_rows or channel_reversal.size > 1:
+        out = _grid_neurons(
+            v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, inbox, slot,
+            ring_length, channel_reversal, drive, drive_first, state, rows, next_released,
+            release_head, p, spike_ids, spike_times, n_out, has_drive, receives, True)
+    elif has_drive and receives:
+        out = _grid_neurons(
+            v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, inbox, slot,
+            ring_length, channel_reversal, drive, drive_first, state, rows, next_released,
+            release_head, p, spike_ids, spike_times, n_out, True, True, False)
+    elif has_drive:
+        out = _grid_neurons(
+            v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, inbox, slot,
+            ring_length, channel_reversal, drive, drive_first, state, rows, next_released,
+            release_head, p, spike_ids, spike_times, n_out, True, False, False)
+    elif receives:
+        out = _grid_neurons(
+            v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, inbox, slot,
+            ring_length, channel_reversal, drive, drive_first, state, rows, next_released,
+            release_head, p, spike_ids, spike_times, n_out, False, True, False)
+    else:
+        out = _grid_neurons(
+            v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, inbox, slot,
+            ring_length, channel_reversal, drive, drive_first, state, rows, next_released,
+            release_head, p, spike_ids, spike_times, n_out, False, False, False)
+    spikes, refractory_change, events, n_out, lo, state = out
     list_limit = spike_ids.size - SPIKE_LIST_MARGIN
-    n_channel = channel_reversal.size
-    additive = inbox[slot]
-    t0 = k * dt
-    if n_channel == 1 and not conductance_rows:
-        # the common case, current synapses only: loops without calls and, one per
-        # combination of inputs, without tests of those flags (LLVM does not hoist them)
-        if has_drive and receives:
-            spikes, refractory_change, n_out, lo = _grid_neurons(
-                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
-                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
-                n_out, list_limit, True, True)
-        elif has_drive:
-            spikes, refractory_change, n_out, lo = _grid_neurons(
-                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
-                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
-                n_out, list_limit, True, False)
-        elif receives:
-            spikes, refractory_change, n_out, lo = _grid_neurons(
-                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
-                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
-                n_out, list_limit, False, True)
-        else:
-            spikes, refractory_change, n_out, lo = _grid_neurons(
-                v, ref_end, lo, hi, k, dt, mu, decay, tau, v_th, v_reset, t_ref, additive,
-                drive, drive_first, next_released, release_head, p, spike_ids, spike_times,
-                n_out, list_limit, False, False)
-        if lo < hi:
-            return spikes, refractory_change, events, n_out, lo, False, state
-    for i in range(lo, hi):
-        if n_out > list_limit:
-            return spikes, refractory_change, events, n_out, i, False, state
-        x = v[i]
-        if has_drive:
-            x += drive[i - drive_first]
-        if receives:
-            x += additive[i]
-            additive[i] = 0.0
-            if n_channel > 1:
-                x = _conductance_inbox(x, i, inbox, slot, ring_length, channel_reversal)
-        if conductance_rows and x != GRID_REFRACTORY:
-            x, n, state = _conductance_events(x, state, j_lo, j_hi, cdf, cdf_bits, guide,
-                                              expected, last_pmf, jump_scale, jump_shift)
-            events += n
-        x_end = mu + (x - mu) * decay
-        if max(x, x_end) < v_th:
-            v[i] = x_end
-            continue
-        n_spikes, held, n_out = _fire_and_schedule(
-            i, x, t0, k, dt, mu, tau, v_th, v_reset, t_ref, v, ref_end, next_released,
-            release_head, p, spike_ids, spike_times, n_out)
-        spikes += n_spikes
-        refractory_change += held
+    if lo < hi:
+        return spikes, refractory_change, events, n_out, lo, False, state
     # releases: the list is consumed from its head, so an early return resumes it
     release_slot = k % release_head.shape[1]
     i = release_head[p, release_slot]
