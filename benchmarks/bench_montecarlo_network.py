@@ -27,8 +27,8 @@ shows medians of
 
 Run::
 
-    python benchmarks/bench_montecarlo_network.py            # about 5 minutes
-    python benchmarks/bench_montecarlo_network.py --quick    # about 1 minute
+    python benchmarks/bench_montecarlo_network.py            # about 1 minute (31 s measured)
+    python benchmarks/bench_montecarlo_network.py --quick    # about 10 seconds
 
 The table is printed and written to ``benchmarks/results/montecarlo_network.md``.
 """
