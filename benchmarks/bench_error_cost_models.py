@@ -35,7 +35,7 @@ cost as ``a + b N``.
 Run::
 
     python benchmarks/bench_error_cost_models.py            # about 13 minutes
-    python benchmarks/bench_error_cost_models.py --quick    # about 4 minutes
+    python benchmarks/bench_error_cost_models.py --quick    # about 6 minutes
 
 Writes ``benchmarks/results/error_cost_models.md`` and the log-log figure
 ``benchmarks/results/error_vs_cost_models.png``.
@@ -133,7 +133,7 @@ def reduced_hh_scenario(reference_n: int) -> Scenario:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smaller Monte Carlo sizes (about 4 minutes)")
+                        help="smaller Monte Carlo sizes (about 6 minutes)")
     parser.add_argument("--seeds", type=int, default=3,
                         help="Monte Carlo seeds per N (default 3)")
     parser.add_argument("--repeats", type=int, default=3,
