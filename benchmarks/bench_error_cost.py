@@ -122,7 +122,7 @@ def step_scenario(quick: bool) -> Scenario:
     mean = float(np.mean(ref))
     return Scenario(
         "step", "LIF, step of Poisson jumps (error: RMS of 1-ms-bin rates vs converged)",
-        step_network, STEP_T_END, STEP_K, lambda k: f"{STEP_WEIGHT / k:.3g} (jump/{k})",
+        step_network, STEP_T_END, STEP_K, lambda k: f"dx = {STEP_WEIGHT / k:.3g} (jump/{k})",
         lambda res: _rms(res.binned_rates("E", BIN)[1], ref),
         f"density, jump = {k_ref} cells, internal step <= {sub_ref * 1e6:g} us; mean rate "
         f"{mean:.3f} Hz",
@@ -135,7 +135,7 @@ def diffusion_scenario() -> Scenario:
     return Scenario(
         "diffusion", "LIF, diffusion input (error: |stationary rate - Siegert|)",
         diffusion_network, DIFF_T_END, DIFF_CELLS,
-        lambda n: f"{(DIFF_TH - DIFF_LOWER) / n * 1e3:.3g} mV",
+        lambda n: f"dx = {(DIFF_TH - DIFF_LOWER) / n * 1e3:.3g} mV",
         lambda res: abs(res.mean_rate("E", DIFF_WINDOW) - ref),
         f"Siegert rate {ref:.4f} Hz",
         lambda n: math.sqrt(ref / (n * window)))
@@ -190,6 +190,32 @@ def speedups(dens: list[dict], mcs: list[dict]) -> list[dict]:
         out.append({**d, "n_equal": n_equal, "mc_cost": mc_cost,
                     "speedup": mc_cost / d["cost"]})
     return out
+
+
+def measure_scenario(sc: Scenario, sizes, repeats: int, seeds: int):
+    """Density on each of the scenario's grids and Monte Carlo at each N in ``sizes``;
+    returns ``(sc, density rows with speed-ups, Monte Carlo rows)``, a figure panel."""
+    dens = [measure_density(sc, size, repeats) for size in sc.sizes]
+    mcs = [measure_montecarlo(sc, n, seeds) for n in sizes]
+    return sc, speedups(dens, mcs), mcs
+
+
+def scenario_table(sc: Scenario, dens: list[dict], mcs: list[dict],
+                   density_cost_ms: bool) -> list[str]:
+    """The Markdown section of one scenario (density cost in ms or s)."""
+    lines = ["", f"## {sc.label}", "", f"Reference: {sc.reference}; {sc.t_end:g} s simulated.",
+             "", "| method | size | wall / simulated s | error (Hz) | expected SE (Hz) "
+             "| MC N at equal error | MC cost at that N | speed-up |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for d in dens:
+        cost = f"{d['cost'] * 1e3:.3g} ms" if density_cost_ms else f"{d['cost']:.3g} s"
+        lines.append(f"| density | {sc.size_label(d['size'])}, {d['cells']} cells | {cost} | "
+                     f"{d['error']:.2g} | | {d['n_equal']:.2g} | {d['mc_cost']:.3g} s | "
+                     f"{d['speedup']:.2g} |")
+    for m in mcs:
+        lines.append(f"| Monte Carlo | N = {m['n']:.0e} | {m['cost']:.3g} s | "
+                     f"{m['error']:.2g} | {m['expected']:.2g} | | | |")
+    return lines
 
 
 def figure(panels: list[tuple[Scenario, list[dict], list[dict]]], path: Path) -> None:
@@ -256,25 +282,9 @@ def main(argv=None) -> int:
         f"over {args.seeds} seeds")
     panels = []
     for sc in (step_scenario(args.quick), diffusion_scenario()):
-        dens = [measure_density(sc, size, args.repeats) for size in sc.sizes]
-        mcs = [measure_montecarlo(sc, n, args.seeds) for n in sizes]
-        dens = speedups(dens, mcs)
-        panels.append((sc, dens, mcs))
-        out()
-        out(f"## {sc.label}")
-        out()
-        out(f"Reference: {sc.reference}; {sc.t_end:g} s simulated.")
-        out()
-        out("| method | size | wall / simulated s | error (Hz) | expected SE (Hz) "
-            "| MC N at equal error | MC cost at that N | speed-up |")
-        out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for d in dens:
-            out(f"| density | dx = {sc.size_label(d['size'])}, {d['cells']} cells | "
-                f"{d['cost'] * 1e3:.3g} ms | {d['error']:.2g} | | {d['n_equal']:.2g} | "
-                f"{d['mc_cost']:.3g} s | {d['speedup']:.2g} |")
-        for m in mcs:
-            out(f"| Monte Carlo | N = {m['n']:.0e} | {m['cost']:.3g} s | {m['error']:.2g} "
-                f"| {m['expected']:.2g} | | | |")
+        panels.append(measure_scenario(sc, sizes, args.repeats, args.seeds))
+        for line in scenario_table(*panels[-1], density_cost_ms=True):
+            out(line)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     figure(panels, args.output)
     TABLE.parent.mkdir(parents=True, exist_ok=True)

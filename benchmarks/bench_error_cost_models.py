@@ -54,7 +54,7 @@ import sys
 from pathlib import Path
 
 from _machine import cpu_name  # benchmarks/ is on sys.path when a script runs
-from bench_error_cost import DT, Scenario, figure, measure_density, measure_montecarlo, speedups
+from bench_error_cost import DT, Scenario, figure, measure_scenario, scenario_table
 
 import popdens as pd
 from popdens.examples import brunel_network
@@ -164,26 +164,9 @@ def main(argv=None) -> int:
         f"over {args.seeds} seeds; Brunel: N neurons in each of E and I")
     panels = []
     for make, sizes in plan:
-        sc = make()
-        dens = [measure_density(sc, size, args.repeats) for size in sc.sizes]
-        mcs = [measure_montecarlo(sc, n, args.seeds) for n in sizes]
-        dens = speedups(dens, mcs)
-        panels.append((sc, dens, mcs))
-        out()
-        out(f"## {sc.label}")
-        out()
-        out(f"Reference: {sc.reference}; {sc.t_end:g} s simulated.")
-        out()
-        out("| method | size | wall / simulated s | error (Hz) | expected SE (Hz) "
-            "| MC N at equal error | MC cost at that N | speed-up |")
-        out("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for d in dens:
-            out(f"| density | {sc.size_label(d['size'])}, {d['cells']} cells | "
-                f"{d['cost']:.3g} s | {d['error']:.2g} | | {d['n_equal']:.2g} | "
-                f"{d['mc_cost']:.3g} s | {d['speedup']:.2g} |")
-        for m in mcs:
-            out(f"| Monte Carlo | N = {m['n']:.0e} | {m['cost']:.3g} s | {m['error']:.2g} "
-                f"| {m['expected']:.2g} | | | |")
+        panels.append(measure_scenario(make(), sizes, args.repeats, args.seeds))
+        for line in scenario_table(*panels[-1], density_cost_ms=False):
+            out(line)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     figure(panels, args.output)
     TABLE.parent.mkdir(parents=True, exist_ok=True)
