@@ -468,6 +468,8 @@ def test_backend_errors():
     conductance = _single_population(syn, rate=1000.0, weight=0.1, reversal=0.05)
     with pytest.raises(ValueError, match="conductance"):
         mc_nd.run(conductance, t_end=0.01, dt=1e-3)
+    with pytest.raises(ValueError, match="conductance synapse .* takes input on 'i_syn'"):
+        conductance.run(t_end=0.01, dt=1e-3)
     mixed = _single_population(hh, rate=1000.0, weight=1e-3)
     mixed.add_population("L", pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01))
     with pytest.raises(NotImplementedError, match="LIF"):

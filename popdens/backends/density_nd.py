@@ -41,8 +41,13 @@ the outflux through the upper face ``v_th`` of the ``v`` axis, kept per cell of 
 (N-1)-D threshold slice in a ring buffer for ``t_ref`` and re-injected at ``v_reset``
 (other coordinates mapped by ``model.refractory_map`` if defined, else kept).
 
-Not implemented (raise ``NotImplementedError``): population -> population coupling,
-``input="diffusion"`` and conductance synapses (``reversal=``) onto N-D populations.
+Conductance synapses (``reversal=E``, models whose input variable is ``v``): one event
+maps ``v -> v + w (E - v)``; ``k`` events are again an affine contraction toward ``E``,
+so the compound-Poisson propagator is a sum of conservative affine remaps of the limited
+reconstruction (mass mapped past a face handled as for current jumps).
+
+Not implemented (raise ``NotImplementedError``): population -> population coupling and
+``input="diffusion"`` onto N-D populations.
 """
 
 from __future__ import annotations
@@ -106,11 +111,20 @@ class _Population:
         self.gather = np.array(gather, dtype=np.bool_)
         self.departure_offset = np.concatenate(
             [[0], np.cumsum([d.size for d in departures])]).astype(np.int64)
-        width = grid.axes[info.jump_axis].width
+        axis = grid.axes[info.jump_axis]
+        width = axis.width
         # a model may scale the weight into a jump of its input variable
         jump_size = getattr(model, "jump_size", lambda w: w)
-        self.conn_shift = np.array([float(jump_size(c.weight)) / width for c in conns],
-                                   dtype=float)
+        self.conn_shift = np.zeros(len(conns))
+        self.conn_scale = np.ones(len(conns))
+        for c, conn in enumerate(conns):
+            if conn.reversal is None:
+                self.conn_shift[c] = float(jump_size(conn.weight)) / width
+            else:
+                # v -> (1 - w) v + w E, in cell units of the v axis
+                w = conn.weight
+                self.conn_scale[c] = 1.0 - w
+                self.conn_shift[c] = w * (conn.reversal - axis.lower) / width
         self.conn_rate = conn_rate
         if info.reset_axis >= 0:
             self.reset_source, self.reset_target, self.reset_weight = reset_map(
@@ -148,7 +162,7 @@ class NDDensitySimulation:
     Raises
     ------
     NotImplementedError
-        Population -> population connections, diffusion inputs or conductance synapses.
+        Population -> population connections or diffusion inputs.
     ValueError
         Invalid grids, spike surfaces, options.
     """
@@ -185,10 +199,13 @@ class NDDensitySimulation:
             if conn.input != "jump":
                 raise NotImplementedError(f"connection {conn.label}: input={conn.input!r} "
                                           f"is not implemented for N-D populations")
-            if conn.reversal is not None:
-                raise NotImplementedError(f"connection {conn.label}: conductance synapses "
-                                          f"(reversal=) are not implemented for N-D "
-                                          f"populations")
+            if conn.reversal is not None and getattr(conn.post.model, "input_var",
+                                                     None) != "v":
+                raise ValueError(
+                    f"connection {conn.label}: a conductance synapse "
+                    f"(reversal={conn.reversal!r}) moves the membrane potential v, but "
+                    f"{type(conn.post.model).__name__} takes input on "
+                    f"{getattr(conn.post.model, 'input_var', None)!r}")
         self.pops = []
         self.n_sub = 1
         prepared = []
@@ -260,7 +277,8 @@ class NDDensitySimulation:
         # the state at t_end is recorded by the last chunk
         advance_nd(begin, end, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
                    pop.mass, pop.outer, pop.n, pop.inner, pop.departure,
-                   pop.departure_offset, pop.gather, info.jump_axis, pop.conn_shift, pop.conn_rate,
+                   pop.departure_offset, pop.gather, info.jump_axis, pop.conn_shift, pop.conn_scale,
+                   pop.conn_rate,
                    info.spike_axis, info.spike_face, info.reset_axis,
                    pop.reset_source, pop.reset_target, pop.reset_weight,
                    pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,

@@ -20,7 +20,9 @@ Numerics (see :mod:`popdens.backends.density_nd` for the whole scheme):
   few cells the gather form (:func:`drift_sweep_gather`, prefix sums, O(1) per cell)
   replaces the row-wise flux form (:func:`drift_sweep`).
 * jumps: the exact compound-Poisson propagator ``sum_k P(k) T^k`` along lines of the
-  input axis (``T`` a shift by the jump in cells; whole-cell shifts move mass exactly).
+  input axis (``T`` a shift by the jump in cells, whole-cell shifts moving mass exactly;
+  or, for a conductance synapse, the contraction ``v -> v + w (E - v)``, whose powers
+  are again affine maps remapped conservatively).
 * refractory pipeline: mass leaving through the threshold face of a reset model is a
   slice over the other axes; it waits in a ring buffer and re-enters through a sparse
   reset map.
@@ -41,7 +43,7 @@ from .transport import poisson_weights
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes", "drift_sweep",
            "drift_sweep_gather",
-           "jump_whole", "jump_fractional", "advance_nd", "TOP_REFLECT", "TOP_FIRE"]
+           "jump_whole", "jump_fractional", "jump_affine", "advance_nd", "TOP_REFLECT", "TOP_FIRE"]
 
 SCHEME_UPWIND = 0
 SCHEME_MC = 1
@@ -314,9 +316,60 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
 
 
 @njit(cache=True)
+def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top_mode,
+                crossed, watch_face, watched):
+    """Compound-Poisson conductance jump along an axis: one event maps the position
+    ``x -> scale x + offset`` (cell units, ``0 < scale < 1``: ``v -> v + w (E - v)``
+    with ``scale = 1 - w``), so ``k`` events map it by the affine contraction
+    ``x -> scale^k x + offset (1 - scale^k) / (1 - scale)`` toward the reversal
+    position and ``dst = sum_k weights[k] T^k src`` needs no Horner recursion. Each
+    target cell gathers the limited reconstruction (``g``: slopes of ``src`` along the
+    axis) of its preimage; mass mapped below the lower face piles into cell 0, past the
+    upper face it is handled as in :func:`jump_whole`. The map is monotone, so a state
+    crosses face ``watch_face`` upward at most once over the ``k`` events: the
+    crossing mass of term ``k`` is that of the preimage interval ``[F_k, F)``."""
+    for o in range(outer):
+        base = o * n * inner
+        for j in range(n):
+            row = base + j * inner
+            w = weights[0]
+            for t in range(inner):
+                dst[row + t] = w * src[row + t]
+    power = 1.0
+    for k in range(1, count):
+        w = weights[k]
+        power *= scale
+        shift = offset * (1.0 - power) / (1.0 - scale)
+        inverse = 1.0 / power
+        for o in range(outer):
+            base = o * n * inner
+            lo = 0.0   # the mass mapped below the lower face piles into cell 0
+            for j in range(n):
+                hi = (j + 1 - shift) * inverse
+                row = base + j * inner
+                if hi > lo and hi > 0.0 and lo < n:
+                    for t in range(inner):
+                        dst[row + t] += w * _mass_between(src, g, base, inner, t, n, lo, hi)
+                lo = hi
+            if lo < n:
+                for t in range(inner):
+                    over = w * _mass_between(src, g, base, inner, t, n, lo, float(n))
+                    if top_mode == TOP_FIRE:
+                        crossed[o * inner + t] += over
+                    else:
+                        dst[base + (n - 1) * inner + t] += over
+            if watch_face > 0:
+                start = (watch_face - shift) * inverse
+                if start < watch_face:
+                    for t in range(inner):
+                        watched[o * inner + t] += w * _mass_between(
+                            src, g, base, inner, t, n, start, float(watch_face))
+
+
+@njit(cache=True)
 def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                axis_outer, axis_n, axis_inner, departure, departure_offset, gather,
-               jump_axis, conn_shift, conn_rate,
+               jump_axis, conn_shift, conn_scale, conn_rate,
                spike_axis, spike_face, reset_axis,
                reset_source, reset_target, reset_weight, release_offset, release_weight,
                pipe, pipe_head,
@@ -343,9 +396,10 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
         Per table: use the gather-form sweep (departure points far away).
     jump_axis : int
         Axis that input events move.
-    conn_shift, conn_rate : (C,), (C, n_steps)
-        Jump of each connection in cells of ``jump_axis`` and its event rate per step
-        (Hz).
+    conn_shift, conn_scale, conn_rate : (C,), (C,), (C, n_steps)
+        Jump of each connection in cells of ``jump_axis`` (``conn_scale == 1``), or for a
+        conductance synapse the one-event map ``x -> conn_scale x + conn_shift`` (cell
+        units), and its event rate per step (Hz).
     spike_axis, spike_face : int
         Spike plane (face index along ``spike_axis``), ``-1`` for none (reset model).
     reset_axis : int
@@ -430,7 +484,12 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                         count = poisson_weights(lam, weights, tail)
                         shift = conn_shift[c]
                         m = int(round(shift))
-                        if abs(shift - m) < 1e-9:
+                        if conn_scale[c] != 1.0:
+                            axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
+                            jump_affine(state, other, slopes, j_outer, j_n, j_inner,
+                                        conn_scale[c], shift, weights, count, top_mode,
+                                        fired_slice, jump_watch, watched)
+                        elif abs(shift - m) < 1e-9:
                             jump_whole(state, other, j_outer, j_n, j_inner, m, weights,
                                        count, top_mode, fired_slice, jump_watch, watched)
                         else:
