@@ -25,7 +25,8 @@ from scipy import special, stats
 
 from ._checks import as_real, check_nonnegative, check_positive
 
-__all__ = ["Delay", "fixed", "exponential", "gamma", "uniform", "kernel", "as_delay"]
+__all__ = ["Delay", "fixed", "exponential", "gamma", "uniform", "kernel", "as_delay",
+           "delayed_rates"]
 
 # Tail mass beyond which lag weights are cut (the cut mass goes to the last lag, so the
 # weights still sum to 1).
@@ -92,6 +93,29 @@ class Delay:
         w = w[:nonzero[-1] + 1] if nonzero.size else np.array([1.0])
         w[-1] += max(1.0 - w.sum(), 0.0)
         return w / w.sum()
+
+    def explicit_lag_weights(self, step: float) -> np.ndarray:
+        """:meth:`lag_weights` with the weight of lag 0 (the step being computed, whose
+        rate is not known yet) moved to lag 1: explicit coupling, as the Monte Carlo
+        backends' ``connectivity="poisson"`` does. ``w[0] == 0``, length >= 2."""
+        w = self.lag_weights(step)
+        out = np.zeros(max(w.size, 2))
+        out[:w.size] = w
+        out[1] += out[0]
+        out[0] = 0.0
+        return out
+
+
+def delayed_rates(rates: np.ndarray, weights: np.ndarray, begin: int, end: int
+                  ) -> np.ndarray:
+    """``sum_l weights[l] rates[k - l]`` for steps ``k = begin .. end - 1`` (rates before
+    step 0 are 0). ``rates[:end - first nonzero lag]`` must be known."""
+    out = np.zeros(end - begin)
+    for lag in np.flatnonzero(weights):
+        lo = max(begin, lag)
+        if lo < end:
+            out[lo - begin:] += weights[lag] * rates[lo - lag:end - lag]
+    return out
 
 
 class _Fixed(Delay):

@@ -459,8 +459,11 @@ def test_backend_errors():
         mc_nd.run(net, t_end=0.01, dt=1e-3, n_neurons=0)
     coupled = _single_population(hh, rate=1000.0, weight=1e-3)
     coupled.connect("P", "P", weight=1e-3)
-    with pytest.raises(NotImplementedError, match="from population 'P'"):
-        mc_nd.run(coupled, t_end=0.01, dt=1e-3)
+    with pytest.raises(NotImplementedError, match="connectivity='poisson'"):
+        coupled.run(t_end=0.01, dt=1e-3, backend="montecarlo",
+                    connectivity="fixed_indegree")
+    with pytest.raises(ValueError, match="connectivity must be 'poisson'"):
+        mc_nd.run(coupled, t_end=0.01, dt=1e-3, connectivity="random")
     diffusive = _single_population(hh, rate=1000.0, weight=1e-3, input="diffusion")
     with pytest.raises(NotImplementedError, match="diffusion"):
         mc_nd.run(diffusive, t_end=0.01, dt=1e-3)

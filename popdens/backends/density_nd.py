@@ -46,13 +46,21 @@ maps ``v -> v + w (E - v)``; ``k`` events are again an affine contraction toward
 so the compound-Poisson propagator is a sum of conservative affine remaps of the limited
 reconstruction (mass mapped past a face handled as for current jumps).
 
-Not implemented (raise ``NotImplementedError``): population -> population coupling and
-``input="diffusion"`` onto N-D populations.
+Coupling: a connection from a population delivers Poisson events at rate
+``n_syn * (delayed rate of pre)``, the pre population's rate per reporting step convolved
+with the delay's exact lag weights (``Delay.explicit_lag_weights(dt)``: the part of the
+delay within the current step uses the previous step's rate, as the Monte Carlo
+backends' ``connectivity="poisson"``). The populations advance together in blocks of the
+shortest coupling lag, each by one compiled call per block.
+
+Not implemented (raise ``NotImplementedError``): ``input="diffusion"`` onto N-D
+populations.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -69,8 +77,9 @@ from ..assembly_nd import (
     reset_map,
     sweep_anchors,
 )
+from ..delays import delayed_rates
 from ..kernels.nd import advance_nd
-from ..network import Network, PoissonSource
+from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..result import Result
 from .density import POISSON_TAIL, record_steps_for
 
@@ -79,6 +88,9 @@ __all__ = ["NDDensitySimulation", "run_nd"]
 # Largest departure offset (cells) for the row-wise flux-form sweep; beyond it the
 # gather form, whose cost does not grow with the offset.
 GATHER_OFFSET = 3.0
+# Mass fraction in an edge slice of the input axis above which a run warns that jumps
+# pile mass against the end of the grid.
+EDGE_WARNING = 1e-3
 # Cell-steps per compiled call: Python checks the state only between chunks.
 CHUNK_CELL_STEPS = 2e8
 
@@ -142,6 +154,8 @@ class _Population:
         self.pipe = np.zeros((length, slice_size))
         self.pipe_head = np.zeros(1, dtype=np.int64)
         self.mass = initial_masses_nd(grid, model, pop.init)
+        self.edge_mass = {"lower": 0.0, "upper": 0.0}
+        self.edge_warned = set()
 
 
 class NDDensitySimulation:
@@ -151,7 +165,8 @@ class NDDensitySimulation:
     ----------
     network : popdens.Network
         Populations of models with ``state_vars``/``drift`` (see
-        :mod:`popdens.backends.density_nd`), driven by Poisson sources.
+        :mod:`popdens.backends.density_nd`), driven by Poisson sources and by each
+        other (rate coupling with delays).
     t_end, dt : float
         Duration and reporting step (s).
     scheme : {"mc", "vanleer", "upwind"}, default "mc"
@@ -162,7 +177,7 @@ class NDDensitySimulation:
     Raises
     ------
     NotImplementedError
-        Population -> population connections or diffusion inputs.
+        Diffusion inputs.
     ValueError
         Invalid grids, spike surfaces, options.
     """
@@ -192,10 +207,6 @@ class NDDensitySimulation:
         if not pops:
             raise ValueError("the network has no populations")
         for conn in network.connections:
-            if not isinstance(conn.pre, PoissonSource):
-                raise NotImplementedError(
-                    f"connection {conn.label}: population -> population coupling is not "
-                    f"implemented for N-D populations (Poisson sources only)")
             if conn.input != "jump":
                 raise NotImplementedError(f"connection {conn.label}: input={conn.input!r} "
                                           f"is not implemented for N-D populations")
@@ -209,15 +220,25 @@ class NDDensitySimulation:
         self.pops = []
         self.n_sub = 1
         prepared = []
-        for pop in pops:
+        index = {id(pop): q for q, pop in enumerate(pops)}
+        # population -> population inputs: (post, row, pre, n_syn, explicit lag weights)
+        self.coupling = []
+        for q, pop in enumerate(pops):
             grid = network.grid_of(pop, t_end, dt)
             conns = network.inputs_of(pop)
             rate = np.zeros((len(conns), self.n_steps))
+            peak = np.zeros(len(conns))
             for c, conn in enumerate(conns):
-                rate[c] = network.source_rate_table(conn, t0, dt)
+                if isinstance(conn.pre, PoissonSource):
+                    rate[c] = network.source_rate_table(conn, t0, dt)
+                    peak[c] = rate[c].max() if self.n_steps else 0.0
+                else:
+                    # filled block by block while the network runs
+                    self.coupling.append((q, c, index[id(conn.pre)], conn.n_syn,
+                                          conn.delay.explicit_lag_weights(dt)))
+                    peak[c] = conn.n_syn * GRID_GUESS_RATE
             info = model_kind(pop.model, grid)
-            inputs = [(float(rate[c].max()) if self.n_steps else 0.0, conn.weight)
-                      for c, conn in enumerate(conns)]
+            inputs = [(float(peak[c]), conn.weight) for c, conn in enumerate(conns)]
             self.n_sub = max(self.n_sub, choose_substep(dt, pop.model, grid, info, inputs,
                                                         max_substep))
             prepared.append((pop, grid, rate, conns))
@@ -242,15 +263,33 @@ class NDDensitySimulation:
         records = [np.zeros((record_steps.size, p.grid.num_cells)) for p in self.pops]
         cursors = [np.zeros(1, dtype=np.int64) for _ in self.pops]
         start = time.perf_counter()
-        for q, pop in enumerate(self.pops):
-            chunk = max(1, int(CHUNK_CELL_STEPS / (pop.grid.num_cells * self.n_sub)))
+        if not self.coupling:
+            for q, pop in enumerate(self.pops):
+                chunk = max(1, int(CHUNK_CELL_STEPS / (pop.grid.num_cells * self.n_sub)))
+                step = self.step
+                while step < self.n_steps:
+                    stop = min(step + chunk, self.n_steps)
+                    self._advance(q, step, stop, record_steps, cursors[q], records[q])
+                    self._check_state(q, stop)
+                    step = stop
+                # the records at t_end (step n_steps) are taken on the last call
+        else:
+            # blocks as long as the shortest coupling lag (as NEST's min-delay
+            # communication): within a block every input rate is already known, so each
+            # population is advanced by one compiled call per block
+            block = min(int(np.flatnonzero(w)[0]) for *_, w in self.coupling)
+            cells = sum(p.grid.num_cells for p in self.pops)
+            block = max(1, min(block, int(CHUNK_CELL_STEPS / (cells * self.n_sub))))
             step = self.step
             while step < self.n_steps:
-                stop = min(step + chunk, self.n_steps)
-                self._advance(q, step, stop, record_steps, cursors[q], records[q])
-                self._check_state(q, stop)
+                stop = min(step + block, self.n_steps)
+                for q_post, c, q_pre, n_syn, lags in self.coupling:
+                    self.pops[q_post].conn_rate[c, step:stop] = n_syn * delayed_rates(
+                        self.rates[q_pre], lags, step, stop)
+                for q in range(len(self.pops)):
+                    self._advance(q, step, stop, record_steps, cursors[q], records[q])
+                    self._check_state(q, stop)
                 step = stop
-            # the records at t_end (step n_steps) are taken on the last call
         self.step = self.n_steps
         wall = time.perf_counter() - start
         densities = {p.name: records[q].reshape((-1, *p.grid.shape))
@@ -268,7 +307,10 @@ class NDDensitySimulation:
             info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": self.dt_sub,
                   "exact_axes": {p.name: tuple(p.exact_axes) for p in self.pops},
                   "final_mass": {p.name: float(p.mass.sum()) for p in self.pops},
-                  "refractory_mass": {p.name: float(p.pipe.sum()) for p in self.pops}},
+                  "refractory_mass": {p.name: float(p.pipe.sum()) for p in self.pops},
+                  # largest mass fraction seen in the input axis' edge slices that
+                  # jumps push towards (checked between compiled calls)
+                  "jump_edge_mass": {p.name: dict(p.edge_mass) for p in self.pops}},
         )
 
     def _advance(self, q, begin, end, record_steps, cursor, record_out):
@@ -288,12 +330,42 @@ class NDDensitySimulation:
     def _check_state(self, q: int, step: int) -> None:
         # conservative and positive by construction: a violation means corrupted input
         pop = self.pops[q]
+        self._check_edges(pop, step)
         if not np.all(np.isfinite(pop.mass)) or not np.all(np.isfinite(self.rates[q, :step])):
             raise FloatingPointError(f"population {pop.name!r}: density became non-finite "
                                      f"before t={step * self.dt:g} s")
         if pop.mass.min() < -1e-12:
             raise FloatingPointError(f"population {pop.name!r}: density became negative "
                                      f"({pop.mass.min():.3g}) before t={step * self.dt:g} s")
+
+
+    def _check_edges(self, pop, step: int) -> None:
+        """Warn (once per edge) when mass gathers in an edge slice of the input axis that
+        jumps push towards: there jumps pile mass against the grid's end, so the input
+        it should have received is lost (the grid is too short for this input)."""
+        axis = pop.info.jump_axis
+        ax = pop.grid.axes[axis]
+        mass = pop.mass.reshape(pop.grid.shape)
+        current = pop.conn_scale == 1.0
+        # a conductance event pushes towards its reversal potential (cell units)
+        reversal = pop.conn_shift[~current] / (1.0 - pop.conn_scale[~current])
+        sides = []
+        if np.any(pop.conn_shift[current] < 0) or np.any(reversal < 1.0):
+            sides.append(("lower", 0, ax.lower))
+        if axis != pop.info.reset_axis and (np.any(pop.conn_shift[current] > 0)
+                                            or np.any(reversal > ax.num_cells - 1)):
+            sides.append(("upper", ax.num_cells - 1, ax.upper))
+        for side, cell, edge in sides:
+            held = float(np.take(mass, cell, axis=axis).sum())
+            pop.edge_mass[side] = max(pop.edge_mass[side], held)
+            if held > EDGE_WARNING and side not in pop.edge_warned:
+                pop.edge_warned.add(side)
+                warnings.warn(
+                    f"population {pop.name!r}: {held:.2%} of the mass sits in the "
+                    f"{side} edge cells of axis {ax.name!r} ({ax.name}={edge:g}) at "
+                    f"t={step * self.dt:g} s; input jumps pile mass there, so the grid is "
+                    f"too short for this input: extend the {side} end of {ax.name!r}",
+                    RuntimeWarning, stacklevel=4)
 
 
 def run_nd(network: Network, t_end: float, dt: float, scheme: str = "mc", record_times=(),

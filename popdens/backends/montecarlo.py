@@ -41,7 +41,7 @@ _ND_MODULE = "popdens.backends.montecarlo_nd"
 
 
 def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
-        record_times=(), bridge: bool = True, connectivity: str = "fixed_indegree",
+        record_times=(), bridge: bool = True, connectivity: str | None = None,
         record_spikes: int = 0, timing: str = "exact", **options) -> Result:
     """Simulate ``network`` neuron by neuron.
 
@@ -73,10 +73,12 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         Correct white-noise threshold crossings between steps with the Brownian-bridge
         probability. ``False`` tests the threshold only at step ends, which biases the
         rate low by O(sqrt(dt / tau_m)); it exists to measure that bias.
-    connectivity : {"fixed_indegree", "poisson"}
-        How a ``input="jump"`` connection from a population is simulated.
+    connectivity : {"fixed_indegree", "poisson"}, optional
+        How a ``input="jump"`` connection from a population is simulated; default
+        ``"fixed_indegree"`` for LIF networks and ``"poisson"`` for networks with N-D
+        populations (HH, reduced HH, LIF with synaptic current), which support only it.
 
-        ``"fixed_indegree"`` (default): a spiking network. Each post neuron gets exactly
+        ``"fixed_indegree"``: a spiking network. Each post neuron gets exactly
         ``n_syn`` (an integer ``<= n_neurons`` of ``pre``) presynaptic partners drawn at
         random *without replacement* (no multapses) from ``pre``; in a self-connection a
         neuron may be its own partner (autapses allowed, probability ``n_syn / N``).
@@ -145,7 +147,7 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
             # LIF-only options go along only when set, so that the other module can
             # reject (or honour) them by name without seeing defaults it does not know
             chosen = {name: value for name, value, default in (
-                ("bridge", bridge, True), ("connectivity", connectivity, "fixed_indegree"),
+                ("bridge", bridge, True), ("connectivity", connectivity, None),
                 ("record_spikes", record_spikes, 0), ("timing", timing, "exact"))
                 if not (value is default or value == default)}
             return nd_run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
@@ -160,6 +162,8 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     seed = _check_seed(seed)
     if not isinstance(bridge, (bool, np.bool_)):
         raise TypeError(f"bridge must be True or False, got {bridge!r}")
+    if connectivity is None:
+        connectivity = "fixed_indegree"
     if connectivity not in CONNECTIVITIES:
         raise ValueError(f"connectivity must be one of {CONNECTIVITIES}, got "
                          f"{connectivity!r}")

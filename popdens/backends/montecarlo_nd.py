@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from .._checks import UnknownOptionError, check_positive
+from ..delays import delayed_rates
 from ..kernels import montecarlo_nd as kernels
 from ..models.hh import HodgkinHuxley, ReducedHH
 from ..models.lif_synaptic import LIFSynaptic
@@ -25,7 +26,7 @@ from . import montecarlo as _mc
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT", "supports"]
 
-OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt")
+OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
 
 DEFAULT_INTERNAL_DT = 1e-5
 """Default internal step (s) of the Hodgkin-Huxley integrators. Measured
@@ -43,7 +44,8 @@ def supports(model) -> bool:
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
-        record_times=(), internal_dt: float | None = None, **options) -> Result:
+        record_times=(), internal_dt: float | None = None, connectivity: str = "poisson",
+        **options) -> Result:
     """Simulate ``network`` neuron by neuron.
 
     Parameters
@@ -71,6 +73,15 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         :data:`DEFAULT_INTERNAL_DT` (10 us); each reporting step is split into
         ``ceil(dt / internal_dt)`` equal steps. LIFSynaptic is integrated exactly and
         ignores it.
+    connectivity : {"poisson"}
+        Connections from populations: each post neuron receives independent Poisson
+        events at rate ``n_syn * (delayed rate of pre)``, the pre population's measured
+        rate per step convolved with the delay's exact lag weights (the part of the
+        delay within the current step uses the previous step's rate), timed exactly
+        within the step -- the stochastic counterpart of the density equations, as in
+        the LIF Monte Carlo backend. The populations advance together in blocks of the
+        shortest coupling lag. Fixed in-degree wiring (spike delivery along synapses) is
+        not implemented for these models.
 
     Returns
     -------
@@ -87,13 +98,22 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     ValueError, TypeError
         Invalid options (naming option and value).
     NotImplementedError
-        Input from populations (coupling), ``input="diffusion"``, or a model this backend
+        ``connectivity="fixed_indegree"``, ``input="diffusion"``, or a model this backend
         does not simulate (e.g. :class:`popdens.LIF` mixed into the same network).
     """
     if options:
         unknown = ", ".join(sorted(options))
         raise UnknownOptionError(f"unknown option(s) for the N-D montecarlo backend: "
                                  f"{unknown}; valid options are {', '.join(OPTIONS)}")
+    if connectivity == "fixed_indegree":
+        raise NotImplementedError(
+            "connectivity='fixed_indegree' (spike delivery along drawn synapses) is not "
+            "implemented for HodgkinHuxley, ReducedHH and LIFSynaptic populations; use "
+            "connectivity='poisson' (independent Poisson input at the measured, delayed "
+            "rate of the pre population)")
+    if connectivity != "poisson":
+        raise ValueError(f"connectivity must be 'poisson' for N-D populations, got "
+                         f"{connectivity!r}")
     t_end = check_positive("t_end", t_end)
     dt = check_positive("dt", dt)
     if dt > t_end:
@@ -130,9 +150,9 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     hist_counts = np.zeros((record_steps.size, int(prep["grid_offsets"][-1])), dtype=np.int64)
     outside_counts = np.zeros((record_steps.size, n_pop), dtype=np.int64)
 
-    def simulate(steps, record_at, generator_state):
+    def simulate(begin, end, record_at, generator_state):
         return kernels.simulate_nd(
-            steps, dt, n_sub, np.uint64(generator_state), prep["kinds"], pop_offsets,
+            begin, end, dt, n_sub, np.uint64(generator_state), prep["kinds"], pop_offsets,
             prep["params"], y, target, ref_end, lam, prep["jump_offsets"],
             prep["jump_weight"], prep["jump_reversal"], prep["jump_rate"], record_at,
             prep["grid_ndim"], prep["grid_lower"], prep["grid_width"], prep["grid_cells"],
@@ -141,9 +161,23 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
 
     # zero steps change nothing but compile (or load from numba's cache) the kernel, so
     # that wall_time measures the simulation only
-    simulate(0, record_steps[:0], state)
+    simulate(0, 0, record_steps[:0], state)
     started = time.perf_counter()
-    simulate(n_steps, record_steps, state)
+    coupling = prep["coupling"]
+    if not coupling:
+        simulate(0, n_steps, record_steps, state)
+    else:
+        # blocks of the shortest coupling lag: within one, every input rate is known
+        block = min(int(np.flatnonzero(lags)[0]) for *_, lags in coupling)
+        step = 0
+        while step < n_steps:
+            stop = min(step + block, n_steps)
+            for row, pre, n_syn, lags in coupling:
+                measured = spike_counts[pre] / (counts[pre] * dt)
+                prep["jump_rate"][row, step:stop] = n_syn * delayed_rates(measured, lags,
+                                                                          step, stop)
+            state = simulate(step, stop, record_steps, state)
+            step = stop
     wall_time = time.perf_counter() - started
 
     rates, refractory, densities, outside = {}, {}, {}, {}
@@ -166,6 +200,7 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         n_neurons=common.pop() if len(common) == 1 else dict(sizes),
         refractory=refractory,
         info={"seed": seed, "n_steps": n_steps, "n_neurons": dict(sizes),
+              "connectivity": connectivity,
               "internal_dt": dt / n_sub,
               "internal_steps_per_step": n_sub,
               "integrator": {name: _INTEGRATOR[int(kind)]
@@ -205,6 +240,7 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
     """Flatten the network into the kernel's arrays."""
     names, pops, grids, kinds, params = [], [], [], [], []
     jump_weight, jump_reversal, jump_rate, jump_offsets = [], [], [], [0]
+    coupling = []
     for name, pop in network.populations.items():
         model = pop.model
         kind = _kind_of(name, model)
@@ -215,10 +251,6 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
         kinds.append(kind)
         params.append(model.mc_parameters())
         for conn in network.inputs_of(pop):
-            if not isinstance(conn.pre, PoissonSource):
-                raise NotImplementedError(
-                    f"population {name!r}: input from population {conn.pre.name!r} is not "
-                    f"supported by the N-D montecarlo backend (Poisson sources only)")
             if conn.input != "jump":
                 raise NotImplementedError(
                     f"connection {conn.label}: input={conn.input!r} is not supported by the "
@@ -229,7 +261,13 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
                     f"conductance synapse (reversal={conn.reversal!r}) is not defined for it")
             jump_weight.append(conn.weight)
             jump_reversal.append(np.nan if conn.reversal is None else conn.reversal)
-            jump_rate.append(network.source_rate_table(conn, step_starts, dt))
+            if isinstance(conn.pre, PoissonSource):
+                jump_rate.append(network.source_rate_table(conn, step_starts, dt))
+            else:
+                # filled block by block from the pre population's measured rate
+                coupling.append((len(jump_weight) - 1, conn.pre.name, conn.n_syn,
+                                 conn.delay.explicit_lag_weights(dt)))
+                jump_rate.append(np.zeros(step_starts.size))
         jump_offsets.append(len(jump_weight))
     n_pop = len(names)
     width = max(p.size for p in params)
@@ -246,6 +284,8 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
             cells[p, d] = axis.num_cells
     return {
         "names": names, "pops": pops, "grids": grids,
+        "coupling": [(row, names.index(pre), n_syn, lags)
+                     for row, pre, n_syn, lags in coupling],
         "kinds": np.asarray(kinds, dtype=np.int64), "params": param_table,
         "jump_offsets": np.asarray(jump_offsets, dtype=np.int64),
         "jump_weight": np.asarray(jump_weight, dtype=float),

@@ -540,15 +540,16 @@ def _histogram_nd(y, lo, hi, ndim, lower, width, cells, counts, row, col0):
 
 
 @njit(cache=True)
-def simulate_nd(n_steps, dt, n_sub, state, kinds, pop_offsets, params, y, target, ref_end,
-                lam, jump_offsets, jump_weight, jump_reversal, jump_rate, record_steps,
-                grid_ndim, grid_lower, grid_width, grid_cells, grid_offsets, spike_counts,
-                refractory_counts, event_counts, hist_counts, outside_counts):
-    """Simulate N-D populations for ``n_steps`` reporting steps of ``dt``.
+def simulate_nd(step_begin, step_end, dt, n_sub, state, kinds, pop_offsets, params, y,
+                target, ref_end, lam, jump_offsets, jump_weight, jump_reversal, jump_rate,
+                record_steps, grid_ndim, grid_lower, grid_width, grid_cells, grid_offsets,
+                spike_counts, refractory_counts, event_counts, hist_counts, outside_counts):
+    """Simulate N-D populations over reporting steps ``step_begin .. step_end - 1`` of
+    ``dt``; consecutive calls continue one run (the state lives in the arrays).
 
     Parameters
     ----------
-    n_steps, dt, n_sub : int, float, int
+    step_begin, step_end, dt, n_sub : int, int, float, int
         Reporting steps, their length (s), internal steps per reporting step (HH kinds).
     state : uint64
         Generator state (from :func:`seed_targets`).
@@ -569,7 +570,8 @@ def simulate_nd(n_steps, dt, n_sub, state, kinds, pop_offsets, params, y, target
     jump_rate : float64[n_jump, n_steps]
         Event rate per neuron (Hz) in each step.
     record_steps : int64[n_record]
-        Histogram at the start of these steps (``n_steps``: the final state).
+        Histogram at the start of these steps (``n_steps``, the number of columns of
+        ``spike_counts``: the final state, taken by the call that ends there).
     grid_ndim : int64[n_pop]; grid_lower, grid_width : float64[n_pop, 4];
     grid_cells : int64[n_pop, 4]; grid_offsets : int64[n_pop + 1]
         Each population's grid and its columns in ``hist_counts``.
@@ -583,14 +585,17 @@ def simulate_nd(n_steps, dt, n_sub, state, kinds, pop_offsets, params, y, target
         The generator state after the last step.
     """
     n_pop = pop_offsets.size - 1
-    for kk in range(n_steps + 1):
+    n_steps = spike_counts.shape[1]
+    for kk in range(step_begin, step_end + 1):
+        if kk == step_end and step_end < n_steps:
+            break   # the next call records at its start
         for r in range(record_steps.size):
             if record_steps[r] == kk:
                 for p in range(n_pop):
                     outside_counts[r, p] += _histogram_nd(
                         y, pop_offsets[p], pop_offsets[p + 1], grid_ndim[p], grid_lower[p],
                         grid_width[p], grid_cells[p], hist_counts, r, grid_offsets[p])
-        if kk == n_steps:
+        if kk == step_end:
             break
         t0 = kk * dt
         for p in range(n_pop):
