@@ -168,11 +168,23 @@ def measure_montecarlo(sc: Scenario, n: int, seeds: int) -> dict:
             "expected": sc.expected_mc_error(n)}
 
 
+def measure_montecarlo_timing(sc: Scenario, n: int, t_end: float) -> dict:
+    """Cost alone at a size whose accuracy runs would take hours: one seed, ``t_end``
+    simulated (the error of such a run is not measured; ``error`` is None)."""
+    net = sc.build(None)
+    res = net.run(t_end, DT, backend="montecarlo", n_neurons=n, seed=1, **sc.mc_options)
+    return {"n": n, "cost": res.wall_time / t_end, "error": None,
+            "expected": sc.expected_mc_error(n), "timing_t_end": t_end}
+
+
 def fit_montecarlo(mcs: list[dict]) -> tuple[float, float, float]:
-    """``c`` of error = c / sqrt(N) and ``a, b`` of cost = a + b N."""
-    ns = np.array([m["n"] for m in mcs], dtype=float)
-    errors = np.array([m["error"] for m in mcs])
+    """``c`` of error = c / sqrt(N) (rows with a measured error) and ``a, b`` of
+    cost = a + b N (all rows)."""
+    measured = [m for m in mcs if m["error"] is not None]
+    ns = np.array([m["n"] for m in measured], dtype=float)
+    errors = np.array([m["error"] for m in measured])
     c = float(np.exp(np.mean(np.log(errors * np.sqrt(ns)))))
+    ns = np.array([m["n"] for m in mcs], dtype=float)
     costs = np.array([m["cost"] for m in mcs])
     if ns.size > 1:
         b, a = np.polyfit(ns, costs, 1)
@@ -192,11 +204,15 @@ def speedups(dens: list[dict], mcs: list[dict]) -> list[dict]:
     return out
 
 
-def measure_scenario(sc: Scenario, sizes, repeats: int, seeds: int):
-    """Density on each of the scenario's grids and Monte Carlo at each N in ``sizes``;
-    returns ``(sc, density rows with speed-ups, Monte Carlo rows)``, a figure panel."""
+def measure_scenario(sc: Scenario, sizes, repeats: int, seeds: int, timing_sizes=(),
+                     timing_t_end: float = 0.01):
+    """Density on each of the scenario's grids, Monte Carlo at each N in ``sizes`` (cost
+    and error) and at each N in ``timing_sizes`` (cost alone, ``timing_t_end``
+    simulated); returns ``(sc, density rows with speed-ups, Monte Carlo rows)``, a
+    figure panel."""
     dens = [measure_density(sc, size, repeats) for size in sc.sizes]
     mcs = [measure_montecarlo(sc, n, seeds) for n in sizes]
+    mcs += [measure_montecarlo_timing(sc, n, timing_t_end) for n in timing_sizes]
     return sc, speedups(dens, mcs), mcs
 
 
@@ -213,8 +229,10 @@ def scenario_table(sc: Scenario, dens: list[dict], mcs: list[dict],
                      f"{d['error']:.2g} | | {d['n_equal']:.2g} | {d['mc_cost']:.3g} s | "
                      f"{d['speedup']:.2g} |")
     for m in mcs:
+        error = (f"{m['error']:.2g}" if m["error"] is not None
+                 else f"(cost only: {m['timing_t_end']:g} s run)")
         lines.append(f"| Monte Carlo | N = {m['n']:.0e} | {m['cost']:.3g} s | "
-                     f"{m['error']:.2g} | {m['expected']:.2g} | | | |")
+                     f"{error} | {m['expected']:.2g} | | | |")
     return lines
 
 
@@ -231,13 +249,19 @@ def figure(panels: list[tuple[Scenario, list[dict], list[dict]]], path: Path) ->
         for d in dens:
             ax.annotate(f"{d['cells']}", (d["cost"], max(d["error"], 1e-12)),
                         textcoords="offset points", xytext=(4, 4), fontsize=7, color="C0")
-        mc_cost = [m["cost"] for m in mcs]
-        ax.loglog(mc_cost, [m["error"] for m in mcs], "s-", color="C1",
-                  label="Monte Carlo (measured)")
-        ax.loglog(mc_cost, [m["expected"] for m in mcs], ":", color="C1",
+        measured = [m for m in mcs if m["error"] is not None]
+        ax.loglog([m["cost"] for m in measured], [m["error"] for m in measured], "s-",
+                  color="C1", label="Monte Carlo (measured)")
+        ax.loglog([m["cost"] for m in mcs], [m["expected"] for m in mcs], ":", color="C1",
                   label="Monte Carlo (Poisson SE)")
+        timed = [m for m in mcs if m["error"] is None]
+        if timed:
+            ax.loglog([m["cost"] for m in timed], [m["expected"] for m in timed], "s",
+                      color="C1", markerfacecolor="none",
+                      label="Monte Carlo (cost measured, Poisson SE)")
         for m in mcs:
-            ax.annotate(f"N={m['n']:.0e}", (m["cost"], m["error"]),
+            y = m["error"] if m["error"] is not None else m["expected"]
+            ax.annotate(f"N={m['n']:.0e}", (m["cost"], y),
                         textcoords="offset points", xytext=(4, -10), fontsize=7,
                         color="C1")
         ax.margins(x=0.12, y=0.08)      # room for the labels at the ends

@@ -11,7 +11,10 @@ measures, fits and figure layout:
   0.8, 0.4, 0.2, 0.1 mV cells on [-20, 20] mV. Monte Carlo: the same network with
   ``connectivity="poisson"`` (each neuron receives Poisson input at n_syn r_pre(t - D):
   the exact stochastic counterpart of the density equations) and exact event timing,
-  N = N_E = N_I = 1e3, 1e4 (and 3e4 without ``--quick``). Exact timing costs about
+  N = N_E = N_I = 1e3, 1e4 (and 3e4 without ``--quick``), and without ``--quick`` its
+  cost alone at N = 1e5 and 1e6 (one 10 ms run each: an accuracy run at N = 1e6 would
+  take hours; the figure puts these points at their Poisson standard error). Exact
+  timing costs about
   0.5 us per neuron-step here (6.8 input events per neuron and step); the 40x cheaper
   ``timing="grid"`` (input counted per 0.1 ms step, as NEST and Brian2 do) is biased by
   O(dt / tau_m): measured 0.28 Hz (0.7 %) at N = 1e5, more than the density's error on
@@ -25,7 +28,8 @@ measures, fits and figure layout:
   so no density run is a converged reference; the Monte Carlo's own step error is
   0.07 Hz (10 us against 2.5 us internal step, same events). Density grids 70 x 25 ..
   280 x 100 at the default internal step. Monte Carlo: second-order Rush-Larsen, 10 us
-  internal step, N = 1e3, 1e4 (and 3e4 without ``--quick``).
+  internal step, N = 1e3, 1e4 (and 3e4 without ``--quick``); cost alone at N = 1e5 and
+  1e6 as for Brunel.
 
 Cost is the integration wall time (``Result.wall_time``, numba compilation excluded by a
 warm-up run) per simulated second, median over repeats / seeds. Speed-up at equal
@@ -34,7 +38,7 @@ cost as ``a + b N``.
 
 Run::
 
-    python benchmarks/bench_error_cost_models.py            # about 13 minutes
+    python benchmarks/bench_error_cost_models.py            # about 11 minutes
     python benchmarks/bench_error_cost_models.py --quick    # about 6 minutes
 
 Writes ``benchmarks/results/error_cost_models.md`` and the log-log figure
@@ -62,6 +66,9 @@ from popdens.examples import brunel_network
 RESULTS = Path(__file__).resolve().parent / "results"
 FIGURE = RESULTS / "error_vs_cost_models.png"
 TABLE = RESULTS / "error_cost_models.md"
+
+# Simulated time of the cost-only Monte Carlo runs at N = 1e5 and 1e6.
+TIMING_T_END = 0.01
 
 # --- Brunel ------------------------------------------------------------------------------
 BRUNEL_LOWER, BRUNEL_UPPER = -0.02, 0.02
@@ -142,9 +149,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 (the Monte Carlo error is measured across seeds)")
-    plan = [(brunel_scenario, [1_000, 10_000] if args.quick else [1_000, 10_000, 30_000]),
-            (lambda: reduced_hh_scenario(30_000 if args.quick else 100_000),
-             [1_000, 10_000] if args.quick else [1_000, 10_000, 30_000])]
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 30_000]
+    # N = 1e5 and 1e6: cost alone (accuracy runs there would take hours)
+    timing_sizes = [] if args.quick else [100_000, 1_000_000]
+    plan = [brunel_scenario, lambda: reduced_hh_scenario(30_000 if args.quick else 100_000)]
 
     lines: list[str] = []
 
@@ -163,8 +171,9 @@ def main(argv=None) -> int:
         f"integration wall time per simulated second (median); Monte Carlo error: RMS "
         f"over {args.seeds} seeds; Brunel: N neurons in each of E and I")
     panels = []
-    for make, sizes in plan:
-        panels.append(measure_scenario(make(), sizes, args.repeats, args.seeds))
+    for make in plan:
+        panels.append(measure_scenario(make(), sizes, args.repeats, args.seeds,
+                                       timing_sizes, TIMING_T_END))
         for line in scenario_table(*panels[-1], density_cost_ms=False):
             out(line)
     args.output.parent.mkdir(parents=True, exist_ok=True)
