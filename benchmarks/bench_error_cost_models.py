@@ -38,7 +38,7 @@ cost as ``a + b N``.
 
 Run::
 
-    python benchmarks/bench_error_cost_models.py            # about 11 minutes
+    python benchmarks/bench_error_cost_models.py            # about 9 minutes (AMD EPYC)
     python benchmarks/bench_error_cost_models.py --quick    # about 6 minutes
 
 Writes ``benchmarks/results/error_cost_models.md`` and the log-log figure
