@@ -173,6 +173,8 @@ def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: boo
     velocity = drift_components(model, coords)[axis]
     beta, affine = affine_along_axis(velocity, ax.faces, axis)
     x = np.array(coords[axis], dtype=float)
+    if not affine:
+        beta, affine = _affine_per_face(model, coords, axis, velocity)
     if affine:
         # exact backward flow of a = alpha + beta x: x0 = x - dt a phi(-beta dt),
         # phi(z) = (e^z - 1) / z
@@ -211,6 +213,32 @@ def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: boo
     # a 1D autonomous flow is monotone; remove round-off inversions
     cells = np.maximum.accumulate(cells, axis=axis)
     return cells, affine
+
+
+def _affine_per_face(model, coords, axis: int, velocity: np.ndarray):
+    """Whether the drift along ``axis`` is affine in its own coordinate at every face
+    *with that face's frozen other coordinates* (which may differ from face to face, e.g.
+    the anchored gates of HH, whose relaxed means depend on v): probed at both ends of the
+    axis and at two interior points. Returns ``(beta, ok)`` with ``beta`` per face; then
+    each face's backward flow is an exact exponential and no Runge-Kutta is needed."""
+    ax_lower, ax_upper = float(np.min(coords[axis])), float(np.max(coords[axis]))
+    span = ax_upper - ax_lower
+
+    def at(position):
+        probe = list(coords)
+        probe[axis] = np.full(np.shape(coords[axis]), position)
+        return drift_components(model, probe)[axis]
+
+    a_lo, a_hi = at(ax_lower), at(ax_upper)
+    beta = (a_hi - a_lo) / span
+    scale = max(float(np.max(np.abs(a_lo))), float(np.max(np.abs(a_hi))),
+                float(np.max(np.abs(velocity))), 1e-300)
+    checks = [(coords[axis], velocity)] + [
+        (ax_lower + f * span, at(ax_lower + f * span)) for f in (1.0 / 3.0, 2.0 / 3.0)]
+    for position, value in checks:
+        if np.max(np.abs(a_lo + beta * (position - ax_lower) - value)) > AFFINE_RTOL * scale:
+            return beta, False
+    return beta, True
 
 
 def sweep_anchors(affine: list[bool], axis: int, forward: bool) -> list[int]:

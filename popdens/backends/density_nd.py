@@ -13,7 +13,9 @@ grid line is remapped by the 1D flow of ``a_d`` over ``dt_sub`` in flux form (th
 solver's flux-form semi-Lagrangian remap with MC / van Leer limited slopes, or donor cell
 for ``scheme="upwind"``). Face departure points are computed once: exactly
 (exponential flow) on axes where ``a_d`` is affine in ``x_d`` -- gating variables
-``dm/dt = alpha(v) (1 - m) - beta(v) m``, synaptic currents -- and by backward RK4
+``dm/dt = alpha(v) (1 - m) - beta(v) m``, synaptic currents -- also when it is affine
+only face by face, with the other coordinates frozen at their (anchored) values there
+(``v`` of HH, whose gates' anchored means vary along a ``v`` line) -- and by backward RK4
 elsewhere. Conservation holds by construction (face-flux differences), positivity
 because the remap hands on pieces of non-negative profiles of a monotone map.
 
