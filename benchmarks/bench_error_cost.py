@@ -240,7 +240,8 @@ def figure(panels: list[tuple[Scenario, list[dict], list[dict]]], path: Path) ->
     """Log-log error against cost, one panel per scenario."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.2 * len(panels), 4.4), layout="constrained")
+    # wide enough for the title also with one panel
+    fig = Figure(figsize=(max(5.2 * len(panels), 7.0), 4.4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (sc, dens, mcs) in zip(axes, panels):
         dc = [d["cost"] for d in dens]

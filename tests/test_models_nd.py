@@ -237,6 +237,26 @@ def test_mc_rate_converges_with_internal_dt():
     assert deviation[100e-6] >= deviation[10e-6]
 
 
+# --- HH 4D density against Monte Carlo ---------------------------------------------------
+@pytest.mark.slow
+def test_hh_4d_default_grid_density_matches_monte_carlo():
+    """The 4D density on the model's default grid (2 mV x 30 x 30 x 30 cells) against
+    Monte Carlo (N = 2e4): 2 mV jumps at 4 kHz from rest, rate over [30, 60) ms. The
+    issue's bar for a default grid is 10 %; measured -5.1 % here, -1.7 % / -3.8 % on the
+    full 2 kHz / 4 kHz scenario of ``benchmarks/bench_hh4d.py``; 20 cells per gate are
+    13.5 % low, so the test also tells a finer default from a coarser one."""
+    hh = pd.HodgkinHuxley()
+    net = _single_population(hh, rate=4000.0, weight=2e-3)
+    assert net.grid_of(net.populations["P"]).shape == (70, 30, 30, 30)
+    density = net.run(t_end=0.06, dt=1e-4).mean_rate("P", 0.03, 0.06)
+    n_neurons = 20_000
+    mc = net.run(t_end=0.06, dt=1e-4, backend="montecarlo", n_neurons=n_neurons, seed=3)
+    reference = mc.mean_rate("P", 0.03, 0.06)
+    se = math.sqrt(reference / (n_neurons * 0.03))   # 0.33 Hz
+    assert abs(density - reference) < 0.10 * reference + 3 * se
+    assert density < reference  # gate-axis diffusion damps the cycle: approached from below
+
+
 # --- LIF with synaptic current -----------------------------------------------------------------
 def test_lif_synaptic_flow_and_kernel_twin_agree():
     model = pd.LIFSynaptic(tau_m=20e-3, tau_syn=5e-3, v_th=20e-3, v_reset=10e-3, e_l=1e-3)
