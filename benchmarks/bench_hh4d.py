@@ -64,6 +64,8 @@ def segment_rates(res) -> list[float]:
 
 
 class _Panel:
+    """What ``bench_error_cost.figure`` reads of a scenario: its title."""
+
     label = "Hodgkin-Huxley 4D (error: RMS over the two segments)"
 
 
