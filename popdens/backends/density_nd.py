@@ -340,7 +340,6 @@ class NDDensitySimulation:
             raise FloatingPointError(f"population {pop.name!r}: density became negative "
                                      f"({pop.mass.min():.3g}) before t={step * self.dt:g} s")
 
-
     def _check_edges(self, pop, step: int) -> None:
         """Warn (once per edge) when mass gathers in an edge slice of the input axis that
         jumps push towards: there jumps pile mass against the grid's end, so the input
