@@ -93,7 +93,7 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         ``"poisson"``: each post neuron receives independent Poisson events at rate
         ``n_syn * (delayed rate of pre)``, the rate being the Monte Carlo population's
         measured rate per step convolved with the delay's exact lag weights
-        (``conn.delay.lag_weights(dt)``), the stochastic counterpart of the density
+        (``conn.delay.explicit_lag_weights(dt)``), the stochastic counterpart of the density
         equations. The part of the delay distribution within the current step (lag 0,
         e.g. a zero delay) uses the previous step's rate (explicit coupling). Events are
         timed exactly within the step like those of sources.
@@ -458,7 +458,8 @@ def _wire(prepared, dt, wiring_seq, delay_rng, n_total) -> dict:
     (CSR) of the spiking ones, with their ring buffers."""
     index, pop_offsets = prepared["index"], prepared["pop_offsets"]
     rc = prepared["rate_coupled"]
-    lags = [conn.delay.lag_weights(dt) for conn, _, _ in rc]
+    # lag 0 (this step's rate, not known yet) moved to lag 1: explicit coupling
+    lags = [conn.delay.explicit_lag_weights(dt) for conn, _, _ in rc]
     rate_coupling = (
         np.array([index[conn.pre.name] for conn, _, _ in rc], dtype=np.int64),
         np.array([conn.n_syn for conn, _, _ in rc], dtype=float),

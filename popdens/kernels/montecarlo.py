@@ -1093,15 +1093,15 @@ def _couple_rates(k, dt, pop_offsets, spike_counts, rc_pre, rc_n_syn, rc_lag_off
                   rc_lags, rc_jump_row, rc_post, rc_weight, jump_rate, diffusion_mean,
                   diffusion_variance):
     """Fill step ``k`` of the rate tables of the connections driven by a population's
-    measured rate: ``n_syn * sum_l w_l r_pre[k - l]`` with the lag weights ``w_l`` of the
-    delay. ``r_pre[k]`` is not known yet, so lag 0 uses ``r_pre[k - 1]`` (explicit
-    coupling); before the run the rate is 0."""
+    measured rate: ``n_syn * sum_l w_l r_pre[k - l]`` with the delay's explicit lag
+    weights ``w_l`` (``w_0 = 0``: ``r_pre[k]`` is not known yet; see
+    ``Delay.explicit_lag_weights``); before the run the rate is 0."""
     for c in range(rc_pre.size):
         pre = rc_pre[c]
         first = rc_lag_offsets[c]
         acc = 0.0
         for m in range(first, rc_lag_offsets[c + 1]):
-            kl = k - max(m - first, 1)
+            kl = k - (m - first)
             if kl >= 0:
                 acc += rc_lags[m] * spike_counts[pre, kl]
         rate = rc_n_syn[c] * acc / ((pop_offsets[pre + 1] - pop_offsets[pre]) * dt)
