@@ -13,11 +13,16 @@ from popdens.backends.density_nd import NDDensitySimulation
 from popdens.kernels.jumps import remap_affine
 from popdens.kernels.nd import (
     SCHEME_MC,
+    SCHEME_UPWIND,
+    SCHEME_VANLEER,
+    TINY,
     TOP_FIRE,
+    TOP_REFLECT,
     axis_slopes,
-    drift_sweep,
     drift_sweep_gather,
+    drift_sweep_local,
     jump_affine,
+    jump_whole,
 )
 from popdens.kernels.transport import limited_slopes
 
@@ -152,48 +157,194 @@ def _naive_sweep(p, departure, axis, scheme):
         mag = np.minimum.reduce([np.abs(0.5 * (left + right)), np.abs(2 * left),
                                  np.abs(2 * right)])
         slope[1:-1] = np.where(left * right > 0, np.copysign(mag, left), 0.0)
-        if scheme == 0:
+        if scheme == SCHEME_VANLEER:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope[1:-1] = np.where(left * right > 0,
+                                       2 * left * right / (left + right), 0.0)
+        if scheme == SCHEME_UPWIND:
             slope[:] = 0.0
         cumulative = np.concatenate([[0.0], np.cumsum(line)])
         x = dep[index]
         cell = np.minimum(np.floor(x).astype(int), n - 1)
         f = x - cell
         m = cumulative[cell] + f * line[cell] + 0.5 * f * (f - 1) * slope[cell]
-        # faces 0 and n do not move in this test
         out[index] = np.diff(m)
     return np.moveaxis(out, -1, axis)
 
 
-@pytest.mark.parametrize("gather", [False, True])
+def _naive_face_flux(p, departure, axis, face):
+    """Signed flux through ``face`` of every line of the reference sweep: the mass of the
+    reconstruction between the departure point and the face (MC slopes)."""
+    p = np.moveaxis(p, axis, -1)
+    x = np.moveaxis(departure, axis, -1)[..., face]
+    n = p.shape[-1]
+    flux = np.empty(p.shape[:-1])
+    for index in np.ndindex(p.shape[:-1]):
+        line = p[index]
+        left, right = np.diff(line)[:-1], np.diff(line)[1:]
+        slope = np.zeros(n)
+        mag = np.minimum.reduce([np.abs(0.5 * (left + right)), np.abs(2 * left),
+                                 np.abs(2 * right)])
+        slope[1:-1] = np.where(left * right > 0, np.copysign(mag, left), 0.0)
+        cumulative = np.concatenate([[0.0], np.cumsum(line)])
+        below = []      # mass of the reconstruction below the face, below the point
+        for pos in (face, x[index]):
+            cell = min(int(np.floor(pos)), n - 1)
+            f = pos - cell
+            below.append(cumulative[cell] + f * line[cell]
+                         + 0.5 * f * (f - 1) * slope[cell])
+        flux[index] = below[0] - below[1]
+    return flux
+
+
+@pytest.mark.parametrize("scheme", [SCHEME_MC, SCHEME_VANLEER, SCHEME_UPWIND])
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_drift_sweep_matches_naive_twin(axis, gather):
+def test_gather_sweep_matches_naive_twin(axis, scheme):
+    """The gather-form sweep (departure points up to many cells away, slopes of the
+    partial cells computed on the fly) equals the reference remap; with the end faces
+    moving, what stays plus what left equals what was there; the watched face reports
+    its upward flux."""
     rng = np.random.default_rng(axis)
-    shape = (7, 9, 6)
+    shape = (7, 19, 6) if axis == 1 else (7, 9, 6)
     p = rng.random(shape)
     p[rng.random(shape) < 0.2] = 0.0
     face_shape = list(shape)
     face_shape[axis] += 1
     n = shape[axis]
-    # random monotone departure points up to 3 cells away, outer faces fixed
-    steps = rng.uniform(0.0, 2.0, size=face_shape)
+    # random monotone departure points, up to several cells away; the end faces depart
+    # from inside the grid (mass leaves through both ends)
+    steps = rng.uniform(0.0, 1.0, size=face_shape) ** 4
     dep = np.cumsum(steps, axis=axis)
     dep -= np.take(dep, [0], axis=axis)
     dep *= n / np.take(dep, [n], axis=axis)
+    dep = 0.2 + dep * (n - 0.6) / n
+    offsets = np.abs(dep - np.arange(n + 1).reshape([-1 if k == axis else 1
+                                                     for k in range(3)]))
+    assert offsets.max() > 2.0
     outer, sizes, inner = axis_views(shape)
     flat = p.ravel().copy()
-    slopes = np.zeros(flat.size)
     out = np.zeros(flat.size)
-    axis_slopes(flat, slopes, outer[axis], n, inner[axis], SCHEME_MC)
-    if gather:
-        drift_sweep_gather(flat, out, slopes, dep.ravel(), outer[axis], n, inner[axis],
-                           np.zeros(flat.size + inner[axis]), -1, np.zeros(1))
-    else:
-        drift_sweep(flat, out, slopes, dep.ravel(), outer[axis], n, inner[axis],
-                    np.zeros(inner[axis]), -1, np.zeros(1))
-    expected = _naive_sweep(p, dep, axis, SCHEME_MC)
+    watch = 5
+    watched = np.zeros(outer[axis] * inner[axis])
+    drift_sweep_gather(flat, out, dep.ravel(), outer[axis], n, inner[axis], scheme,
+                       np.zeros(flat.size + inner[axis]), np.zeros(max(inner[axis], n + 1)),
+                       watch, watched)
+    expected = _naive_sweep(p, dep, axis, scheme)
     np.testing.assert_allclose(out.reshape(shape), expected, rtol=1e-11, atol=1e-13)
-    assert abs(out.sum() - p.sum()) < 1e-12 * p.sum()
-    assert out.min() >= -1e-15
+    assert out.min() >= 0.0
+    if scheme == SCHEME_MC:
+        low = _naive_face_flux(p, dep, axis, 0)
+        high = _naive_face_flux(p, dep, axis, n)
+        assert low.min() < 0.0 and high.max() > 0.0
+        assert abs(out.sum() - low.sum() + high.sum() - p.sum()) < 1e-12 * p.sum()
+        flux = _naive_face_flux(p, dep, axis, watch)
+        assert flux.max() > 0.0
+        np.testing.assert_allclose(watched, np.maximum(flux, 0.0).ravel(), rtol=1e-11,
+                                   atol=1e-14)
+
+
+@pytest.mark.parametrize("scheme", [SCHEME_MC, SCHEME_VANLEER, SCHEME_UPWIND])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_local_sweep_matches_naive_twin(axis, scheme):
+    """The fused, vectorised sweep for departure points within one cell (slopes computed
+    on the fly, edge faces moving: mass leaves through both ends) equals the reference
+    remap, conserves what stays, and reports the upward flux through a watched face."""
+    rng = np.random.default_rng(10 + axis)
+    shape = (7, 9, 6)
+    p = rng.random(shape)
+    p[rng.random(shape) < 0.2] = 0.0
+    p[rng.random(shape) < 0.05] = 1e-160       # below TINY: cleared on the way
+    face_shape = list(shape)
+    face_shape[axis] += 1
+    n = shape[axis]
+    faces = np.arange(n + 1).reshape([-1 if k == axis else 1 for k in range(3)])
+    # monotone departure points within one cell (offsets vary slowly along each line,
+    # with either sign); the lower face departs from above it, the upper from below
+    amplitude = rng.uniform(-0.95, 0.95, size=face_shape)
+    amplitude = np.take(amplitude, [0], axis=axis)
+    phase = np.take(rng.uniform(0, 2 * np.pi, size=face_shape), [0], axis=axis)
+    dep = np.clip(faces + amplitude * np.sin(0.5 * faces + phase), 0.0, n)
+    assert np.all(np.diff(dep, axis=axis) >= 0)
+    outer, sizes, inner = axis_views(shape)
+    flat = p.ravel().copy()
+    out = np.zeros(flat.size)
+    watch = 4
+    watched = np.zeros(outer[axis] * inner[axis])
+    scratch = np.zeros(2 * max(inner[axis], n + 1))
+    drift_sweep_local(flat, out, dep.ravel(), outer[axis], n, inner[axis], scheme, scratch,
+                      watch, watched)
+    expected = _naive_sweep(p, dep, axis, scheme)
+    expected[expected < TINY] = 0.0
+    np.testing.assert_allclose(out.reshape(shape), expected, rtol=1e-11, atol=1e-13)
+    assert out.min() >= 0.0
+    # mass leaves through both end faces in this test
+    assert np.moveaxis(dep, axis, -1)[..., 0].max() > 0.1
+    assert (n - np.moveaxis(dep, axis, -1)[..., -1]).max() > 0.1
+    if scheme == SCHEME_MC:
+        # conservation: what stays + what left through the end faces = what was there
+        low = _naive_face_flux(p, dep, axis, 0)
+        high = _naive_face_flux(p, dep, axis, n)
+        assert abs(out.sum() - low.sum() + high.sum() - p.sum()) < 1e-12 * p.sum()
+        flux = _naive_face_flux(p, dep, axis, watch)
+        assert flux.max() > 0.0 and flux.min() < 0.0
+        np.testing.assert_allclose(watched, np.maximum(flux, 0.0).ravel(), rtol=1e-11,
+                                   atol=1e-14)
+
+
+def _naive_whole_jump(p, m, weights, top_fire, watch_face):
+    """Reference compound-Poisson whole-cell jump of one line: event by event, mass
+    moved past an end piles into the end cell or (top, ``top_fire``) leaves."""
+    n = p.size
+    out = np.zeros(n)
+    fired = 0.0
+    watched = 0.0
+    position = np.arange(n)
+    for k, w in enumerate(weights):
+        target = position + k * m
+        for j in range(n):
+            if target[j] >= n:
+                if top_fire:
+                    fired += w * p[j]
+                else:
+                    out[n - 1] += w * p[j]
+            elif target[j] < 0:
+                out[0] += w * p[j]
+            else:
+                out[target[j]] += w * p[j]
+            if k and m > 0 and j < watch_face <= target[j]:
+                watched += w * p[j]
+    return out, fired, watched
+
+
+@pytest.mark.parametrize("top_mode", [TOP_FIRE, TOP_REFLECT])
+@pytest.mark.parametrize("m", [2, -1, 5])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_jump_whole_matches_event_by_event_twin(axis, m, top_mode):
+    """Blocked, vectorised whole-cell jump == event-by-event reference on every line,
+    including mass past both ends and spike-plane crossings; mass conserved."""
+    rng = np.random.default_rng(20 + m)
+    shape = (23, 700) if axis == 0 else (700, 23)     # > one JUMP_BLOCK per o-block
+    p = rng.random(shape)
+    flat = p.ravel().copy()
+    outer, n, inner = (1, 23, 700) if axis == 0 else (700, 23, 1)
+    weights = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
+    dst = np.empty_like(flat)
+    lines = outer * inner
+    fired, watched = np.zeros(lines), np.zeros(lines)
+    watch = 17
+    jump_whole(flat, dst, outer, n, inner, m, weights, weights.size, top_mode, fired, watch,
+               watched, np.zeros(2 * inner))
+    lines_in = np.moveaxis(p, axis, -1).reshape(-1, n)
+    lines_out = np.moveaxis(dst.reshape(shape), axis, -1).reshape(-1, n)
+    for line, (src, got) in enumerate(zip(lines_in, lines_out)):
+        expected, out_fired, out_watched = _naive_whole_jump(
+            src, m, weights, top_mode == TOP_FIRE, watch)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+        assert fired[line] == pytest.approx(out_fired, rel=1e-12, abs=1e-15)
+        assert watched[line] == pytest.approx(out_watched, rel=1e-12, abs=1e-15)
+    assert abs(dst.sum() + fired.sum() - flat.sum()) < 1e-10
+    if m > 0 and top_mode == TOP_FIRE:
+        assert fired.min() > 0.0
 
 
 # --- conservation and positivity --------------------------------------------------------

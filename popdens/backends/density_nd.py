@@ -80,16 +80,13 @@ from ..assembly_nd import (
     sweep_anchors,
 )
 from ..delays import delayed_rates
-from ..kernels.nd import advance_nd
+from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, advance_nd
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..result import Result
 from .density import POISSON_TAIL, record_steps_for
 
 __all__ = ["NDDensitySimulation", "run_nd"]
 
-# Largest departure offset (cells) for the row-wise flux-form sweep; beyond it the
-# gather form, whose cost does not grow with the offset.
-GATHER_OFFSET = 3.0
 # Mass fraction in an edge slice of the input axis above which a run warns that jumps
 # pile mass against the end of the grid.
 EDGE_WARNING = 1e-3
@@ -108,7 +105,7 @@ class _Population:
         info = self.info
         self.outer, self.n, self.inner = axis_views(grid.shape)
         departures = []
-        gather = []
+        sweep_mode = []
         affine = affine_axes(model, grid)
         self.exact_axes = [name for name, a in zip(grid.names, affine) if a]
         # tables for the forward sweep order, then for the backward one
@@ -120,9 +117,10 @@ class _Population:
                 departures.append(dep.ravel())
                 offsets = np.abs(dep - np.arange(grid.shape[axis] + 1).reshape(
                     [-1 if k == axis else 1 for k in range(grid.ndim)]))
-                gather.append(bool(offsets.max() > GATHER_OFFSET))
+                # Courant number <= 1 everywhere: the vectorised local kernel
+                sweep_mode.append(SWEEP_LOCAL if offsets.max() <= 1.0 else SWEEP_GATHER)
         self.departure = np.concatenate(departures)
-        self.gather = np.array(gather, dtype=np.bool_)
+        self.sweep_mode = np.array(sweep_mode, dtype=np.int64)
         self.departure_offset = np.concatenate(
             [[0], np.cumsum([d.size for d in departures])]).astype(np.int64)
         axis = grid.axes[info.jump_axis]
@@ -321,8 +319,8 @@ class NDDensitySimulation:
         # the state at t_end is recorded by the last chunk
         advance_nd(begin, end, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
                    pop.mass, pop.outer, pop.n, pop.inner, pop.departure,
-                   pop.departure_offset, pop.gather, info.jump_axis, pop.conn_shift, pop.conn_scale,
-                   pop.conn_rate,
+                   pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.conn_shift,
+                   pop.conn_scale, pop.conn_rate,
                    info.spike_axis, info.spike_face, info.reset_axis,
                    pop.reset_source, pop.reset_target, pop.reset_weight,
                    pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,

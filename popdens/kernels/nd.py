@@ -16,9 +16,11 @@ Numerics (see :mod:`popdens.backends.density_nd` for the whole scheme):
   over the sub-step comes from). Departure points are precomputed once (assembly).
   Mass is conserved because the update is a difference of face fluxes; it stays
   non-negative because the pieces handed on are pieces of a non-negative profile of a
-  monotone map. No Courant limit: a departure point may lie many cells away; beyond a
-  few cells the gather form (:func:`drift_sweep_gather`, prefix sums, O(1) per cell)
-  replaces the row-wise flux form (:func:`drift_sweep`).
+  monotone map. Two kernels: where every departure point of an axis lies within one
+  cell of its face (Courant number <= 1), :func:`drift_sweep_local`, branch-free and
+  vectorised, slopes computed on the fly; elsewhere (no Courant limit: a point may lie
+  many cells away) the gather form :func:`drift_sweep_gather` (prefix sums, O(1) per
+  cell however far the point).
 * jumps: the exact compound-Poisson propagator ``sum_k P(k) T^k`` along lines of the
   input axis (``T`` a shift by the jump in cells, whole-cell shifts moving mass exactly;
   or, for a conductance synapse, the contraction ``v -> v + w (E - v)``, whose powers
@@ -28,8 +30,11 @@ Numerics (see :mod:`popdens.backends.density_nd` for the whole scheme):
   reset map.
 
 Loops run over ``(o, j)`` rows with the contiguous index ``t`` innermost, so rows of the
-non-last axes are streamed and vectorisable; the last axis (``inner == 1``) is a plain
-line loop.
+non-last axes are streamed and vectorisable; the last axis (``inner == 1``) loops over
+contiguous lines. What keeps the hot loops vectorised (measured: 5-10x): unsigned
+indices (numba wraps negative signed indices, a branch per access), one loop body per
+limiter with the scheme a constant in it, and ``error_model="numpy"`` (no zero-division
+branch; no ``fastmath``, so NaN/inf still propagate and are caught by the backend).
 """
 
 from __future__ import annotations
@@ -41,13 +46,17 @@ from numba import njit
 
 from .transport import poisson_weights
 
-__all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes", "drift_sweep",
-           "drift_sweep_gather",
-           "jump_whole", "jump_fractional", "jump_affine", "advance_nd", "TOP_REFLECT", "TOP_FIRE"]
+__all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
+           "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
+           "jump_affine", "advance_nd", "TOP_REFLECT", "TOP_FIRE", "SWEEP_LOCAL",
+           "SWEEP_GATHER"]
 
 SCHEME_UPWIND = 0
 SCHEME_MC = 1
 SCHEME_VANLEER = 2
+# Drift sweep kernel per departure table (see advance_nd).
+SWEEP_LOCAL = 0    # every departure point within one cell of its face
+SWEEP_GATHER = 1   # any distance
 # What happens to mass that a jump moves past the upper face of the input axis.
 TOP_REFLECT = 0   # stays in the top cell (reflecting edge)
 TOP_FIRE = 1      # leaves: threshold crossing of a reset model
@@ -91,56 +100,164 @@ def axis_slopes(p, g, outer, n, inner, scheme):
 
 
 @njit(cache=True, inline="always")
-def _face_flux(p, g, base, inner, t, j, n, x):
-    """Signed mass crossing face ``j`` upwards when it comes from position ``x`` (cell
-    units along the line at ``base``/``t``): the mass of the reconstruction between
-    ``x`` and ``j`` (negative when ``x > j``)."""
-    i = int(x)
-    if i >= n:
-        i = n - 1
-    f = x - i
-    k = base + i * inner + t
-    below = f * p[k] + 0.5 * f * (f - 1.0) * g[k]    # mass of cell i under x
-    if i < j:
-        total = -below
-        for c in range(i, j):
-            total += p[base + c * inner + t]
-        return total
-    total = below
-    for c in range(j, i):
-        total += p[base + c * inner + t]
-    return -total
+def _limited_free(left, right, scheme):
+    """:func:`_limited` without branches on the data, so that loops over cells
+    vectorise: MC as ``max(0, min(2l, c, 2r)) + min(0, max(2l, c, 2r))``
+    (``c = (l + r) / 2``; one of the two terms is 0, both are when the signs differ),
+    van Leer with the denominator swapped for 1 where the product is not positive."""
+    if scheme == SCHEME_MC:
+        centre = 0.5 * (left + right)
+        a = 2.0 * left
+        b = 2.0 * right
+        return (max(0.0, min(min(a, centre), b)) + min(0.0, max(max(a, centre), b)))
+    if scheme == SCHEME_VANLEER:
+        product = left * right
+        positive = product > 0.0
+        return 2.0 * max(product, 0.0) / ((left + right) if positive else 1.0)
+    return 0.0
 
 
-@njit(cache=True)
-def drift_sweep(src, dst, g, departure, outer, n, inner, row_prev, watch_face, watched):
-    """One semi-Lagrangian remap along an axis: ``dst = src + F_j - F_{j+1}`` per cell.
+@njit(cache=True, inline="always")
+def _local_flux(s, p_below, g_below, p_above, g_above):
+    """Signed flux through a face whose departure point lies ``s`` cells below it
+    (``|s| <= 1``): the top ``s`` of the cell below when ``s >= 0``, minus the bottom
+    ``-s`` of the cell above otherwise (linear profiles ``p + g (theta - 1/2)``)."""
+    up = s >= 0.0
+    p = p_below if up else p_above
+    g = g_below if up else -g_above
+    return s * (p + 0.5 * g * (1.0 - abs(s)))
 
-    ``departure`` holds, per face ``(o, j, t)``, the departure position in cell units
-    (within [0, n], non-decreasing along each line); ``g`` the slopes of ``src`` along
-    the axis; ``row_prev`` is scratch of ``inner`` entries. The upward part of the flux
-    through face ``watch_face`` of every line (``o * inner + t``) is added to
-    ``watched`` (spike plane, or the threshold face ``n`` of a reset model); nothing
-    when ``watch_face < 0``.
+
+@njit(cache=True, inline="always")
+def _kept(mass):
+    """Masses below TINY (and negative round-off) become 0: subnormal tails are ~100x
+    slower to compute with (see kernels.stepper.TINY)."""
+    return mass if mass >= TINY else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def drift_sweep_local(src, dst, departure, outer, n, inner, scheme, scratch, watch_face,
+                      watched):
+    """Drift sweep (flux-form remap of every line of an axis, ``dst = src + F_j - F_{j+1}``
+    per cell) for departure points within one cell of their face (Courant number <= 1,
+    the common case of a smooth field), with masses below ``TINY`` set to 0 on the way.
+
+    A face then takes mass from one neighbour only, so the flux is branch-free and the
+    loops over the contiguous index vectorise; slopes are computed on the fly, so the
+    sweep reads ``src`` and ``departure`` once and writes ``dst`` once. ``scratch``:
+    ``2 * max(inner, n + 1)`` entries. Three things keep the loops vectorised: unsigned
+    indices (numba wraps negative signed ones, a branch per access), one loop body per
+    limiter (the scheme a constant inside it) and ``error_model="numpy"`` (no
+    zero-division branch; van Leer's denominator is never 0 where it is used).
     """
+    if scheme == SCHEME_MC:
+        _local_sweep(src, dst, departure, outer, n, inner, SCHEME_MC, scratch, watch_face,
+                     watched)
+    elif scheme == SCHEME_VANLEER:
+        _local_sweep(src, dst, departure, outer, n, inner, SCHEME_VANLEER, scratch,
+                     watch_face, watched)
+    else:
+        _local_sweep(src, dst, departure, outer, n, inner, SCHEME_UPWIND, scratch,
+                     watch_face, watched)
+
+
+@njit(cache=True, inline="always")
+def _local_sweep(src, dst, departure, outer, n, inner, scheme, scratch, watch_face, watched):
+    if inner == 1:
+        _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, watched)
+    else:
+        _local_rows(src, dst, departure, outer, n, inner, scheme, scratch, watch_face,
+                    watched)
+
+
+@njit(cache=True, inline="always")
+def _local_rows(src, dst, departure, outer, n, inner, scheme, scratch, watch_face, watched):
+    """:func:`drift_sweep_local` along a non-last axis: rows of ``inner`` lines are
+    streamed; ``scratch[:inner]`` carries the flux through the face below the current
+    row, ``scratch[inner:2 inner]`` the slope of the current row."""
+    width = np.uint64(inner)
     for o in range(outer):
-        base = o * n * inner
-        fbase = o * (n + 1) * inner
-        for t in range(inner):
-            row_prev[t] = _face_flux(src, g, base, inner, t, 0, n, departure[fbase + t])
+        base = np.uint64(o * n * inner)
+        fbase = np.uint64(o * (n + 1) * inner)
+        lines = np.uint64(o * inner)
+        # face 0: its departure point is at or above it; edge cells have slope 0
+        for t in range(width):
+            scratch[t] = -departure[fbase + t] * src[base + t]
+            scratch[width + t] = 0.0
         if watch_face == 0:
-            for t in range(inner):
-                watched[o * inner + t] += max(row_prev[t], 0.0)
-        for j in range(n):
-            frow = fbase + (j + 1) * inner
-            crow = base + j * inner
-            for t in range(inner):
-                flux = _face_flux(src, g, base, inner, t, j + 1, n, departure[frow + t])
-                dst[crow + t] = src[crow + t] + row_prev[t] - flux
-                row_prev[t] = flux
+            _add_upward(scratch, watched, lines, width)
+        for j in range(n - 1):
+            # face j + 1, between cells j and j + 1
+            row = base + np.uint64(j * inner)
+            frow = fbase + np.uint64((j + 1) * inner)
+            level = j + 1.0
+            if j + 2 < n:
+                for t in range(width):
+                    p = src[row + t]
+                    p_above = src[row + width + t]
+                    g_above = _limited_free(p_above - p,
+                                            src[row + width + width + t] - p_above, scheme)
+                    flux = _local_flux(level - departure[frow + t], p, scratch[width + t],
+                                       p_above, g_above)
+                    dst[row + t] = _kept(p + scratch[t] - flux)
+                    scratch[t] = flux
+                    scratch[width + t] = g_above
+            else:     # cell j + 1 is the top edge cell: slope 0
+                for t in range(width):
+                    p = src[row + t]
+                    flux = _local_flux(level - departure[frow + t], p, scratch[width + t],
+                                       src[row + width + t], 0.0)
+                    dst[row + t] = _kept(p + scratch[t] - flux)
+                    scratch[t] = flux
             if watch_face == j + 1:
-                for t in range(inner):
-                    watched[o * inner + t] += max(row_prev[t], 0.0)
+                _add_upward(scratch, watched, lines, width)
+        # face n: its departure point is at or below it
+        row = base + np.uint64((n - 1) * inner)
+        frow = fbase + np.uint64(n * inner)
+        top = float(n)
+        for t in range(width):
+            p = src[row + t]
+            flux = (top - departure[frow + t]) * p
+            dst[row + t] = _kept(p + scratch[t] - flux)
+            scratch[t] = flux
+        if watch_face == n:
+            _add_upward(scratch, watched, lines, width)
+
+
+@njit(cache=True, inline="always")
+def _add_upward(flux, watched, start, width):
+    for t in range(width):
+        watched[start + t] += max(flux[t], 0.0)
+
+
+@njit(cache=True, inline="always")
+def _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, watched):
+    """:func:`drift_sweep_local` along the last axis (contiguous lines): slopes
+    (``scratch[n + 1:]``), fluxes (``scratch[:n + 1]``) and the update are three
+    vectorised passes over each line."""
+    one = np.uint64(1)
+    last = np.uint64(n - 1)
+    size = np.uint64(n)
+    slopes = size + one
+    for o in range(outer):
+        base = np.uint64(o * n)
+        fbase = np.uint64(o * (n + 1))
+        scratch[slopes] = 0.0
+        scratch[slopes + last] = 0.0
+        for j in range(one, last):
+            p = src[base + j]
+            scratch[slopes + j] = _limited_free(p - src[base + j - one],
+                                                src[base + j + one] - p, scheme)
+        scratch[0] = -departure[fbase] * src[base]
+        for j in range(one, size):
+            scratch[j] = _local_flux(float(j) - departure[fbase + j], src[base + j - one],
+                                     scratch[slopes + j - one], src[base + j],
+                                     scratch[slopes + j])
+        scratch[size] = (n - departure[fbase + size]) * src[base + last]
+        for j in range(size):
+            dst[base + j] = _kept(src[base + j] + scratch[j] - scratch[j + one])
+        if watch_face >= 0:
+            watched[o] += max(scratch[watch_face], 0.0)
 
 
 @njit(cache=True, inline="always")
@@ -170,75 +287,133 @@ def _mass_between(p, g, base, inner, t, n, a, b):
     return total
 
 
+@njit(cache=True, error_model="numpy")
+def drift_sweep_gather(src, dst, departure, outer, n, inner, scheme, cum, scratch,
+                       watch_face, watched):
+    """Drift sweep in gather form, for departure points any distance away (no Courant
+    limit): cell ``j`` receives the mass of the reconstruction between the departure
+    points of its faces, ``M(x_{j+1}) - M(x_j)`` with ``M(x)`` the mass of the line
+    below ``x`` (prefix sums ``cum`` of the whole cells, ``(n + 1) * inner`` entries,
+    plus the part of the cell holding ``x``, whose slope is computed on the fly), so a
+    cell costs O(1) however far the points are. ``M`` is non-decreasing because the
+    profile is non-negative, so new masses are non-negative up to round-off, which is
+    set to 0 with masses below ``TINY``. Each face's ``M`` is computed once and used by
+    both cells it borders: conservation to round-off. Rows of ``inner`` lines are
+    streamed (``scratch``: ``max(inner, n + 1)`` entries). The upward flux through
+    ``watch_face``, ``max(M(face) - M(x), 0)``, is added to ``watched``; with
+    ``watch_face == n`` (threshold) it is the mass that leaves the line."""
+    if scheme == SCHEME_MC:
+        _gather_sweep(src, dst, departure, outer, n, inner, SCHEME_MC, cum, scratch,
+                      watch_face, watched)
+    elif scheme == SCHEME_VANLEER:
+        _gather_sweep(src, dst, departure, outer, n, inner, SCHEME_VANLEER, cum, scratch,
+                      watch_face, watched)
+    else:
+        _gather_sweep(src, dst, departure, outer, n, inner, SCHEME_UPWIND, cum, scratch,
+                      watch_face, watched)
+
+
 @njit(cache=True, inline="always")
-def _gathered(p, g, cum, k_a, k_b, ia, ib, xa, xb, stride):
-    """Mass of the reconstruction between positions ``xa <= xb`` of one line, in cells
-    ``ia <= ib`` at flat indices ``k_a``, ``k_b``; ``cum`` holds the line's prefix sums
-    (``stride`` apart). Split into non-negative pieces: head of cell ``ia``, whole cells
-    (a difference of prefix sums of non-negative masses, never negative), tail of
-    ``ib``."""
-    ta = xa - ia
-    tb = xb - ib
-    if ia == ib:
-        return (tb - ta) * (p[k_a] + 0.5 * g[k_a] * (ta + tb - 1.0))
-    head = (1.0 - ta) * (p[k_a] + 0.5 * g[k_a] * ta)
-    whole = cum[ib * stride] - cum[(ia + 1) * stride]
-    tail = tb * (p[k_b] + 0.5 * g[k_b] * (tb - 1.0))
-    return head + whole + tail
+def _below(p, cum, base, t, width, n, x, scheme):
+    """Mass of the reconstruction of line ``t`` of the block at ``base`` below position
+    ``x`` (cell units in [0, n]; ``cum``: the block's prefix sums, rows ``width``
+    apart). Branch-free: the slope of an edge cell comes out 0 because its missing
+    neighbour is replaced by the cell itself."""
+    i = min(int(x), n - 1)
+    f = x - i
+    row = np.uint64(i) * width + t
+    k = base + row
+    below = k - width if i > 0 else k
+    above = k + width if i < n - 1 else k
+    c = p[k]
+    g = _limited_free(c - p[below], p[above] - c, scheme)
+    return cum[row] + f * (c + 0.5 * (f - 1.0) * g)
 
 
-@njit(cache=True)
-def drift_sweep_gather(src, dst, g, departure, outer, n, inner, cum, watch_face, watched):
-    """:func:`drift_sweep` in gather form for departure points far away (large Courant
-    numbers): cell ``j`` receives the mass of the reconstruction between the departure
-    points of its faces, evaluated from prefix sums (``cum``: scratch of
-    ``(n + 1) * inner`` entries), so a cell costs O(1) however far the points are, and
-    every new mass is a sum of non-negative pieces. The flux through ``watch_face`` is the
-    mass between its departure point and the face (upward part added to ``watched``);
-    with ``watch_face == n`` (threshold) it is the mass that leaves the line."""
+@njit(cache=True, inline="always")
+def _gather_sweep(src, dst, departure, outer, n, inner, scheme, cum, scratch, watch_face,
+                  watched):
+    if inner == 1:
+        _gather_lines(src, dst, departure, outer, n, scheme, cum, scratch, watch_face,
+                      watched)
+        return
+    width = np.uint64(inner)
     for o in range(outer):
-        base = o * n * inner
-        fbase = o * (n + 1) * inner
+        base = np.uint64(o * n * inner)
+        fbase = np.uint64(o * (n + 1) * inner)
         # prefix sums along the axis, row by row (contiguous in t)
-        for t in range(inner):
+        for t in range(width):
             cum[t] = 0.0
         for j in range(n):
-            row = base + j * inner
-            for t in range(inner):
-                cum[(j + 1) * inner + t] = cum[j * inner + t] + src[row + t]
-        for t in range(inner):
-            xa = departure[fbase + t]
-            ia = min(int(xa), n - 1)
-            for j in range(n):
-                xb = departure[fbase + (j + 1) * inner + t]
-                ib = min(int(xb), n - 1)
-                dst[base + j * inner + t] = _gathered(
-                    src, g, cum[t:], base + ia * inner + t, base + ib * inner + t, ia, ib,
-                    xa, xb, inner)
-                xa = xb
-                ia = ib
-            if watch_face >= 0:
-                x = departure[fbase + watch_face * inner + t]
-                if x < watch_face:
-                    ix = min(int(x), n - 1)
-                    top = watch_face - 1
-                    watched[o * inner + t] += _gathered(
-                        src, g, cum[t:], base + ix * inner + t, base + top * inner + t, ix,
-                        top, x, top + 1.0, inner)
+            row = np.uint64(j * inner)
+            for t in range(width):
+                cum[row + width + t] = cum[row + t] + src[base + row + t]
+        # row by row; scratch carries M at the lower faces of the current row
+        for t in range(width):
+            scratch[t] = _below(src, cum, base, t, width, n, departure[fbase + t], scheme)
+        for j in range(n):
+            row = base + np.uint64(j * inner)
+            frow = fbase + np.uint64((j + 1) * inner)
+            for t in range(width):
+                upper = _below(src, cum, base, t, width, n, departure[frow + t], scheme)
+                dst[row + t] = _kept(upper - scratch[t])
+                scratch[t] = upper
+        if watch_face >= 0:
+            frow = fbase + np.uint64(watch_face * inner)
+            level = float(watch_face)
+            lines = np.uint64(o * inner)
+            for t in range(width):
+                x = departure[frow + t]
+                if x < level:
+                    watched[lines + t] += max(
+                        _below(src, cum, base, t, width, n, level, scheme)
+                        - _below(src, cum, base, t, width, n, x, scheme), 0.0)
 
 
 @njit(cache=True, inline="always")
-def _window(p, base, inner, t, lo, hi):
-    """Mass of cells ``lo .. hi - 1`` (clipped at 0) of one line."""
-    total = 0.0
-    for c in range(max(lo, 0), hi):
-        total += p[base + c * inner + t]
-    return total
+def _gather_lines(src, dst, departure, outer, n, scheme, cum, scratch, watch_face,
+                  watched):
+    """:func:`drift_sweep_gather` along the last axis: per line, prefix sums, ``M`` at
+    every face (independent, vectorisable), then the differences."""
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    size = np.uint64(n)
+    for o in range(outer):
+        base = np.uint64(o * n)
+        fbase = np.uint64(o * (n + 1))
+        cum[0] = 0.0
+        for j in range(size):
+            cum[j + one] = cum[j] + src[base + j]
+        for j in range(size + one):
+            scratch[j] = _below(src, cum, base, zero, one, n, departure[fbase + j], scheme)
+        for j in range(size):
+            dst[base + j] = _kept(scratch[j + one] - scratch[j])
+        if watch_face >= 0:
+            x = departure[fbase + np.uint64(watch_face)]
+            if x < watch_face:
+                watched[o] += max(_below(src, cum, base, zero, one, n, float(watch_face),
+                                         scheme) - scratch[watch_face], 0.0)
 
 
-@njit(cache=True)
+# Cells per block of the whole-cell jump: the block of the output stays in L1 while every
+# term of the Poisson series is added to it.
+JUMP_BLOCK = 2048
+
+
+@njit(cache=True, inline="always")
+def _add_shifted(dst, src, w, base, shift, first, last):
+    """``dst[base + e] += w src[base + e - shift]`` for ``first <= e < last``."""
+    if first >= last:
+        return
+    out = np.uint64(base + first)
+    ins = np.uint64(base + first - shift)
+    for e in range(np.uint64(last - first)):
+        dst[out + e] += w * src[ins + e]
+
+
+@njit(cache=True, error_model="numpy")
 def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, crossed,
-               watch_face, watched):
+               watch_face, watched, scratch):
     """Compound-Poisson jump by a whole number ``m`` of cells along an axis.
 
     ``dst = sum_k weights[k] S^k src`` with ``S`` the shift by ``m`` cells: below the
@@ -246,38 +421,67 @@ def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, crossed,
     top cell (``top_mode == TOP_REFLECT``) or leaves and is added, per line, to
     ``crossed`` (``TOP_FIRE``). Mass that ends at or above face ``watch_face`` having
     started below it (``m > 0``) is added per line to ``watched`` (spike-plane
-    crossings; each crossing counted once since jumps only go one way)."""
+    crossings; each crossing counted once since jumps only go one way). Masses below
+    ``TINY`` become 0. ``scratch``: ``2 * inner`` entries.
+
+    Within the ``(o)`` block of an axis, rows ``j .. j'`` are contiguous, so ``S^k`` is
+    a shift of the flattened block by ``k m inner`` entries: every term is one
+    contiguous, vectorised multiply-add, done block by block (``JUMP_BLOCK``) so that
+    the output stays in cache over the series. The mass leaving an edge after ``k``
+    events is that of the ``k |m|`` edge rows, accumulated row by row as ``k`` grows.
+    """
+    size = n * inner
+    width = np.uint64(inner)
     for o in range(outer):
-        base = o * n * inner
-        for j in range(n):
-            row = base + j * inner
+        base = o * size
+        for start in range(0, size, JUMP_BLOCK):
+            stop = min(start + JUMP_BLOCK, size)
+            lo = np.uint64(base + start)
+            hi = np.uint64(base + stop)
             w = weights[0]
-            for t in range(inner):
-                dst[row + t] = w * src[row + t]
+            for e in range(lo, hi):
+                dst[e] = w * src[e]
             for k in range(1, count):
-                source = j - k * m
-                if source < 0 or source >= n:
-                    continue
-                w = weights[k]
-                srow = base + source * inner
-                for t in range(inner):
-                    dst[row + t] += w * src[srow + t]
+                shift = k * m * inner
+                # output entries e (within the block) whose source e - shift lies in it
+                _add_shifted(dst, src, weights[k], base, shift, max(start, shift),
+                             min(stop, size + shift))
+            for e in range(lo, hi):
+                dst[e] = _kept(dst[e])
+        if m == 0:
+            continue
+        lines = np.uint64(o * inner)
+        edge = scratch[:inner]
+        seen = scratch[inner:2 * inner]
+        edge[:] = 0.0
+        seen[:] = 0.0
+        step = abs(m)
         for k in range(1, count):
             w = weights[k]
-            km = k * m
-            for t in range(inner):
-                line = o * inner + t
-                if m > 0:
-                    over = _window(src, base, inner, t, n - km, n)
-                    if top_mode == TOP_FIRE:
-                        crossed[line] += w * over
-                    else:
-                        dst[base + (n - 1) * inner + t] += w * over
-                    if watch_face > 0:
-                        watched[line] += w * _window(src, base, inner, t, watch_face - km,
-                                                     watch_face)
-                elif m < 0:
-                    dst[base + t] += w * _window(src, base, inner, t, 0, min(-km, n))
+            # rows that k events carry past the edge: k |m| rows next to it
+            for r in range((k - 1) * step, min(k * step, n)):
+                row = np.uint64(base + ((n - 1 - r) if m > 0 else r) * inner)
+                for t in range(width):
+                    edge[t] += src[row + t]
+            if m > 0:
+                if top_mode == TOP_FIRE:
+                    for t in range(width):
+                        crossed[lines + t] += w * edge[t]
+                else:
+                    top = np.uint64(base + (n - 1) * inner)
+                    for t in range(width):
+                        dst[top + t] += w * edge[t]
+                if watch_face > 0:
+                    for r in range((k - 1) * step, min(k * step, watch_face)):
+                        row = np.uint64(base + (watch_face - 1 - r) * inner)
+                        for t in range(width):
+                            seen[t] += src[row + t]
+                    for t in range(width):
+                        watched[lines + t] += w * seen[t]
+            else:
+                bottom = np.uint64(base)
+                for t in range(width):
+                    dst[bottom + t] += w * edge[t]
 
 
 @njit(cache=True)
@@ -368,7 +572,7 @@ def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top
 
 @njit(cache=True)
 def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
-               axis_outer, axis_n, axis_inner, departure, departure_offset, gather,
+               axis_outer, axis_n, axis_inner, departure, departure_offset, sweep_mode,
                jump_axis, conn_shift, conn_scale, conn_rate,
                spike_axis, spike_face, reset_axis,
                reset_source, reset_target, reset_weight, release_offset, release_weight,
@@ -392,8 +596,10 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
         Face departure positions of axis ``d`` at ``departure[departure_offset[d]:]``
         for the forward sweep order and at ``departure_offset[D + d]`` for the
         backward one (they differ in how the other axes are frozen).
-    gather : (2 D,) bool
-        Per table: use the gather-form sweep (departure points far away).
+    sweep_mode : (2 D,) int
+        Per table: ``SWEEP_LOCAL`` (every departure point within one cell of its face:
+        :func:`drift_sweep_local`) or ``SWEEP_GATHER`` (any distance:
+        :func:`drift_sweep_gather`).
     jump_axis : int
         Axis that input events move.
     conn_shift, conn_scale, conn_rate : (C,), (C,), (C, n_steps)
@@ -426,7 +632,10 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
     max_inner = 1
     for d in range(ndim):
         max_inner = max(max_inner, axis_inner[d])
-    row_prev = np.zeros(max_inner)
+    max_n = 1
+    for d in range(ndim):
+        max_n = max(max_n, axis_n[d])
+    scratch = np.zeros(2 * max(max_inner, max_n + 1))
     cum = np.zeros(num_cells + max_inner)
     lines_spike = 1
     if spike_axis >= 0:
@@ -468,6 +677,9 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                 fired_slice[s] = 0.0
             # alternate globally (not per reporting step, which may hold one sub-step)
             forward = (step * n_sub + sub) % 2 == 0
+            # whether masses below TINY may be left: the drift sweeps and the whole-cell
+            # jump clear them on the way, the fractional and conductance jumps do not
+            untidy = True
             for stage in range(ndim + 1):
                 # forward: axes 0 .. D-1 then jumps; backward: jumps then axes D-1 .. 0
                 if forward:
@@ -484,6 +696,7 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                         count = poisson_weights(lam, weights, tail)
                         shift = conn_shift[c]
                         m = int(round(shift))
+                        tidy = False
                         if conn_scale[c] != 1.0:
                             axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
                             jump_affine(state, other, slopes, j_outer, j_n, j_inner,
@@ -491,18 +704,20 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                                         fired_slice, jump_watch, watched)
                         elif abs(shift - m) < 1e-9:
                             jump_whole(state, other, j_outer, j_n, j_inner, m, weights,
-                                       count, top_mode, fired_slice, jump_watch, watched)
+                                       count, top_mode, fired_slice, jump_watch, watched,
+                                       scratch)
+                            tidy = True
                         else:
                             axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
                             jump_fractional(state, other, slopes, j_outer, j_n, j_inner,
                                             shift, weights, count, top_mode, fired_slice,
                                             jump_watch, watched)
                         state, other = other, state
+                        untidy = not tidy
                     continue
                 outer = axis_outer[d]
                 n = axis_n[d]
                 inner = axis_inner[d]
-                axis_slopes(state, slopes, outer, n, inner, scheme)
                 table = d if forward else ndim + d
                 dep = departure[departure_offset[table]:departure_offset[table + 1]]
                 watch_face = -1
@@ -513,18 +728,21 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                     target = fired_slice
                 elif d == spike_axis:
                     watch_face = spike_face
-                if gather[table]:
-                    drift_sweep_gather(state, other, slopes, dep, outer, n, inner, cum,
-                                       watch_face, target)
+                mode = sweep_mode[table]
+                if mode == SWEEP_LOCAL:
+                    drift_sweep_local(state, other, dep, outer, n, inner, scheme, scratch,
+                                      watch_face, target)
                 else:
-                    drift_sweep(state, other, slopes, dep, outer, n, inner, row_prev,
-                                watch_face, target)
+                    drift_sweep_gather(state, other, dep, outer, n, inner, scheme, cum,
+                                       scratch, watch_face, target)
                 state, other = other, state
+                untidy = False
             # masses below TINY -> 0: subnormal tails are ~100x slower to compute with
             # (see kernels.stepper.TINY)
-            for i in range(num_cells):
-                if state[i] < TINY:
-                    state[i] = 0.0
+            if untidy:
+                for i in range(num_cells):
+                    if state[i] < TINY:
+                        state[i] = 0.0
             if spike_axis >= 0:
                 for i in range(lines_spike):
                     fired_step += watched[i]
