@@ -776,6 +776,28 @@ def test_nd_zero_delay_acts_as_one_step():
                                atol=1e-12 * coupled.rates["B"].max())
 
 
+@pytest.mark.parametrize("weight", [2e-3, 1.3e-3])
+def test_connections_with_the_same_jump_are_one_poisson_stream(weight):
+    """Two Poisson sources with the same jump onto a population (whole-cell and
+    fractional jumps) act as one source at the summed rate: the engine merges them into
+    one jump stage, so the runs agree to round-off, and the merged run still fires."""
+    model = pd.ReducedHH()
+    grid = pd.Grid(v=(-0.083, 0.057, 70), n=(0.0, 1.0, 30))
+
+    def run(rates):
+        net = pd.Network()
+        pop = net.add_population("P", model, grid=grid)
+        for k, rate in enumerate(rates):
+            net.connect(net.add_poisson(f"s{k}", rate), pop, weight=weight)
+        return NDDensitySimulation(net, 0.03, 1e-4).run()
+
+    split = run([pd.piecewise([0.0, 0.015], [1500.0, 2500.0]), 1500.0])
+    merged = run([pd.piecewise([0.0, 0.015], [3000.0, 4000.0])])
+    assert merged.mean_rate("P", 0.01) > 20.0
+    np.testing.assert_allclose(split.rates["P"], merged.rates["P"], rtol=1e-12,
+                               atol=1e-12 * merged.rates["P"].max())
+
+
 def test_input_piling_at_the_grid_end_warns():
     """Jumps that push mass against the end of the input axis lose input silently
     unless the run says so: a warning names the axis and the side."""

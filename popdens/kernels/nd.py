@@ -584,7 +584,9 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
     Each reporting step is ``n_sub`` sub-steps of ``dt_sub``. A sub-step is: release of
     refractory mass due now, then drift sweeps over the axes and the jump stage of every
     connection, the order reversed on odd sub-steps (symmetric pairs, so the splitting
-    error is second order over two sub-steps).
+    error is second order over two sub-steps). Connections whose events make the same
+    jump are one Poisson stream at their summed rate (superposition), so they share one
+    jump stage.
 
     Parameters
     ----------
@@ -645,6 +647,13 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
     fired_slice = np.zeros(slice_size)
     pipe_length = pipe.shape[0]
     weights = np.zeros(MAX_TERMS)
+    # connections with the same one-event map (shift and scale) share one jump stage
+    merged_into = np.arange(num_conns)
+    for c in range(num_conns):
+        for c2 in range(c):
+            if conn_shift[c2] == conn_shift[c] and conn_scale[c2] == conn_scale[c]:
+                merged_into[c] = merged_into[c2]
+                break
     step_length = n_sub * dt_sub
     ja = jump_axis
     j_outer = axis_outer[ja]
@@ -690,7 +699,14 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                     d = ndim - stage
                 if d == ndim:
                     for c in range(num_conns):
-                        lam = conn_rate[c, step] * dt_sub
+                        if merged_into[c] != c:
+                            continue
+                        # Poisson superposition: connections with the same jump are one
+                        # stream at the summed rate (one pass instead of several)
+                        lam = 0.0
+                        for c2 in range(c, num_conns):
+                            if merged_into[c2] == c:
+                                lam += conn_rate[c2, step] * dt_sub
                         if lam <= 0.0:
                             continue
                         count = poisson_weights(lam, weights, tail)
