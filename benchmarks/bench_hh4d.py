@@ -20,7 +20,7 @@ and ``benchmarks/results/error_vs_cost_hh4d.png``.
 
 Usage::
 
-    python benchmarks/bench_hh4d.py           # about 20 minutes (AMD EPYC)
+    python benchmarks/bench_hh4d.py           # about 14 minutes (AMD EPYC)
     python benchmarks/bench_hh4d.py --quick   # two grids, one reference seed, ~4 minutes
 """
 

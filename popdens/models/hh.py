@@ -13,6 +13,7 @@ density in A/m^2 (1 uF/cm^2 = 1e-2 F/m^2, 1 mS/cm^2 = 10 S/m^2, 1 uA/cm^2 = 1e-2
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy.optimize import brentq
@@ -33,6 +34,20 @@ _V_CELLS_PER_MV = 0.5
 _GATE_CELLS = 30
 _REDUCED_V_CELLS_PER_MV = 4.0
 _REDUCED_GATE_CELLS = 200
+# Input noise (variance rate sum r w^2 of the v jumps, V^2/s, from peak rates). Weak noise
+# leaves the neurons near threshold with little diffusion, and the numerical diffusion
+# across the gate axes then acts as extra noise and raises the rate. Measured for
+# ReducedHH at a mean drive of 4 V/s, rate over [30, 100) ms from rest vs Monte Carlo
+# (N = 2e4): on 200 n cells +0.4 / +0.5 / +2.0 / +8.0 / +81 % at 8e-3 / 4e-3 / 2e-3 /
+# 1e-3 / 4e-4 V^2/s; on 400 n cells +0.4 / +0.4 / +1.0 / +2.7 / +18 %; on 800, +9 % at
+# 4e-4. Below _REDUCED_NOISE_VALIDATED the default n axis is refined in proportion (up to
+# _REDUCED_MAX_REFINE times); below _REDUCED_NOISE_WARN a default grid warns.
+_REDUCED_NOISE_VALIDATED = 2e-3
+_REDUCED_MAX_REFINE = 4
+_REDUCED_NOISE_WARN = 1e-3
+# The 4D default (30 cells per gate) was validated for 2 mV jumps at 2 and 4 kHz
+# (8e-3 and 1.6e-2 V^2/s); well below that a default grid warns.
+_HH_NOISE_WARN = 4e-3
 # Margin (V) added beyond the reversal potentials, which bound v under the drift alone
 _V_MARGIN = 5e-3
 
@@ -130,6 +145,22 @@ def _v_axis(lower_rev, upper_rev, inputs, cells_per_mv):
     num_cells = max(2, math.ceil((upper - lower) / dx - 1e-9))
     # keep the upper end and snap the lower one, so jumps stay whole cells
     return (upper - num_cells * dx, upper, num_cells)
+
+
+def input_noise(inputs) -> float:
+    """Variance rate ``sum r w^2`` (V^2/s) of the jump inputs ``(peak_rate, weight,
+    kind)``, the diffusion coefficient of v they impose (0 without jumps)."""
+    return sum(float(r) * float(w) ** 2 for (r, w, kind) in inputs if kind == "jump")
+
+
+def _warn_weak_noise(model_name, noise, validated):
+    warnings.warn(
+        f"{model_name}.default_grid: input noise sum(rate * weight^2) = {noise:.3g} V^2/s "
+        f"is below the range where the default grid was validated against Monte Carlo "
+        f"({validated}); with weak noise the numerical diffusion across the gate axes "
+        f"raises the rate (ReducedHH at 4e-4 V^2/s: +81 % on 200 n cells, +18 % on 400, "
+        f"+9 % on 800). Pass a grid with finer gate axes and check against "
+        f"backend='montecarlo'.", RuntimeWarning, stacklevel=3)
 
 
 def _check_level(name, value):
@@ -348,14 +379,22 @@ class HodgkinHuxley(_HHBase):
         cycle). For 2 mV jumps at 2 and 4 kHz the rate is 19 % / 12 % low on 20 cells
         per gate, 10 % / 7 % on 25 and 2 % / 4 % on 30 (2 mV v cells; 1 mV v cells change
         it by under 2 Hz); the default grid has 1.9e6 cells and simulates 0.2 s in about
-        3 minutes on one core (``benchmarks/bench_hh4d.py``).
+        1.5 minutes on one core (``benchmarks/bench_hh4d.py``). With much weaker input
+        noise (``sum r w^2`` of the jumps below 4e-3 V^2/s) the grid is outside that
+        validated range and a RuntimeWarning says so (see :meth:`ReducedHH.default_grid`
+        for how the error grows there).
 
         ``v`` spans ``[min(E_K, E_L) - 5 mV, E_Na + 5 mV]`` (the drift alone never leaves
         ``[min(E_K, E_L), E_Na]``), widened by the largest inhibitory and excitatory jump.
         """
+        inputs = list(inputs)
         v_axis = _v_axis(*self._v_range(), inputs, check_positive("v_cells_per_mv",
                                                                      v_cells_per_mv))
         gates = (0.0, 1.0, _check_cells("gate_cells", gate_cells))
+        noise = input_noise(inputs)
+        if 0.0 < noise < _HH_NOISE_WARN:
+            _warn_weak_noise("HodgkinHuxley", noise,
+                             "2 mV jumps at 2 and 4 kHz: 8e-3 and 1.6e-2 V^2/s")
         return Grid(v=v_axis, m=gates, h=gates, n=gates)
 
 
@@ -471,12 +510,44 @@ class ReducedHH(_HHBase):
         return {"v": np.where(bracketed, 0.5 * (lo + hi), np.nan), "n": self.n_inf(v)}
 
     def default_grid(self, inputs=(), v_cells_per_mv: float = _REDUCED_V_CELLS_PER_MV,
-                     gate_cells: int = _REDUCED_GATE_CELLS) -> Grid:
-        """A ``(v, n)`` grid for the given inputs: ``v`` as in
-        :meth:`HodgkinHuxley.default_grid` at 0.25 mV cells, ``n`` over ``[0, 1]`` in 200
-        cells (``spike_level`` on a face when it is a multiple of 0.005)."""
+                     gate_cells: int | None = None) -> Grid:
+        """A ``(v, n)`` grid for the given inputs.
+
+        Parameters
+        ----------
+        inputs : iterable of (peak_rate, weight, kind)
+            As for :meth:`HodgkinHuxley.default_grid`.
+        v_cells_per_mv : float, default 4
+            Resolution of ``v`` (0.25 mV cells), shrunk so that jumps are whole cells.
+        gate_cells : int, optional
+            Cells of ``n`` over ``[0, 1]``. Default: 200 when the input noise
+            ``D = sum r w^2`` of the jumps (peak rates) is at least 2e-3 V^2/s, else
+            ``200 k`` with ``k = ceil(2e-3 / D)``, at most 800 (a multiple of 200 keeps
+            ``spike_level`` on a face when it is a multiple of 0.005).
+
+        Notes
+        -----
+        Weak input noise leaves the neurons near threshold with little diffusion, and the
+        numerical diffusion across ``n`` then acts as extra noise and raises the rate.
+        Measured at a mean drive of 4 V/s (rate over [30, 100) ms from rest against
+        Monte Carlo with N = 2e4): on 200 n cells +0.4 / +0.5 / +2.0 / +8.0 / +81 % at
+        D = 8e-3 / 4e-3 / 2e-3 / 1e-3 / 4e-4 V^2/s; on 400 cells +2.7 % at 1e-3 and +18 %
+        at 4e-4; on 800 cells +9 % at 4e-4. Below D = 1e-3 a default grid warns (the
+        refinement no longer reaches a few percent at an affordable size).
+        """
+        inputs = list(inputs)
         v_axis = _v_axis(*self._v_range(), inputs, check_positive("v_cells_per_mv",
                                                                      v_cells_per_mv))
+        noise = input_noise(inputs)
+        if gate_cells is None:
+            refine = 1
+            if 0.0 < noise < _REDUCED_NOISE_VALIDATED:
+                refine = min(_REDUCED_MAX_REFINE,
+                             math.ceil(_REDUCED_NOISE_VALIDATED / noise - 1e-9))
+            gate_cells = _REDUCED_GATE_CELLS * refine
+        if 0.0 < noise < _REDUCED_NOISE_WARN:
+            _warn_weak_noise("ReducedHH", noise,
+                             "within 3 % for sum(rate * weight^2) >= 1e-3 V^2/s")
         return Grid(v=v_axis, n=(0.0, 1.0, _check_cells("gate_cells", gate_cells)))
 
     def mc_parameters(self) -> np.ndarray:
