@@ -410,6 +410,7 @@ def test_mc_hh_speed_is_reported():
 
 
 # --- validation -------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:HodgkinHuxley.default_grid")
 def test_grid_validation_errors():
     hh = pd.HodgkinHuxley()
     gates = (0.0, 1.0, 10)
@@ -512,6 +513,7 @@ def test_parameter_errors_name_the_parameter():
         pd.ReducedHH(c_m=-1.0)
 
 
+@pytest.mark.filterwarnings("ignore:HodgkinHuxley.default_grid")
 def test_backend_errors():
     hh = pd.HodgkinHuxley()
     net = _single_population(hh, rate=1000.0, weight=1e-3)

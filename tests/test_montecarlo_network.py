@@ -425,6 +425,7 @@ def test_non_lif_is_handed_to_the_nd_module(monkeypatch):
                         "connectivity": "poisson"}
 
 
+@pytest.mark.filterwarnings("ignore:HodgkinHuxley.default_grid")
 def test_hodgkin_huxley_runs_through_the_nd_module_when_present():
     pytest.importorskip(backend._ND_MODULE)
     net = pd.Network()

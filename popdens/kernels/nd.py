@@ -39,8 +39,6 @@ branch; no ``fastmath``, so NaN/inf still propagate and are caught by the backen
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
@@ -66,18 +64,7 @@ MAX_TERMS = 512
 TINY = 1e-150
 
 
-@njit(cache=True, inline="always")
-def _limited(left, right, scheme):
-    """Limited mass difference of a cell from its one-sided differences."""
-    if left * right <= 0.0:
-        return 0.0
-    if scheme == SCHEME_MC:
-        mag = min(abs(0.5 * (left + right)), abs(2.0 * left), abs(2.0 * right))
-        return math.copysign(mag, left)
-    return 2.0 * left * right / (left + right)
-
-
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def axis_slopes(p, g, outer, n, inner, scheme):
     """``g`` = limited mass differences of ``p`` along one axis (0 at the edge cells and
     for ``scheme == SCHEME_UPWIND``). Limited slopes keep ``|g| <= 2 p``, so the linear
@@ -100,9 +87,10 @@ def axis_slopes(p, g, outer, n, inner, scheme):
 
 
 @njit(cache=True, inline="always")
-def _limited_free(left, right, scheme):
-    """:func:`_limited` without branches on the data, so that loops over cells
-    vectorise: MC as ``max(0, min(2l, c, 2r)) + min(0, max(2l, c, 2r))``
+def _limited(left, right, scheme):
+    """Limited mass difference of a cell from its one-sided differences ``l``, ``r``,
+    without branches on the data, so that loops over cells vectorise: MC as
+    ``max(0, min(2l, c, 2r)) + min(0, max(2l, c, 2r))``
     (``c = (l + r) / 2``; one of the two terms is 0, both are when the signs differ),
     van Leer with the denominator swapped for 1 where the product is not positive."""
     if scheme == SCHEME_MC:
@@ -195,7 +183,7 @@ def _local_rows(src, dst, departure, outer, n, inner, scheme, scratch, watch_fac
                 for t in range(width):
                     p = src[row + t]
                     p_above = src[row + width + t]
-                    g_above = _limited_free(p_above - p,
+                    g_above = _limited(p_above - p,
                                             src[row + width + width + t] - p_above, scheme)
                     flux = _local_flux(level - departure[frow + t], p, scratch[width + t],
                                        p_above, g_above)
@@ -246,7 +234,7 @@ def _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, wat
         scratch[slopes + last] = 0.0
         for j in range(one, last):
             p = src[base + j]
-            scratch[slopes + j] = _limited_free(p - src[base + j - one],
+            scratch[slopes + j] = _limited(p - src[base + j - one],
                                                 src[base + j + one] - p, scheme)
         scratch[0] = -departure[fbase] * src[base]
         for j in range(one, size):
@@ -326,7 +314,7 @@ def _below(p, cum, base, t, width, n, x, scheme):
     below = k - width if i > 0 else k
     above = k + width if i < n - 1 else k
     c = p[k]
-    g = _limited_free(c - p[below], p[above] - c, scheme)
+    g = _limited(c - p[below], p[above] - c, scheme)
     return cum[row] + f * (c + 0.5 * (f - 1.0) * g)
 
 
