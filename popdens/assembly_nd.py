@@ -15,8 +15,8 @@ Nothing here steps in time. The pieces:
 * :func:`choose_substep`: the internal step.
 
 Departure points outside the grid are clamped to its faces: the lower and upper faces of
-every axis are reflecting (zero flux), except the threshold face of a reset model, whose
-outflux is firing.
+every axis are reflecting (zero flux) unless opened (outflow or absorbing faces, chosen
+per population), and the threshold face of a reset model is open, its outflux firing.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def _relaxed_mean(x, velocity, beta, tau, anchor):
 
 
 def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: bool,
-                    anchors=None) -> tuple[np.ndarray, bool]:
+                    anchors=None, open_lower: bool = False) -> tuple[np.ndarray, bool]:
     """Departure positions (cell units along ``axis``, in [0, n], non-decreasing along
     every line) of the faces of ``axis`` under the model's drift component ``axis``
     over ``dt_sub``, with the other coordinates frozen on each line.
@@ -155,8 +155,9 @@ def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: boo
     the center instead would let ``v`` see a decayed synaptic current for a whole
     sub-step, which is wrong by O(dt_sub / tau_syn), not small in the stiff limit.
 
-    ``open_upper``: the upper face lets mass out (threshold of a reset model); otherwise
-    both outer faces are reflecting. Returns ``(departure, exact)``, ``exact`` when the
+    ``open_upper`` / ``open_lower``: the face lets out the mass the flow carries through
+    it (threshold of a reset model, outflow or absorbing face); otherwise it reflects
+    (zero flux). Returns ``(departure, exact)``, ``exact`` when the
     drift is affine along the axis and the exponential flow was used."""
     ax = grid.axes[axis]
     coords = [np.array(c, dtype=float) for c in _face_coords(grid, axis)]
@@ -206,7 +207,8 @@ def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: boo
     cells = np.clip((position - ax.lower) / ax.width, 0.0, ax.num_cells)
     index = [slice(None)] * grid.ndim
     index[axis] = 0
-    cells[tuple(index)] = 0.0
+    if not open_lower:
+        cells[tuple(index)] = 0.0
     if not open_upper:
         index[axis] = ax.num_cells
         cells[tuple(index)] = ax.num_cells

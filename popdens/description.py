@@ -180,6 +180,8 @@ def describe(network) -> dict:
         entry = describe_model(pop.model)
         entry["grid"] = _describe_grid(pop.grid)
         entry["init"] = None if pop.init is None else _plain(pop.init)
+        if pop.boundaries:
+            entry["boundaries"] = {axis: list(kinds) for axis, kinds in pop.boundaries.items()}
         populations[name] = entry
     sources = {name: {"rate": describe_rate(src.rate)}
                for name, src in network.sources.items()}

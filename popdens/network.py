@@ -180,6 +180,49 @@ class PoissonSource:
     network: Network = field(repr=False)
 
 
+BOUNDARY_KINDS = ("reflect", "outflow", "absorb")
+
+
+def _check_boundaries(model, boundaries) -> dict:
+    """``{axis name: (lower kind, upper kind)}`` with defaults filled in, validated."""
+    if boundaries is None:
+        return {}
+    if not isinstance(boundaries, dict):
+        raise TypeError(f"boundaries must be a dict {{state variable: (lower, upper)}}, "
+                        f"got {boundaries!r}")
+    names = tuple(model.state_vars)
+    if boundaries and len(names) < 2:
+        raise NotImplementedError(
+            f"boundaries apply to N-D populations; {type(model).__name__} is 1D (its grid "
+            f"has a reflecting lower face and the threshold as upper face)")
+    threshold = (getattr(model, "threshold_var", "v")
+                 if getattr(model, "spike_surface", None) is None else None)
+    out = {}
+    for name, kinds in boundaries.items():
+        if name not in names:
+            raise ValueError(f"boundaries: {name!r} is not a state variable of "
+                             f"{type(model).__name__} {names}")
+        if kinds is None or isinstance(kinds, str):
+            kinds = (kinds, kinds)
+        if not isinstance(kinds, (tuple, list)) or len(kinds) != 2:
+            raise ValueError(f"boundaries[{name!r}] must be a kind or a (lower, upper) "
+                             f"pair of {BOUNDARY_KINDS}, got {kinds!r}")
+        lower, upper = kinds
+        if name == threshold:
+            if upper not in (None, "threshold"):
+                raise ValueError(f"boundaries[{name!r}]: the upper face of {name!r} is the "
+                                 f"threshold of {type(model).__name__} (it fires); set "
+                                 f"only the lower face, e.g. ({lower!r}, None)")
+            upper = "threshold"
+        for side, kind in (("lower", lower), ("upper", upper)):
+            if kind is not None and kind not in BOUNDARY_KINDS and not (
+                    side == "upper" and name == threshold):
+                raise ValueError(f"boundaries[{name!r}] {side} face: {kind!r} is not one "
+                                 f"of {BOUNDARY_KINDS}")
+        out[name] = (lower or "reflect", upper or "reflect")
+    return out
+
+
 @dataclass(eq=False)
 class Population:
     """A population of identical neurons of one ``model`` on a phase-space ``grid``."""
@@ -189,6 +232,8 @@ class Population:
     grid: Grid | None
     init: object
     network: Network = field(repr=False)
+    # per state variable: (lower, upper) face kind, see Network.add_population
+    boundaries: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -248,7 +293,7 @@ class Network:
         return src
 
     def add_population(self, name: str, model, grid: Grid | None = None,
-                       init=None) -> Population:
+                       init=None, boundaries: dict | None = None) -> Population:
         """Add a population of ``model`` neurons.
 
         Parameters
@@ -262,6 +307,18 @@ class Network:
             ``None`` starts every neuron at the model's resting state; a callable of the
             cell centers (one array per state variable) gives an unnormalised initial
             density, honoured by both backends.
+        boundaries : dict or None
+            Outer faces of the grid of an N-D population (dimension >= 2), per state
+            variable: ``{"n": ("absorb", "reflect")}`` sets its lower and upper face, a
+            single kind sets both, ``None`` keeps a face's default. Kinds:
+            ``"reflect"`` (default: no flux; jumps past the face pile into the edge
+            cell), ``"outflow"`` (the drift carries mass out where the flow leaves the
+            grid; jumps still pile) and ``"absorb"`` (drift and jumps both remove the
+            mass that crosses). Removed mass is reported per step in
+            ``Result.info["absorbed"]``. The threshold face of a reset model (upper face
+            of ``v`` of LIFSynaptic) always fires: leave it ``None`` (it is recorded as
+            ``"threshold"``). The density backend
+            only: Monte Carlo neurons have no grid (non-default boundaries raise there).
         """
         self._check_new_name(name)
         if not hasattr(model, "state_vars"):
@@ -270,7 +327,7 @@ class Network:
             model.validate_grid(grid)
         if init is not None and not callable(init):
             raise TypeError(f"init must be None or a callable on cell centers, got {init!r}")
-        pop = Population(name, model, grid, init, self)
+        pop = Population(name, model, grid, init, self, _check_boundaries(model, boundaries))
         self.populations[name] = pop
         return pop
 

@@ -96,7 +96,7 @@ DELAY_DISTRIBUTIONS = {
 }
 TOP_KEYS = ({"run", "populations"}, {"title", "sources", "connections", "popdens_version"})
 RUN_KEYS = ({"t_end"}, {"dt", "backend", "record_times", "density", "montecarlo"})
-POPULATION_KEYS = ({"model"}, {"params", "grid", "init"})
+POPULATION_KEYS = ({"model"}, {"params", "grid", "init", "boundaries"})
 SOURCE_KEYS = ({"rate"}, set())
 CONNECTION_KEYS = ({"pre", "post", "weight"}, {"n_syn", "delay", "input", "reversal"})
 DEFAULT_DT = 1e-4
@@ -696,7 +696,18 @@ def _build_population(check: _Checker, network, path: tuple, name: str, spec) ->
                                       "(callables are not serialisable); leave it out to "
                                       "start at rest")
         return
-    check.attempt(path, network.add_population, name, model, grid=grid)
+    boundaries = spec.get("boundaries")
+    if boundaries is not None:
+        if not isinstance(boundaries, dict):
+            check.error(path + ("boundaries",), f"must be a table {{axis = \"absorb\" or "
+                                                f"[lower, upper]}}, got "
+                                                f"{_describe_value(boundaries)}")
+            return
+        # a file holds lists; add_population checks the kinds
+        boundaries = {axis: tuple(kinds) if isinstance(kinds, list) else kinds
+                      for axis, kinds in boundaries.items()}
+    check.attempt(path, network.add_population, name, model, grid=grid,
+                  boundaries=boundaries)
 
 
 def _build_connection(check: _Checker, network, path: tuple, spec, declared=()) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import erf
@@ -796,6 +798,134 @@ def test_connections_with_the_same_jump_are_one_poisson_stream(weight):
     assert merged.mean_rate("P", 0.01) > 20.0
     np.testing.assert_allclose(split.rates["P"], merged.rates["P"], rtol=1e-12,
                                atol=1e-12 * merged.rates["P"].max())
+
+
+# --- outer faces: reflect / outflow / absorb ---------------------------------------------
+
+
+@pytest.mark.parametrize("velocity, faces", [(0.3, ("reflect", "outflow")),
+                                             (-0.3, ("absorb", "reflect"))])
+def test_outflow_face_lets_out_exactly_what_the_flow_carries(velocity, faces):
+    """Uniform density carried by a constant field through an open face: exactly
+    |u| dt of the mass leaves per step (the face's upwind flux), reported in
+    info["absorbed"]; what stays plus what left is 1 to round-off; the reflecting face
+    lets nothing through."""
+    model = ConstantField((velocity, 0.0))
+    net = pd.Network()
+    net.add_population("P", model, grid=pd.Grid(x=(0.0, 1.0, 50), y=(0.0, 1.0, 10)),
+                       init=lambda x, y: np.ones_like(x + y), boundaries={"x": faces})
+    res = NDDensitySimulation(net, 1.0, 1e-2).run()
+    absorbed = res.info["absorbed"]["P"]
+    np.testing.assert_allclose(absorbed, abs(velocity) * 1e-2, rtol=1e-10)
+    assert abs(absorbed.sum() + res.info["final_mass"]["P"] - 1.0) < 1e-12
+
+
+def _jump_line(boundaries, weight, rate=50.0, start=0.375, t_end=0.05):
+    """No drift, Poisson jumps along x (20 cells of 0.05) from a point mass in cell 7."""
+    net = pd.Network()
+    pop = net.add_population(
+        "P", ConstantField((0.0, 0.0)), grid=pd.Grid(x=(0.0, 1.0, 20), y=(0.0, 1.0, 4)),
+        init=lambda x, y: np.where(np.abs(x - start) < 0.01, 1.0, 0.0) + 0 * y,
+        boundaries=boundaries)
+    net.connect(net.add_poisson("ext", rate), pop, weight=weight)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "population 'P'", RuntimeWarning)
+        return NDDensitySimulation(net, t_end, 1e-3).run(record_times=[t_end])
+
+
+@pytest.mark.parametrize("weight, side, needed, reaching", [(-0.1, "lower", 4, 4),
+                                                             (0.15, "upper", 5, 4)])
+def test_absorbing_face_removes_jumps_past_it(weight, side, needed, reaching):
+    """Whole-cell jumps (2 cells down / 3 cells up) from cell 7 of 20: an absorbing face
+    removes exactly the mass of K >= needed events, K ~ Poisson(rate t) (the compound
+    propagator is exact for whole-cell shifts); an outflow face lets jumps pile instead
+    (nothing lost, the edge cell holds the mass of K >= reaching events: those that land
+    on it or past it)."""
+    faces = ("absorb", "reflect") if side == "lower" else ("reflect", "absorb")
+    res = _jump_line({"x": faces}, weight)
+    expected = poisson.sf(needed - 1, 50.0 * 0.05)
+    assert expected > 0.05
+    absorbed = res.info["absorbed"]["P"]
+    assert absorbed.sum() == pytest.approx(expected, rel=1e-10)
+    assert absorbed.sum() + res.info["final_mass"]["P"] == pytest.approx(1.0, abs=1e-12)
+    outflow = ("outflow", "reflect") if side == "lower" else ("reflect", "outflow")
+    piled = _jump_line({"x": outflow}, weight, t_end=0.05)
+    assert piled.info["absorbed"]["P"].sum() < 1e-14
+    edge = piled.densities["P"][-1].take(0 if side == "lower" else -1, axis=0)
+    assert edge.sum() * 0.05 * 0.25 == pytest.approx(poisson.sf(reaching - 1, 2.5),
+                                                     rel=1e-10)
+
+
+def test_absorbing_face_with_fractional_and_conductance_jumps_accounts_for_the_mass():
+    """Fractional current jumps and conductance jumps toward a reversal below the grid
+    onto an absorbing lower face: mass on the grid plus mass absorbed stays 1."""
+    res = _jump_line({"x": ("absorb", None)}, -0.07, rate=80.0, t_end=0.1)
+    lost = res.info["absorbed"]["P"].sum()
+    assert 0.05 < lost < 0.95
+    assert lost + res.info["final_mass"]["P"] == pytest.approx(1.0, abs=1e-12)
+    model = pd.ReducedHH()
+    net = pd.Network()
+    pop = net.add_population("P", model, grid=model.default_grid([(2000.0, 2e-3, "jump")]),
+                             boundaries={"v": ("absorb", None)})
+    net.connect(net.add_poisson("inh", 3000.0), pop, weight=0.1, reversal=-0.2)
+    res = NDDensitySimulation(net, 0.02, 1e-4).run()
+    lost = res.info["absorbed"]["P"].sum()
+    assert lost > 0.5
+    assert lost + res.info["final_mass"]["P"] == pytest.approx(1.0, abs=1e-10)
+
+
+def test_boundaries_errors_name_the_problem():
+    model = ConstantField((0.1, 0.0))
+    grid = pd.Grid(x=(0.0, 1.0, 10), y=(0.0, 1.0, 10))
+    net = pd.Network()
+    with pytest.raises(TypeError, match="boundaries must be a dict"):
+        net.add_population("A", model, grid=grid, boundaries=["x"])
+    with pytest.raises(ValueError, match="'z' is not a state variable"):
+        net.add_population("A", model, grid=grid, boundaries={"z": "absorb"})
+    with pytest.raises(ValueError, match="'sticky' is not one of"):
+        net.add_population("A", model, grid=grid, boundaries={"x": ("sticky", None)})
+    with pytest.raises(ValueError, match="pair"):
+        net.add_population("A", model, grid=grid, boundaries={"x": ("absorb",)})
+    syn = pd.LIFSynaptic(tau_m=0.02, tau_syn=0.005, v_th=0.02, v_reset=0.01)
+    with pytest.raises(ValueError, match="threshold"):
+        net.add_population("S", syn, boundaries={"v": ("absorb", "reflect")})
+    net.add_population("S", syn, boundaries={"v": ("absorb", None), "i_syn": "outflow"})
+    with pytest.raises(NotImplementedError, match="1D"):
+        net.add_population("L", pd.LIF(tau_m=0.02, v_th=1.0, v_reset=0.0),
+                           boundaries={"v": "absorb"})
+    net.connect(net.add_poisson("ext", 100.0), "S", weight=1e-3)
+    with pytest.raises(NotImplementedError, match="Monte Carlo neurons have no grid"):
+        net.run(t_end=0.01, dt=1e-3, backend="montecarlo", n_neurons=10)
+
+
+def test_boundaries_survive_description_and_scenario_files():
+    """describe() records the faces (the reset threshold as "threshold"), a described
+    network rebuilds with the same faces, and a scenario file may set them."""
+    from popdens.description import describe
+    from popdens.scenario import ScenarioError, network_from_dict, parse_scenario
+
+    net = pd.Network()
+    syn = pd.LIFSynaptic(tau_m=0.02, tau_syn=0.005, v_th=0.02, v_reset=0.01)
+    net.add_population("S", syn, boundaries={"v": ("absorb", None), "i_syn": "outflow"})
+    entry = describe(net)["populations"]["S"]["boundaries"]
+    assert entry == {"v": ["absorb", "threshold"], "i_syn": ["outflow", "outflow"]}
+    rebuilt = network_from_dict(describe(net))
+    assert rebuilt.populations["S"].boundaries == net.populations["S"].boundaries
+    text = """
+[populations.S]
+model = "LIFSynaptic"
+params = { tau_m = 0.02, tau_syn = 0.005, v_th = 0.02, v_reset = 0.01 }
+boundaries = { v = ["absorb", "threshold"], i_syn = "absorb" }
+
+[run]
+t_end = 0.01
+dt = 1e-4
+"""
+    scenario = parse_scenario(text)
+    assert scenario.network.populations["S"].boundaries == {
+        "v": ("absorb", "threshold"), "i_syn": ("absorb", "absorb")}
+    with pytest.raises(ScenarioError, match="'sticky' is not one of"):
+        parse_scenario(text.replace('i_syn = "absorb"', 'i_syn = "sticky"'))
 
 
 def test_input_piling_at_the_grid_end_warns():

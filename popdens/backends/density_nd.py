@@ -36,6 +36,12 @@ remapped conservatively). Past the lower face mass piles into the first cell; pa
 upper face it fires (threshold axis of a reset model) or stays in the top cell
 (reflecting; spike-surface models must have grids that cover the limit cycle).
 
+Outer faces (``Network.add_population(..., boundaries=)``): reflecting by default (zero
+drift flux; jumps pile as above); ``"outflow"`` opens a face to the drift (its departure
+point is the true backward-flow position, so the flow carries mass out); ``"absorb"``
+also drops the jumps that cross it. The mass lost per step (the drop of grid plus
+refractory mass) is ``Result.info["absorbed"]``.
+
 Firing: spike-surface models (``model.spike_surface = (var, level)``): the upward flux
 through the grid face nearest to ``level`` of axis ``var``, summed over the plane's
 faces (drift and jumps); mass keeps moving. Reset models (``spike_surface is None``):
@@ -80,7 +86,7 @@ from ..assembly_nd import (
     sweep_anchors,
 )
 from ..delays import delayed_rates
-from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, advance_nd
+from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_REFLECT, advance_nd
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..result import Result
 from .density import POISSON_TAIL, record_steps_for
@@ -90,6 +96,8 @@ __all__ = ["NDDensitySimulation", "run_nd"]
 # Mass fraction in an edge slice of the input axis above which a run warns that jumps
 # pile mass against the end of the grid.
 EDGE_WARNING = 1e-3
+# No loss bookkeeping for populations whose outer faces all reflect.
+_NOTHING = np.zeros(0)
 # Cell-steps per compiled call: Python checks the state only between chunks.
 CHUNK_CELL_STEPS = 2e8
 
@@ -108,12 +116,18 @@ class _Population:
         sweep_mode = []
         affine = affine_axes(model, grid)
         self.exact_axes = [name for name, a in zip(grid.names, affine) if a]
+        # (lower, upper) kind of the outer faces of every axis
+        self.faces = [pop.boundaries.get(name, ("reflect", "reflect")) for name in grid.names]
+        self.has_open = any(k in ("outflow", "absorb") for kinds in self.faces for k in kinds)
         # tables for the forward sweep order, then for the backward one
         for forward in (True, False):
             for axis in range(grid.ndim):
+                lower, upper = self.faces[axis]
                 dep, _ = face_departures(model, grid, axis, dt_sub,
-                                         open_upper=axis == info.reset_axis,
-                                         anchors=sweep_anchors(affine, axis, forward))
+                                         open_upper=(axis == info.reset_axis
+                                                     or upper != "reflect"),
+                                         anchors=sweep_anchors(affine, axis, forward),
+                                         open_lower=lower != "reflect")
                 departures.append(dep.ravel())
                 offsets = np.abs(dep - np.arange(grid.shape[axis] + 1).reshape(
                     [-1 if k == axis else 1 for k in range(grid.ndim)]))
@@ -123,6 +137,10 @@ class _Population:
         self.sweep_mode = np.array(sweep_mode, dtype=np.int64)
         self.departure_offset = np.concatenate(
             [[0], np.cumsum([d.size for d in departures])]).astype(np.int64)
+        lower, upper = self.faces[info.jump_axis]
+        top = (TOP_FIRE if info.jump_axis == info.reset_axis else
+               TOP_ABSORB if upper == "absorb" else TOP_REFLECT)
+        self.jump_edges = np.array([top, 1 if lower == "absorb" else 0], dtype=np.int64)
         axis = grid.axes[info.jump_axis]
         width = axis.width
         # a model may scale the weight into a jump of its input variable
@@ -249,6 +267,9 @@ class NDDensitySimulation:
         self.names = [p.name for p in self.pops]
         self.rates = np.zeros((len(self.pops), self.n_steps))
         self.refractory = np.zeros((len(self.pops), self.n_steps))
+        # mass lost per step through outflow / absorbing faces (populations with any)
+        self.absorbed = {q: np.zeros(self.n_steps) for q, p in enumerate(self.pops)
+                         if p.has_open}
         self.step = 0
 
     def run(self, record_times=()) -> Result:
@@ -308,6 +329,8 @@ class NDDensitySimulation:
                   "exact_axes": {p.name: tuple(p.exact_axes) for p in self.pops},
                   "final_mass": {p.name: float(p.mass.sum()) for p in self.pops},
                   "refractory_mass": {p.name: float(p.pipe.sum()) for p in self.pops},
+                  # mass lost per step through outflow / absorbing faces
+                  "absorbed": {self.pops[q].name: a.copy() for q, a in self.absorbed.items()},
                   # largest mass fraction seen in the input axis' edge slices that
                   # jumps push towards (checked between compiled calls)
                   "jump_edge_mass": {p.name: dict(p.edge_mass) for p in self.pops}},
@@ -319,12 +342,14 @@ class NDDensitySimulation:
         # the state at t_end is recorded by the last chunk
         advance_nd(begin, end, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
                    pop.mass, pop.outer, pop.n, pop.inner, pop.departure,
-                   pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.conn_shift,
+                   pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.jump_edges,
+                   pop.conn_shift,
                    pop.conn_scale, pop.conn_rate,
                    info.spike_axis, info.spike_face, info.reset_axis,
                    pop.reset_source, pop.reset_target, pop.reset_weight,
                    pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,
-                   self.rates[q], self.refractory[q], record_steps, cursor, record_out,
+                   self.rates[q], self.refractory[q], self.absorbed.get(q, _NOTHING),
+                   record_steps, cursor, record_out,
                    1.0 / pop.grid.cell_volume)
 
     def _check_state(self, q: int, step: int) -> None:
@@ -354,7 +379,10 @@ class NDDensitySimulation:
         if axis != pop.info.reset_axis and (np.any(pop.conn_shift[current] > 0)
                                             or np.any(reversal > ax.num_cells - 1)):
             sides.append(("upper", ax.num_cells - 1, ax.upper))
+        kinds = dict(zip(("lower", "upper"), pop.faces[axis]))
         for side, cell, edge in sides:
+            if kinds[side] == "absorb":
+                continue    # jumps past an absorbing face remove the mass, none piles
             held = float(np.take(mass, cell, axis=axis).sum())
             pop.edge_mass[side] = max(pop.edge_mass[side], held)
             if held > EDGE_WARNING and side not in pop.edge_warned:

@@ -98,8 +98,9 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     ValueError, TypeError
         Invalid options (naming option and value).
     NotImplementedError
-        ``connectivity="fixed_indegree"``, ``input="diffusion"``, or a model this backend
-        does not simulate (e.g. :class:`popdens.LIF` mixed into the same network).
+        ``connectivity="fixed_indegree"``, ``input="diffusion"``, outflow / absorbing
+        ``boundaries`` (a density-grid setting), or a model this backend does not
+        simulate (e.g. :class:`popdens.LIF` mixed into the same network).
     """
     if options:
         unknown = ", ".join(sorted(options))
@@ -114,6 +115,14 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     if connectivity != "poisson":
         raise ValueError(f"connectivity must be 'poisson' for N-D populations, got "
                          f"{connectivity!r}")
+    for pop in network.populations.values():
+        opened = {name: kinds for name, kinds in pop.boundaries.items()
+                  if "outflow" in kinds or "absorb" in kinds}
+        if opened:
+            raise NotImplementedError(
+                f"population {pop.name!r}: boundaries {opened} are faces of the density "
+                f"grid; Monte Carlo neurons have no grid, so outflow / absorbing faces "
+                f"are not simulated (run backend='density', or drop the boundaries)")
     t_end = check_positive("t_end", t_end)
     dt = check_positive("dt", dt)
     if dt > t_end:

@@ -46,7 +46,7 @@ from .transport import poisson_weights
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
-           "jump_affine", "advance_nd", "TOP_REFLECT", "TOP_FIRE", "SWEEP_LOCAL",
+           "jump_affine", "advance_nd", "TOP_REFLECT", "TOP_FIRE", "TOP_ABSORB", "SWEEP_LOCAL",
            "SWEEP_GATHER"]
 
 SCHEME_UPWIND = 0
@@ -58,6 +58,7 @@ SWEEP_GATHER = 1   # any distance
 # What happens to mass that a jump moves past the upper face of the input axis.
 TOP_REFLECT = 0   # stays in the top cell (reflecting edge)
 TOP_FIRE = 1      # leaves: threshold crossing of a reset model
+TOP_ABSORB = 2    # leaves: absorbing face (lost, not fired)
 # Longest Poisson series (terms) per connection and sub-step.
 MAX_TERMS = 512
 # Cell masses below this are set to 0 after every sub-step (as in the 1D stepper).
@@ -400,14 +401,15 @@ def _add_shifted(dst, src, w, base, shift, first, last):
 
 
 @njit(cache=True, error_model="numpy")
-def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, crossed,
-               watch_face, watched, scratch):
+def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, bottom_absorb,
+               crossed, watch_face, watched, scratch):
     """Compound-Poisson jump by a whole number ``m`` of cells along an axis.
 
     ``dst = sum_k weights[k] S^k src`` with ``S`` the shift by ``m`` cells: below the
     lower face mass piles into cell 0 (reflecting); past the upper face it stays in the
     top cell (``top_mode == TOP_REFLECT``) or leaves and is added, per line, to
-    ``crossed`` (``TOP_FIRE``). Mass that ends at or above face ``watch_face`` having
+    ``crossed`` (``TOP_FIRE``) or is lost (``TOP_ABSORB``); with ``bottom_absorb`` mass
+    moved below the lower face is lost too. Mass that ends at or above face ``watch_face`` having
     started below it (``m > 0``) is added per line to ``watched`` (spike-plane
     crossings; each crossing counted once since jumps only go one way). Masses below
     ``TINY`` become 0. ``scratch``: ``2 * inner`` entries.
@@ -455,7 +457,7 @@ def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, crossed,
                 if top_mode == TOP_FIRE:
                     for t in range(width):
                         crossed[lines + t] += w * edge[t]
-                else:
+                elif top_mode == TOP_REFLECT:
                     top = np.uint64(base + (n - 1) * inner)
                     for t in range(width):
                         dst[top + t] += w * edge[t]
@@ -466,7 +468,7 @@ def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, crossed,
                             seen[t] += src[row + t]
                     for t in range(width):
                         watched[lines + t] += w * seen[t]
-            else:
+            elif not bottom_absorb:
                 bottom = np.uint64(base)
                 for t in range(width):
                     dst[bottom + t] += w * edge[t]
@@ -474,7 +476,7 @@ def jump_whole(src, dst, outer, n, inner, m, weights, count, top_mode, crossed,
 
 @njit(cache=True)
 def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mode,
-                    crossed, watch_face, watched):
+                    bottom_absorb, crossed, watch_face, watched):
     """:func:`jump_whole` for a shift of ``shift`` cells that is not a whole number: each
     ``S^k`` remaps the limited reconstruction (``g``: slopes of ``src`` along the axis)
     by ``k * shift`` cells, conservatively split over the cells it lands across."""
@@ -492,7 +494,7 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
                 line = o * inner + t
                 for j in range(n):
                     lo = j - s
-                    if j == 0 and s < 0.0:
+                    if j == 0 and s < 0.0 and not bottom_absorb:
                         lo = 0.0   # the mass moved below the lower face piles here
                     dst[base + j * inner + t] += w * _mass_between(src, g, base, inner, t, n,
                                                                    lo, j + 1 - s)
@@ -500,7 +502,7 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
                     over = _mass_between(src, g, base, inner, t, n, n - s, float(n))
                     if top_mode == TOP_FIRE:
                         crossed[line] += w * over
-                    else:
+                    elif top_mode == TOP_REFLECT:
                         dst[base + (n - 1) * inner + t] += w * over
                     if watch_face > 0:
                         watched[line] += w * _mass_between(src, g, base, inner, t, n,
@@ -509,15 +511,16 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
 
 @njit(cache=True)
 def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top_mode,
-                crossed, watch_face, watched):
+                bottom_absorb, crossed, watch_face, watched):
     """Compound-Poisson conductance jump along an axis: one event maps the position
     ``x -> scale x + offset`` (cell units, ``0 < scale < 1``: ``v -> v + w (E - v)``
     with ``scale = 1 - w``), so ``k`` events map it by the affine contraction
     ``x -> scale^k x + offset (1 - scale^k) / (1 - scale)`` toward the reversal
     position and ``dst = sum_k weights[k] T^k src`` needs no Horner recursion. Each
     target cell gathers the limited reconstruction (``g``: slopes of ``src`` along the
-    axis) of its preimage; mass mapped below the lower face piles into cell 0, past the
-    upper face it is handled as in :func:`jump_whole`. The map is monotone, so a state
+    axis) of its preimage; mass mapped below the lower face piles into cell 0 (or is
+    lost, ``bottom_absorb``), past the upper face it is handled as in
+    :func:`jump_whole`. The map is monotone, so a state
     crosses face ``watch_face`` upward at most once over the ``k`` events: the
     crossing mass of term ``k`` is that of the preimage interval ``[F_k, F)``."""
     for o in range(outer):
@@ -535,7 +538,8 @@ def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top
         inverse = 1.0 / power
         for o in range(outer):
             base = o * n * inner
-            lo = 0.0   # the mass mapped below the lower face piles into cell 0
+            # the mass mapped below the lower face piles into cell 0, or is lost
+            lo = -shift * inverse if bottom_absorb else 0.0
             for j in range(n):
                 hi = (j + 1 - shift) * inverse
                 row = base + j * inner
@@ -548,7 +552,7 @@ def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top
                     over = w * _mass_between(src, g, base, inner, t, n, lo, float(n))
                     if top_mode == TOP_FIRE:
                         crossed[o * inner + t] += over
-                    else:
+                    elif top_mode == TOP_REFLECT:
                         dst[base + (n - 1) * inner + t] += over
             if watch_face > 0:
                 start = (watch_face - shift) * inverse
@@ -559,14 +563,26 @@ def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top
 
 
 @njit(cache=True)
+def _total(state, pipe):
+    """Mass on the grid plus mass waiting in the refractory pipeline."""
+    total = 0.0
+    for i in range(state.shape[0]):
+        total += state[i]
+    for r in range(pipe.shape[0]):
+        for s in range(pipe.shape[1]):
+            total += pipe[r, s]
+    return total
+
+
+@njit(cache=True)
 def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                axis_outer, axis_n, axis_inner, departure, departure_offset, sweep_mode,
-               jump_axis, conn_shift, conn_scale, conn_rate,
+               jump_axis, jump_edges, conn_shift, conn_scale, conn_rate,
                spike_axis, spike_face, reset_axis,
                reset_source, reset_target, reset_weight, release_offset, release_weight,
                pipe, pipe_head,
-               rates_out, refractory_out, record_steps, record_next, record_out,
-               inverse_volume):
+               rates_out, refractory_out, absorbed_out, record_steps, record_next,
+               record_out, inverse_volume):
     """Advance one population over steps ``step_begin .. step_end - 1``.
 
     Each reporting step is ``n_sub`` sub-steps of ``dt_sub``. A sub-step is: release of
@@ -592,6 +608,10 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
         :func:`drift_sweep_gather`).
     jump_axis : int
         Axis that input events move.
+    jump_edges : (2,) int
+        What jumps do with mass carried past the upper face of ``jump_axis``
+        (``TOP_REFLECT``, ``TOP_FIRE``, ``TOP_ABSORB``) and past its lower face (0: piles
+        into the first cell, 1: lost).
     conn_shift, conn_scale, conn_rate : (C,), (C,), (C, n_steps)
         Jump of each connection in cells of ``jump_axis`` (``conn_scale == 1``), or for a
         conductance synapse the one-event map ``x -> conn_scale x + conn_shift`` (cell
@@ -608,8 +628,10 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
         ``release_offset`` later, split by ``release_weight``.
     pipe, pipe_head : (L, S), (1,)
         Refractory ring buffer of released slices and its current row.
-    rates_out, refractory_out : (n_steps,)
-        Mean rate over each step (Hz), refractory fraction at its end.
+    rates_out, refractory_out, absorbed_out : (n_steps,)
+        Mean rate over each step (Hz), refractory fraction at its end, mass lost in it
+        through absorbing or outflow faces (computed only when ``absorbed_out`` is
+        non-empty).
     record_steps, record_next, record_out
         Steps at whose start the density (mass times ``inverse_volume``) is stored.
     """
@@ -648,7 +670,9 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
     j_n = axis_n[ja]
     j_inner = axis_inner[ja]
     jump_watch = spike_face if spike_axis == ja else -1
-    top_mode = TOP_FIRE if reset_axis == ja else TOP_REFLECT
+    top_mode = jump_edges[0]
+    bottom_absorb = jump_edges[1] == 1
+    track_loss = absorbed_out.shape[0] > 0
 
     for step in range(step_begin, step_end + 1):
         while (record_next[0] < record_steps.shape[0]
@@ -660,6 +684,8 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
         if step == step_end:
             break
         fired_step = 0.0
+        if track_loss:
+            held_before = _total(state, pipe)
         for sub in range(n_sub):
             # refractory mass due at the start of this sub-step
             if reset_axis >= 0:
@@ -705,17 +731,18 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                             axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
                             jump_affine(state, other, slopes, j_outer, j_n, j_inner,
                                         conn_scale[c], shift, weights, count, top_mode,
-                                        fired_slice, jump_watch, watched)
+                                        bottom_absorb, fired_slice, jump_watch, watched)
                         elif abs(shift - m) < 1e-9:
                             jump_whole(state, other, j_outer, j_n, j_inner, m, weights,
-                                       count, top_mode, fired_slice, jump_watch, watched,
-                                       scratch)
+                                       count, top_mode, bottom_absorb, fired_slice,
+                                       jump_watch, watched, scratch)
                             tidy = True
                         else:
                             axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
                             jump_fractional(state, other, slopes, j_outer, j_n, j_inner,
-                                            shift, weights, count, top_mode, fired_slice,
-                                            jump_watch, watched)
+                                            shift, weights, count, top_mode,
+                                            bottom_absorb, fired_slice, jump_watch,
+                                            watched)
                         state, other = other, state
                         untidy = not tidy
                     continue
@@ -768,5 +795,8 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
             for s in range(slice_size):
                 held += pipe[r, s]
         refractory_out[step] = held
+        if track_loss:
+            # grid + refractory pipeline change only by what the open faces let out
+            absorbed_out[step] = max(held_before - _total(state, pipe), 0.0)
     for i in range(num_cells):
         mass[i] = state[i]
