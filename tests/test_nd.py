@@ -18,6 +18,7 @@ from popdens.kernels.nd import (
     SCHEME_UPWIND,
     SCHEME_VANLEER,
     TINY,
+    TOP_ABSORB,
     TOP_FIRE,
     TOP_REFLECT,
     axis_slopes,
@@ -293,37 +294,44 @@ def test_local_sweep_matches_naive_twin(axis, scheme):
                                    atol=1e-14)
 
 
-def _naive_whole_jump(p, m, weights, top_fire, watch_face):
+def _naive_whole_jump(p, m, weights, top_mode, bottom_absorb, watch_face):
     """Reference compound-Poisson whole-cell jump of one line: event by event, mass
-    moved past an end piles into the end cell or (top, ``top_fire``) leaves."""
+    moved past the top piles into the top cell (TOP_REFLECT), fires (TOP_FIRE) or is
+    lost (TOP_ABSORB); past the bottom it piles into cell 0 or is lost."""
     n = p.size
     out = np.zeros(n)
-    fired = 0.0
-    watched = 0.0
+    fired = lost = watched = 0.0
     position = np.arange(n)
     for k, w in enumerate(weights):
         target = position + k * m
         for j in range(n):
             if target[j] >= n:
-                if top_fire:
+                if top_mode == TOP_FIRE:
                     fired += w * p[j]
-                else:
+                elif top_mode == TOP_REFLECT:
                     out[n - 1] += w * p[j]
+                else:
+                    lost += w * p[j]
             elif target[j] < 0:
-                out[0] += w * p[j]
+                if bottom_absorb:
+                    lost += w * p[j]
+                else:
+                    out[0] += w * p[j]
             else:
                 out[target[j]] += w * p[j]
             if k and m > 0 and j < watch_face <= target[j]:
                 watched += w * p[j]
-    return out, fired, watched
+    return out, fired, lost, watched
 
 
-@pytest.mark.parametrize("top_mode", [TOP_FIRE, TOP_REFLECT])
+@pytest.mark.parametrize("top_mode, bottom_absorb", [(TOP_FIRE, False), (TOP_REFLECT, False),
+                                                     (TOP_ABSORB, True)])
 @pytest.mark.parametrize("m", [2, -1, 5])
 @pytest.mark.parametrize("axis", [0, 1])
-def test_jump_whole_matches_event_by_event_twin(axis, m, top_mode):
+def test_jump_whole_matches_event_by_event_twin(axis, m, top_mode, bottom_absorb):
     """Blocked, vectorised whole-cell jump == event-by-event reference on every line,
-    including mass past both ends and spike-plane crossings; mass conserved."""
+    including mass past both ends (piled, fired or absorbed) and spike-plane crossings;
+    mass conserved (what stays + fired + absorbed)."""
     rng = np.random.default_rng(20 + m)
     shape = (23, 700) if axis == 0 else (700, 23)     # > one JUMP_BLOCK per o-block
     p = rng.random(shape)
@@ -334,19 +342,23 @@ def test_jump_whole_matches_event_by_event_twin(axis, m, top_mode):
     lines = outer * inner
     fired, watched = np.zeros(lines), np.zeros(lines)
     watch = 17
-    jump_whole(flat, dst, outer, n, inner, m, weights, weights.size, top_mode, fired, watch,
-               watched, np.zeros(2 * inner))
+    jump_whole(flat, dst, outer, n, inner, m, weights, weights.size, top_mode, bottom_absorb,
+               fired, watch, watched, np.zeros(2 * inner))
     lines_in = np.moveaxis(p, axis, -1).reshape(-1, n)
     lines_out = np.moveaxis(dst.reshape(shape), axis, -1).reshape(-1, n)
+    total_lost = 0.0
     for line, (src, got) in enumerate(zip(lines_in, lines_out)):
-        expected, out_fired, out_watched = _naive_whole_jump(
-            src, m, weights, top_mode == TOP_FIRE, watch)
+        expected, out_fired, lost, out_watched = _naive_whole_jump(
+            src, m, weights, top_mode, bottom_absorb, watch)
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
         assert fired[line] == pytest.approx(out_fired, rel=1e-12, abs=1e-15)
         assert watched[line] == pytest.approx(out_watched, rel=1e-12, abs=1e-15)
-    assert abs(dst.sum() + fired.sum() - flat.sum()) < 1e-10
+        total_lost += lost
+    assert abs(dst.sum() + fired.sum() + total_lost - flat.sum()) < 1e-10
     if m > 0 and top_mode == TOP_FIRE:
         assert fired.min() > 0.0
+    if top_mode == TOP_ABSORB:
+        assert total_lost > 0.0
 
 
 # --- conservation and positivity --------------------------------------------------------
@@ -533,7 +545,7 @@ def test_jump_affine_is_the_1d_affine_remap_on_every_line(axis):
     lines = outer * inner
     fired, watched = np.zeros(lines), np.zeros(lines)
     jump_affine(flat, dst, slopes, outer, n, inner, scale, offset, weights, 3, TOP_FIRE,
-                fired, 20, watched)
+                False, fired, 20, watched)
     lines_in = np.moveaxis(p, axis, -1).reshape(-1, n)
     lines_out = np.moveaxis(dst.reshape(shape), axis, -1).reshape(-1, n)
     for line, (src, got) in enumerate(zip(lines_in, lines_out)):
