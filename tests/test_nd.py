@@ -145,33 +145,34 @@ def _grid(ndim, shape, names=("x", "y", "z", "w")):
 # --- kernel twin --------------------------------------------------------------------------
 
 
+def _naive_below(line, x, scheme):
+    """Mass of the limited linear profile of ``line`` below positions ``x`` (cell
+    units): the reference M(x) of the sweeps (slopes 0 at the edge cells)."""
+    n = line.size
+    left = np.diff(line)[:-1]
+    right = np.diff(line)[1:]
+    slope = np.zeros(n)
+    if scheme == SCHEME_MC:
+        mag = np.minimum.reduce([np.abs(0.5 * (left + right)), np.abs(2 * left),
+                                 np.abs(2 * right)])
+        slope[1:-1] = np.where(left * right > 0, np.copysign(mag, left), 0.0)
+    elif scheme == SCHEME_VANLEER:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope[1:-1] = np.where(left * right > 0, 2 * left * right / (left + right), 0.0)
+    cumulative = np.concatenate([[0.0], np.cumsum(line)])
+    cell = np.minimum(np.floor(x).astype(int), n - 1)
+    f = x - cell
+    return cumulative[cell] + f * line[cell] + 0.5 * f * (f - 1) * slope[cell]
+
+
 def _naive_sweep(p, departure, axis, scheme):
     """Reference drift sweep: every line remapped in the gather form
     new[j] = M(dep[j + 1]) - M(dep[j]) with M the cumulative mass of the limited profile."""
     p = np.moveaxis(p, axis, -1)
     dep = np.moveaxis(departure, axis, -1)
     out = np.empty_like(p)
-    n = p.shape[-1]
     for index in np.ndindex(p.shape[:-1]):
-        line = p[index]
-        left = np.diff(line)[:-1]
-        right = np.diff(line)[1:]
-        slope = np.zeros(n)
-        mag = np.minimum.reduce([np.abs(0.5 * (left + right)), np.abs(2 * left),
-                                 np.abs(2 * right)])
-        slope[1:-1] = np.where(left * right > 0, np.copysign(mag, left), 0.0)
-        if scheme == SCHEME_VANLEER:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                slope[1:-1] = np.where(left * right > 0,
-                                       2 * left * right / (left + right), 0.0)
-        if scheme == SCHEME_UPWIND:
-            slope[:] = 0.0
-        cumulative = np.concatenate([[0.0], np.cumsum(line)])
-        x = dep[index]
-        cell = np.minimum(np.floor(x).astype(int), n - 1)
-        f = x - cell
-        m = cumulative[cell] + f * line[cell] + 0.5 * f * (f - 1) * slope[cell]
-        out[index] = np.diff(m)
+        out[index] = np.diff(_naive_below(p[index], dep[index], scheme))
     return np.moveaxis(out, -1, axis)
 
 
@@ -180,22 +181,9 @@ def _naive_face_flux(p, departure, axis, face):
     reconstruction between the departure point and the face (MC slopes)."""
     p = np.moveaxis(p, axis, -1)
     x = np.moveaxis(departure, axis, -1)[..., face]
-    n = p.shape[-1]
     flux = np.empty(p.shape[:-1])
     for index in np.ndindex(p.shape[:-1]):
-        line = p[index]
-        left, right = np.diff(line)[:-1], np.diff(line)[1:]
-        slope = np.zeros(n)
-        mag = np.minimum.reduce([np.abs(0.5 * (left + right)), np.abs(2 * left),
-                                 np.abs(2 * right)])
-        slope[1:-1] = np.where(left * right > 0, np.copysign(mag, left), 0.0)
-        cumulative = np.concatenate([[0.0], np.cumsum(line)])
-        below = []      # mass of the reconstruction below the face, below the point
-        for pos in (face, x[index]):
-            cell = min(int(np.floor(pos)), n - 1)
-            f = pos - cell
-            below.append(cumulative[cell] + f * line[cell]
-                         + 0.5 * f * (f - 1) * slope[cell])
+        below = _naive_below(p[index], np.array([face, x[index]], dtype=float), SCHEME_MC)
         flux[index] = below[0] - below[1]
     return flux
 
