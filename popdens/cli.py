@@ -443,12 +443,14 @@ def _main_check(args) -> int:
 
 
 def _main_plot(parser, args) -> int:
-    from .io import load
+    from .io import ResultFileError, load
 
     _check_output_folder(parser, "--output", args.output)
     try:
         result = load(args.result)
-    except (FileNotFoundError, ValueError, ImportError, KeyError) as exc:
+    except ResultFileError as exc:      # its message names the file
+        return _fail(str(exc), 2)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
         return _fail(f"cannot read {args.result!r}: {exc}", 2)
     _write_figure(result, Path(args.output))
     print(f"figure written to {args.output}")
