@@ -304,9 +304,10 @@ def reference_table() -> str:
         for key in keys:
             if key.kind == "none":
                 continue
+            default = str(key.default).lower() if isinstance(key.default, bool) else \
+                repr(key.default).replace("'", '"')
             need = "required" if key.required else \
-                ("" if key.default is None else f"default `{key.default!r}`".replace(
-                    "'", '"'))
+                ("" if key.default is None else f"default `{default}`")
             allowed = []
             if key.choices:
                 allowed.append(" / ".join(f'`"{c}"`' for c in key.choices))
