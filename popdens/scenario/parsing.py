@@ -369,6 +369,10 @@ def parse_toml(text: str, source: str) -> tuple[dict, dict]:
         if line is None and found:
             line = int(found.group(1))
         raise ScenarioError([Problem((), line, f"not valid TOML: {exc}")], source) from None
+    except ValueError as exc:   # e.g. an integer of over 4300 digits (Python's limit)
+        long_number = re.search(r"\d{1000}", text)
+        line = None if long_number is None else text.count("\n", 0, long_number.start()) + 1
+        raise ScenarioError([Problem((), line, f"not valid TOML: {exc}")], source) from None
     except RecursionError:   # pragma: no cover - the depth guard comes first
         raise ScenarioError([Problem((), None, "nested too deeply")], source) from None
     return data, locate_keys(text)
