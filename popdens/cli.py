@@ -9,7 +9,9 @@
 * ``popdens plot RESULT.npz|.nc --output PNG``: figure of a saved result.
 
 Invalid arguments and invalid scenario files exit with status 2 and a message naming the
-key and its line; a run that fails exits with status 1.
+key and its line; a run that fails exits with status 1; a run stopped by Ctrl-C exits with
+status 130 (a density run first saves the steps done, marked ``info["interrupted"]``).
+Output files are written under a temporary name and renamed when complete.
 
 The demo runs the classic single-population example of Omurtag, Knight & Sirovich (2000)
 with both backends, prints the rates, the Monte Carlo standard error and the wall times, and
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -278,11 +281,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED_STATUS = 130
+
+
+def _write_atomically(path, write) -> None:
+    """``write(temporary_path)``, then rename it to ``path``: a reader (or a crash) never
+    sees a half-written file, and an existing file is replaced only by a complete one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _write_figure(result, path: Path) -> None:
     from . import plot
 
     fig = plot.summary(result)
-    fig.savefig(path, dpi=120)
+    _write_atomically(path, lambda target: fig.savefig(target, dpi=120, format="png"))
 
 
 def run_scenario(path, t_end: float | None = None, dt: float | None = None,
@@ -313,6 +332,12 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
     ------
     popdens.scenario.ScenarioError
         If the file is invalid (before anything runs).
+
+    Notes
+    -----
+    Files are written to a temporary name in the same folder, then renamed. A density
+    run stopped by Ctrl-C returns the steps done with ``info["interrupted"] = True``;
+    that partial result is reported, saved and plotted like a complete one.
     """
     from .scenario import load_scenario
 
@@ -341,8 +366,11 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
                      f"{result.mean_rate(name, 0.8 * duration):16.4g}")
     lines.append(f"  wall time: {result.wall_time:.3f} s integration, {total:.3f} s with "
                  f"setup and compilation")
+    if result.info.get("interrupted"):
+        lines.append(f"  interrupted by Ctrl-C after {duration:g} s simulated "
+                     f"(result marked info['interrupted'])")
     if save_path is not None:
-        result.save(save_path)
+        _write_atomically(save_path, result.save)
         lines.append(f"result written to {save_path}")
     if plot_path is not None:
         _write_figure(result, Path(plot_path))
@@ -408,9 +436,11 @@ def _main_run(parser, args) -> int:
             parser.error("--save: .nc files need xarray (pip install 'popdens[xarray]'); "
                          "use .npz")
     try:
-        run_scenario(args.scenario, t_end=args.t_end, dt=args.dt, backend=args.backend,
-                     n_neurons=args.neurons, seed=args.seed, plot_path=args.plot,
-                     save_path=args.save)
+        result = run_scenario(args.scenario, t_end=args.t_end, dt=args.dt,
+                              backend=args.backend, n_neurons=args.neurons, seed=args.seed,
+                              plot_path=args.plot, save_path=args.save)
+    except KeyboardInterrupt:     # a backend without partial results (Monte Carlo)
+        return _fail("interrupted; nothing was saved", INTERRUPTED_STATUS)
     except FileNotFoundError as exc:
         return _fail(str(exc), 2)
     except ScenarioError as exc:
@@ -419,6 +449,8 @@ def _main_run(parser, args) -> int:
         return _fail(f"this popdens cannot run the scenario yet: {exc}", 1)
     except (ValueError, TypeError, FloatingPointError) as exc:
         return _fail(f"the run failed: {exc}", 1)
+    if result.info.get("interrupted"):
+        return INTERRUPTED_STATUS
     return 0
 
 
