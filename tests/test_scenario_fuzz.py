@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
@@ -46,6 +45,20 @@ values = st.recursive(
     max_leaves=20)
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped (JSON's
+    escapes would write characters beyond U+FFFF as surrogate pairs, invalid in TOML)."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -58,15 +71,15 @@ def _toml_value(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)
+        return _toml_string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) \
+    return "{" + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value.items()) \
         + "}"
 
 
 def _toml(document: dict) -> str:
-    return "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in document.items())
+    return "".join(f"{_toml_string(k)} = {_toml_value(v)}\n" for k, v in document.items())
 
 
 def _assert_scenario_or_error(text: str) -> None:
@@ -133,3 +146,30 @@ def test_edited_text(edits):
 @pytest.mark.parametrize("depth", [31, 33, 5000])
 def test_nesting_at_and_beyond_the_limit(depth):
     _assert_scenario_or_error(GOOD + "deep = " + "[" * depth + "]" * depth + "\n")
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(WORDS), st.dictionaries(
+    st.sampled_from(WORDS) | st.text(min_size=1, max_size=6), values, max_size=4),
+    min_size=1, max_size=4), st.booleans())
+def test_locate_keys_agrees_with_tomllib(tables, as_array):
+    """The line scanner on valid TOML with headers, quoted keys and nested values: every
+    key tomllib sees is located, on the line that holds that key."""
+    from popdens.scenario import locate_keys
+
+    lines = []
+    for name, table in tables.items():
+        lines.append(f"[[{_toml_string(name)}]]" if as_array else f"[{_toml_string(name)}]")
+        lines.extend(f"{_toml_string(k)} = {_toml_value(v)}  # {k.isalnum()}" for k, v in
+                     table.items())
+    text = "\n".join(lines) + "\n"
+    data = tomllib.loads(text)
+    located = locate_keys(text)
+    for name, table in data.items():
+        base = (name, 0) if as_array else (name,)
+        table = table[0] if as_array else table
+        assert located[base] == lines.index(f"[[{_toml_string(name)}]]" if as_array
+                                            else f"[{_toml_string(name)}]") + 1
+        for key in table:
+            row = text.split("\n")[located[base + (key,)] - 1]   # TOML lines end at \n only
+            assert row.startswith(_toml_string(key) + " = "), (key, row)

@@ -163,7 +163,10 @@ class _Scanner:
             self._skip_space(False)
             c = self._peek()
             if c in "\"'":
-                parts.append(self._string())
+                raw = self._string()
+                if c == '"' and "\\" in raw:   # escapes: let the TOML parser decode them
+                    raw = tomllib.loads(f'k = "{raw}"')["k"]
+                parts.append(raw)
             else:
                 start = self.pos
                 while self.pos < len(self.text) and (self.text[self.pos].isalnum() or
@@ -255,6 +258,7 @@ class _Scanner:
                     self._advance()       # "="
                     self._value(current + key)
         except (ValueError, IndexError):   # pragma: no cover - the text is valid TOML
+            # (tomllib.TOMLDecodeError is a ValueError)
             pass
         return self.lines
 
