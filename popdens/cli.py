@@ -408,6 +408,10 @@ def main(argv=None):
     if args.command == "demo":
         if args.t_end < DT:
             parser.error(f"--t-end must be >= dt = {DT:g} s, got {args.t_end:g}")
+        steps = args.t_end / DT
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            parser.error(f"--t-end must be a whole number of steps dt = {DT:g} s, got "
+                         f"{args.t_end!r}; nearest: {round(steps) * DT:.12g}")
         if not args.no_plot and not Path(args.output).resolve().parent.is_dir():
             parser.error(f"--output: the folder of {args.output!r} does not exist")
         demo(t_end=args.t_end, n_neurons=args.neurons, seed=args.seed,

@@ -68,6 +68,7 @@ def test_demo_no_plot_writes_nothing(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [["demo", "--neurons", "0"], ["demo", "--t-end", "-1"],
                                   ["demo", "--t-end", "1e-6"], ["demo", "--seed", "x"],
+                                  ["demo", "--t-end", "0.10005"],
                                   ["demo", "--output", "/no/such/folder/d.png"], []])
 def test_invalid_arguments_exit_with_status_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
