@@ -471,15 +471,15 @@ def _backend_options(check: Checker, backend: str, spec, populations) -> dict:
     return options
 
 
-def _check_steps(check: Checker, t_end: float, dt: float) -> None:
+def _check_steps(check: Checker, t_end: float, dt: float, key: str) -> None:
     steps = t_end / dt
     if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
         nearest = max(1, round(steps)) * dt
-        check.error(("run", "dt"), f"t_end = {t_end!r} s is not a whole number of steps "
+        check.error(("run", key), f"t_end = {t_end!r} s is not a whole number of steps "
                                    f"dt = {dt!r} s ({steps:.6g} steps); use t_end = "
                                    f"{nearest:.12g} s or a dt that divides it")
     elif steps > MAX_STEPS:
-        check.error(("run", "dt"), f"t_end / dt = {steps:.3g} steps; at most {MAX_STEPS:g} "
+        check.error(("run", key), f"t_end / dt = {steps:.3g} steps; at most {MAX_STEPS:g} "
                                    f"in a scenario")
 
 
@@ -492,7 +492,7 @@ def _run_settings(check: Checker, run, populations) -> dict:
         if dt > t_end:
             check.error(("run", "dt"), f"must be <= t_end = {t_end:g} s, got {dt!r}")
         else:
-            _check_steps(check, t_end, dt)
+            _check_steps(check, t_end, dt, "dt" if "dt" in run else "t_end")
     for k, t in enumerate(values.get("record_times") or []):
         if t_end is not None and t > t_end:
             check.error(("run", "record_times", k), f"must be <= t_end = {t_end:g} s, got "
