@@ -340,6 +340,15 @@ def test_backend_rejects_what_the_schema_rejects():
             net.run(0.001, 1e-4, backend="montecarlo", n_neurons=10, **options)
 
 
+def test_each_problem_is_reported_once():
+    text = GOOD.replace('model = "LIF"', "model = 3").replace(
+        "weight = 0.5e-3", 'weight = "a"\nn_syn = -1\ninput = 2')
+    err = _error(text)
+    assert [".".join(map(str, p.path)) for p in err.problems] == [
+        "populations.E.model", "connections.0.weight", "connections.0.n_syn",
+        "connections.0.input"], str(err)
+
+
 def test_post_may_not_be_a_source():
     text = GOOD.replace('post = "E"', 'post = "ext"')
     message = str(_error(text))

@@ -295,10 +295,8 @@ def _model_arguments(cls) -> tuple[set, set]:
     return required, optional
 
 
-def _build_model(check: Checker, path: tuple, spec: dict):
+def _build_model(check: Checker, path: tuple, spec: dict, model_name):
     registry = model_registry()
-    model_name = None if spec.get("model") is None else \
-        check.string(path + ("model",), spec["model"])
     if model_name is not None and model_name not in registry:
         check.error(path + ("model",), f"unknown model {model_name!r}; known models: "
                                        f"{', '.join(sorted(registry))}")
@@ -351,7 +349,7 @@ def _build_population(check: Checker, network, path: tuple, name: str, spec) -> 
     if values is None:
         return
     mark = check.mark()
-    model = _build_model(check, path, spec)
+    model = _build_model(check, path, spec, values.get("model"))
     grid = None if spec.get("grid") is None else _build_grid(check, path + ("grid",),
                                                              spec["grid"])
     if spec.get("init") is not None:
