@@ -25,6 +25,7 @@ HOSTILE = {
     "not_toml": b"t_end: 0.3\n",
     "deep_arrays": b"a = " + b"[" * 200_000 + b"]" * 200_000,
     "deep_tables": b"a = " + b"{b = " * 2000 + b"1" + b"}" * 2000,
+    "long_dotted_key": b"[" + b".".join([b"a"] * 50_000) + b"]\nx = 1\n",
     "huge_int": GOOD.replace("t_end = 0.01", "t_end = " + "9" * 5000).encode(),
     "nan": GOOD.replace("weight = 0.5e-3", "weight = nan").encode(),
     "inf_rate": GOOD.replace("rate = 1500.0", "rate = inf").encode(),

@@ -381,6 +381,8 @@ def test_t_end_must_be_a_whole_number_of_dt():
     ("\ufeff" + GOOD, None),
     ("a = " + "[" * 100_000 + "]" * 100_000, "nested deeper than"),
     ("a = " + "{b = " * 5000 + "1" + "}" * 5000, "nested deeper than"),
+    (".".join(["a"] * 33) + " = 1", "a dotted key of more than 32 parts"),
+    (GOOD + ".".join(["a"] * 32) + " = 1", "unknown key 'a'"),     # 32 parts: allowed
     (GOOD.replace("t_end = 0.01", "t_end = 1e400"), "must be finite"),
     (GOOD.replace("t_end = 0.01", "t_end = nan"), "must be finite"),
     (GOOD.replace("t_end = 0.01", "t_end = " + "9" * 400), "must be finite"),

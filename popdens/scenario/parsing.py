@@ -3,8 +3,9 @@
 Everything that can go wrong before the data is looked at ends here as a
 :class:`ScenarioError` in the common format ``FILE:LINE: dotted.key: message``: a folder, a
 file that is too large, not UTF-8 (the line of the first bad byte), nested deeper than
-:data:`MAX_NESTING` (checked on the text *before* the TOML parser sees it, whose recursion
-would otherwise overflow), or not TOML (the parser's line). A UTF-8 byte-order mark is
+:data:`MAX_NESTING` or with a dotted key of more parts (checked on the text *before* the
+TOML parser sees it, whose recursion would otherwise overflow and whose time grows with
+the square of a key's length), or not TOML (the parser's line). A UTF-8 byte-order mark is
 skipped.
 
 Values come from :mod:`tomllib` (``tomli`` on Python 3.10); key lines from
@@ -34,6 +35,10 @@ MAX_NESTING = 32
 # Scenario files are hand-written; a 10 MB one is a mistake (or an attack), not a network.
 MAX_BYTES = 10_000_000
 
+# A dotted key of more than MAX_NESTING parts (bare or quoted parts); the parser and the
+# line scanner both take time quadratic in a key's length
+_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
+_LONG_KEY = re.compile(rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART}){{{MAX_NESTING},}}")
 # Characters that start a string, a comment or a nesting level; and the rest of each string
 # form, matched at one position only (so the scan stays linear in the text length)
 _SPECIAL = re.compile(r"[\"'#\[\]{}]")
@@ -365,6 +370,11 @@ def parse_toml(text: str, source: str) -> tuple[dict, dict]:
     if depth > MAX_NESTING:
         raise ScenarioError([Problem((), line, f"arrays or tables nested deeper than "
                                                f"{MAX_NESTING} levels")], source)
+    long_key = _LONG_KEY.search(text)
+    if long_key is not None:
+        line = text.count("\n", 0, long_key.start()) + 1
+        raise ScenarioError([Problem((), line, f"a dotted key of more than {MAX_NESTING} "
+                                               f"parts")], source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
