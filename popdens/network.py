@@ -453,7 +453,7 @@ class Network:
         Parameters
         ----------
         t_end, dt : float
-            Duration and reporting step (s).
+            Duration and reporting step (s); ``t_end`` a whole number of ``dt``.
         backend : {"density", "montecarlo"}
         **options
             Backend options. Both: ``record_times``. Density: ``scheme``,
