@@ -301,7 +301,8 @@ def _write_figure(result, path: Path) -> None:
     from . import plot
 
     fig = plot.summary(result)
-    _write_atomically(path, lambda target: fig.savefig(target, dpi=120, format="png"))
+    # the temporary name keeps the suffix, from which matplotlib takes the format
+    _write_atomically(path, lambda target: fig.savefig(target, dpi=120))
 
 
 def run_scenario(path, t_end: float | None = None, dt: float | None = None,
