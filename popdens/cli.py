@@ -9,7 +9,9 @@
 * ``popdens plot RESULT.npz|.nc --output PNG``: figure of a saved result.
 
 Invalid arguments and invalid scenario files exit with status 2 and a message naming the
-key and its line; a run that fails exits with status 1.
+key and its line; a run that fails exits with status 1; a run stopped by Ctrl-C exits with
+status 130 (a density run first saves the steps done, marked ``info["interrupted"]``).
+Output files are written under a temporary name and renamed when complete.
 
 The demo runs the classic single-population example of Omurtag, Knight & Sirovich (2000)
 with both backends, prints the rates, the Monte Carlo standard error and the wall times, and
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -278,11 +281,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED_STATUS = 130
+
+
+def _write_atomically(path, write) -> None:
+    """``write(temporary_path)``, then rename it to ``path``: a reader (or a crash) never
+    sees a half-written file, and an existing file is replaced only by a complete one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _write_figure(result, path: Path) -> None:
     from . import plot
 
     fig = plot.summary(result)
-    fig.savefig(path, dpi=120)
+    # the temporary name keeps the suffix, from which matplotlib takes the format
+    _write_atomically(path, lambda target: fig.savefig(target, dpi=120))
 
 
 def run_scenario(path, t_end: float | None = None, dt: float | None = None,
@@ -313,6 +333,12 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
     ------
     popdens.scenario.ScenarioError
         If the file is invalid (before anything runs).
+
+    Notes
+    -----
+    Files are written to a temporary name in the same folder, then renamed. A density
+    run stopped by Ctrl-C returns the steps done with ``info["interrupted"] = True``;
+    that partial result is reported, saved and plotted like a complete one.
     """
     from .scenario import load_scenario
 
@@ -341,8 +367,11 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
                      f"{result.mean_rate(name, 0.8 * duration):16.4g}")
     lines.append(f"  wall time: {result.wall_time:.3f} s integration, {total:.3f} s with "
                  f"setup and compilation")
+    if result.info.get("interrupted"):
+        lines.append(f"  interrupted by Ctrl-C after {duration:g} s simulated "
+                     f"(result marked info['interrupted'])")
     if save_path is not None:
-        result.save(save_path)
+        _write_atomically(save_path, result.save)
         lines.append(f"result written to {save_path}")
     if plot_path is not None:
         _write_figure(result, Path(plot_path))
@@ -380,6 +409,10 @@ def main(argv=None):
     if args.command == "demo":
         if args.t_end < DT:
             parser.error(f"--t-end must be >= dt = {DT:g} s, got {args.t_end:g}")
+        steps = args.t_end / DT
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            parser.error(f"--t-end must be a whole number of steps dt = {DT:g} s, got "
+                         f"{args.t_end!r}; nearest: {round(steps) * DT:.12g}")
         if not args.no_plot and not Path(args.output).resolve().parent.is_dir():
             parser.error(f"--output: the folder of {args.output!r} does not exist")
         demo(t_end=args.t_end, n_neurons=args.neurons, seed=args.seed,
@@ -408,9 +441,11 @@ def _main_run(parser, args) -> int:
             parser.error("--save: .nc files need xarray (pip install 'popdens[xarray]'); "
                          "use .npz")
     try:
-        run_scenario(args.scenario, t_end=args.t_end, dt=args.dt, backend=args.backend,
-                     n_neurons=args.neurons, seed=args.seed, plot_path=args.plot,
-                     save_path=args.save)
+        result = run_scenario(args.scenario, t_end=args.t_end, dt=args.dt,
+                              backend=args.backend, n_neurons=args.neurons, seed=args.seed,
+                              plot_path=args.plot, save_path=args.save)
+    except KeyboardInterrupt:     # a backend without partial results (Monte Carlo)
+        return _fail("interrupted; nothing was saved", INTERRUPTED_STATUS)
     except FileNotFoundError as exc:
         return _fail(str(exc), 2)
     except ScenarioError as exc:
@@ -419,6 +454,8 @@ def _main_run(parser, args) -> int:
         return _fail(f"this popdens cannot run the scenario yet: {exc}", 1)
     except (ValueError, TypeError, FloatingPointError) as exc:
         return _fail(f"the run failed: {exc}", 1)
+    if result.info.get("interrupted"):
+        return INTERRUPTED_STATUS
     return 0
 
 
@@ -443,12 +480,14 @@ def _main_check(args) -> int:
 
 
 def _main_plot(parser, args) -> int:
-    from .io import load
+    from .io import ResultFileError, load
 
     _check_output_folder(parser, "--output", args.output)
     try:
         result = load(args.result)
-    except (FileNotFoundError, ValueError, ImportError, KeyError) as exc:
+    except ResultFileError as exc:      # its message names the file
+        return _fail(str(exc), 2)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
         return _fail(f"cannot read {args.result!r}: {exc}", 2)
     _write_figure(result, Path(args.output))
     print(f"figure written to {args.output}")

@@ -453,7 +453,7 @@ class Network:
         Parameters
         ----------
         t_end, dt : float
-            Duration and reporting step (s).
+            Duration and reporting step (s); ``t_end`` a whole number of ``dt``.
         backend : {"density", "montecarlo"}
         **options
             Backend options. Both: ``record_times``. Density: ``scheme``,
@@ -474,6 +474,11 @@ class Network:
         dt = check_positive("dt", dt)
         if dt > t_end:
             raise ValueError(f"dt must be <= t_end, got dt={dt!r}, t_end={t_end!r}")
+        steps = t_end / dt
+        if abs(steps - round(steps)) > 1e-9 * steps:   # 1e-9: decimal inputs like 0.3 / 1e-4
+            raise ValueError(f"t_end must be a whole number of steps dt, got t_end={t_end!r}, "
+                             f"dt={dt!r} ({steps:.6g} steps); nearest valid t_end = "
+                             f"{round(steps) * dt:.12g}")
         if not self.populations:
             raise ValueError("the network has no populations; add one with add_population")
         if backend not in _BACKEND_RUNNERS:

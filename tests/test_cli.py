@@ -68,6 +68,7 @@ def test_demo_no_plot_writes_nothing(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [["demo", "--neurons", "0"], ["demo", "--t-end", "-1"],
                                   ["demo", "--t-end", "1e-6"], ["demo", "--seed", "x"],
+                                  ["demo", "--t-end", "0.10005"],
                                   ["demo", "--output", "/no/such/folder/d.png"], []])
 def test_invalid_arguments_exit_with_status_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -265,3 +266,59 @@ def test_python_dash_m_popdens_run(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "LIF with diffusion input" in done.stdout
+
+
+LONG_RUN = """\
+[run]
+t_end = 100.0
+dt = 1e-4
+[populations.E]
+model = "LIF"
+params = { tau_m = 0.05, v_th = 1.0, v_reset = 0.0 }
+grid = { v = [-0.5, 1.0, 30000] }
+[sources.ext]
+rate = 800.0
+[[connections]]
+pre = "ext"
+post = "E"
+weight = 0.03
+"""
+
+
+def test_run_ctrl_c_saves_the_partial_result_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    scenario = tmp_path / "long.toml"
+    scenario.write_text(LONG_RUN)
+    # compile (or load numba's cache) first, so that the signal lands in the time loop
+    assert cli.main(["run", scenario, "--t-end", "0.001"]) == 0
+    npz = tmp_path / "partial.npz"
+    npz.write_bytes(b"an older file")      # replaced only by a complete new one
+    process = subprocess.Popen([sys.executable, "-m", "popdens", "run", str(scenario),
+                                "--save", str(npz)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)       # start-up about 1.5 s; the full run would take minutes
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err and "interrupted" in out
+    result = pd.load(npz)
+    assert result.info["interrupted"] is True
+    assert 0 < result.t.size < 1_000_000           # stopped early, steps kept
+    assert not list(tmp_path.glob(".partial.npz.*"))   # no temporary file left
+
+
+def test_save_is_atomic_and_leaves_no_temporary_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "r.npz"
+    target.write_bytes(b"old")
+
+    def failing_write(path):
+        Path(path).write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        cli._write_atomically(target, failing_write)
+    assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
+    cli._write_atomically(target, lambda path: Path(path).write_bytes(b"new"))
+    assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]

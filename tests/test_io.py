@@ -176,3 +176,91 @@ def test_netcdf_without_xarray_is_a_clear_error(results, tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="xarray"):
         res.to_xarray()
     assert not (tmp_path / "r.nc").exists()
+
+
+class _Touch:
+    """Unpickling this creates a file: the marker that a loader unpickled something."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _hostile_result_files(good, folder):
+    """``{label: path}``: files that are not valid popdens results."""
+    import zipfile
+
+    raw = good.read_bytes()
+    meta = json.loads(str(np.load(good, allow_pickle=False)["__meta__"][()]))
+    with np.load(good, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    files = {}
+
+    def write(label, payload, suffix=".npz"):
+        path = folder / f"{label}{suffix}"
+        path.write_bytes(payload) if isinstance(payload, bytes) else \
+            np.savez(path, **payload)
+        files[label] = path
+
+    write("empty", b"")
+    write("truncated", raw[: len(raw) // 2])
+    write("text", b"t,rate\n0.0,1.0\n")
+    write("random", np.random.default_rng(0).bytes(4096))
+    write("random_nc", np.random.default_rng(1).bytes(512), ".nc")
+    write("meta_not_json", {**arrays, "__meta__": np.array("{not json")})
+    write("meta_number", {**arrays, "__meta__": np.array(3.0)})
+    write("meta_list", {**arrays, "__meta__": np.array(json.dumps([1, 2]))})
+    write("no_rates", {k: v for k, v in arrays.items() if not k.startswith("rates/")})
+    write("short_rates", {**arrays, "rates/E": arrays["rates/E"][:5]})
+    write("wrong_density_size", {**arrays, "densities/E": arrays["densities/E"][:, :7]})
+    write("text_array", {**arrays, "t": np.array(["a", "b"])})
+    write("bad_dt", {**arrays, "__meta__": np.array(json.dumps({**meta, "dt": -1.0}))})
+    write("bad_grid", {**arrays, "__meta__": np.array(json.dumps(
+        {**meta, "grids": {"E": [["v", 0.0, 1.0, 1e400]]}}).replace("Infinity", "1e999"))})
+    write("deep_meta", {**arrays, "__meta__": np.array("[" * 100_000 + "]" * 100_000)})
+    pickled = folder / "pickled.npz"
+    marker = folder / "UNPICKLED"
+    with zipfile.ZipFile(pickled, "w") as z:
+        for key, value in arrays.items():
+            if key == "rates/E":
+                continue
+            with z.open(f"{key}.npy", "w") as f:
+                np.lib.format.write_array(f, value)
+        with z.open("rates/E.npy", "w") as f:
+            np.lib.format.write_array(f, np.array([_Touch(marker)], dtype=object),
+                                      allow_pickle=True)
+    files["pickled"] = pickled
+    return files, marker
+
+
+@pytest.fixture(scope="module")
+def hostile_files(results, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    good = results[0].save(folder / "good.npz")
+    return _hostile_result_files(good, folder)
+
+
+def test_load_rejects_hostile_files_naming_them(hostile_files):
+    files, marker = hostile_files
+    for label, path in files.items():
+        with pytest.raises(pd.io.ResultFileError) as info:
+            pd.load(path)
+        assert str(path) in str(info.value), label
+    assert not marker.exists()   # nothing was unpickled
+    assert "empty" in str(pytest.raises(ValueError, pd.load, files["empty"]).value)
+    assert "truncated" in str(pytest.raises(ValueError, pd.load, files["truncated"]).value)
+    assert "allow_pickle" not in str(pytest.raises(ValueError, pd.load, files["text"]).value)
+
+
+def test_plot_command_rejects_hostile_files(hostile_files, tmp_path, capsys):
+    from popdens import cli
+
+    files, marker = hostile_files
+    for label, path in files.items():
+        status = cli.main(["plot", path, "--output", tmp_path / "p.png"])
+        err = capsys.readouterr().err
+        assert status == 2, label
+        assert str(path) in err and "Traceback" not in err, (label, err)
+    assert not (tmp_path / "p.png").exists() and not marker.exists()

@@ -275,3 +275,146 @@ def test_load_scenario_file_errors(tmp_path):
     path.write_text(GOOD.replace("rate = 1500.0", "rate = -3.0"))
     with pytest.raises(ScenarioError, match=rf"{path}:\d+: sources\.ext\.rate"):
         load_scenario(path)
+
+
+# --- one pass reports everything; hostile values; the schema ---------------------------
+def test_every_problem_in_one_pass_population_and_connection():
+    # a broken population (unknown model) and a broken connection field (delay) of the
+    # connection that targets it: both reported at once
+    text = GOOD.replace('model = "LIF"', 'model = "Nope"').replace(
+        "weight = 0.5e-3", "weight = 0.5e-3\ndelay = -1.0")
+    err = _error(text)
+    keys = [(p.line, ".".join(map(str, p.path))) for p in err.problems]
+    assert keys == [(_line_of(text, "Nope"), "populations.E.model"),
+                    (_line_of(text, "delay = -1.0"), "connections.0.delay")], keys
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ("seed = 2", 'seed = 2\nconnectivity = "random"', "run.montecarlo.connectivity",
+     "must be one of"),
+    ("seed = 2", "seed = 2\nrecord_spikes = -1", "run.montecarlo.record_spikes", ">= 0"),
+    ("n_neurons = 300", "n_neurons = { E = 10, X = 3 }", "run.montecarlo.n_neurons.X",
+     "not a population"),
+    ("n_neurons = 300", "n_neurons = 1e300", "run.montecarlo.n_neurons", "<="),
+    ("[populations.E]", '[run.density]\nscheme = "weno"\n[populations.E]', "run.density.scheme",
+     "must be one of"),
+    ("[populations.E]", "[run.density]\nrecord_every = 0\n[populations.E]",
+     "run.density.record_every", ">= 1"),
+    ("[populations.E]", "[run.density]\nprogress = 1\n[populations.E]", "run.density.progress",
+     "true or false"),
+])
+def test_backend_options_are_checked_as_run_checks_them(old, new, key, words):
+    text = GOOD.replace(old, new, 1)
+    message = str(_error(text))
+    assert f": {key}: " in message and words in message, message
+
+
+def test_schema_options_match_the_backends_signatures():
+    import inspect
+
+    from popdens.backends import density, montecarlo, montecarlo_nd
+    from popdens.scenario import SECTIONS
+
+    def names(*runners):
+        out = set()
+        for run in runners:
+            out |= {n for n, p in inspect.signature(run).parameters.items()
+                    if p.kind is p.POSITIONAL_OR_KEYWORD}
+        return out - {"network", "t_end", "dt", "record_times"}
+
+    assert {k.name for k in SECTIONS["run.density"]} == names(density.run)
+    assert {k.name for k in SECTIONS["run.montecarlo"]} == names(montecarlo.run,
+                                                                 montecarlo_nd.run)
+    assert {k.choices for k in SECTIONS["run.montecarlo"] if k.name == "timing"} == \
+        {montecarlo.TIMINGS}
+
+
+def test_backend_rejects_what_the_schema_rejects():
+    # the same invalid values fail in the backend itself (the schema is not stricter)
+    net = parse_scenario(GOOD).network
+    for options in ({"scheme": "weno"}, {"record_every": 0}, {"progress": 1}):
+        with pytest.raises((ValueError, TypeError)):
+            net.run(0.001, 1e-4, **options)
+    for options in ({"connectivity": "random"}, {"record_spikes": -1}, {"timing": "x"}):
+        with pytest.raises((ValueError, TypeError)):
+            net.run(0.001, 1e-4, backend="montecarlo", n_neurons=10, **options)
+
+
+def test_each_problem_is_reported_once():
+    text = GOOD.replace('model = "LIF"', "model = 3").replace(
+        "weight = 0.5e-3", 'weight = "a"\nn_syn = -1\ninput = 2')
+    err = _error(text)
+    assert [".".join(map(str, p.path)) for p in err.problems] == [
+        "populations.E.model", "connections.0.weight", "connections.0.n_syn",
+        "connections.0.input"], str(err)
+
+
+def test_post_may_not_be_a_source():
+    text = GOOD.replace('post = "E"', 'post = "ext"')
+    message = str(_error(text))
+    assert f"s.toml:{_line_of(text, 'post = ')}: connections[0].post: 'ext' is a source" \
+        in message
+
+
+def test_boundaries_on_lif_is_a_problem_not_a_traceback():
+    text = GOOD.replace("grid = { v = [0.0, 0.02, 100] }",
+                        'grid = { v = [0.0, 0.02, 100] }\nboundaries = { v = "absorb" }')
+    message = str(_error(text))
+    assert "populations.E: not supported by this popdens" in message, message
+
+
+def test_t_end_must_be_a_whole_number_of_dt():
+    text = GOOD.replace("t_end = 0.01", "t_end = 0.01005").replace(
+        "record_times = [0.01]", "")
+    message = str(_error(text))
+    assert "run.dt: t_end = 0.01005 s is not a whole number of steps dt = 0.0001" in message
+    assert "use t_end = 0.01 s" in message, message
+    net = parse_scenario(GOOD).network
+    with pytest.raises(ValueError, match=r"t_end=0\.01005, dt=0\.0001.*nearest valid "
+                                         r"t_end = 0\.01\b"):
+        net.run(t_end=0.01005, dt=1e-4)
+    assert net.run(t_end=0.3, dt=1e-4, progress=False).t.size == 3000   # 0.3/1e-4 in floats
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "missing required key 'run'"),
+    ("\ufeff" + GOOD, None),
+    ("a = " + "[" * 100_000 + "]" * 100_000, "nested deeper than"),
+    ("a = " + "{b = " * 5000 + "1" + "}" * 5000, "nested deeper than"),
+    (".".join(["a"] * 33) + " = 1", "a dotted key of more than 32 parts"),
+    (GOOD + ".".join(["a"] * 32) + " = 1", "unknown key 'a'"),     # 32 parts: allowed
+    (GOOD.replace("t_end = 0.01", "t_end = 1e400"), "must be finite"),
+    (GOOD.replace("t_end = 0.01", "t_end = nan"), "must be finite"),
+    (GOOD.replace("t_end = 0.01", "t_end = " + "9" * 400), "must be finite"),
+    (GOOD.replace("rate = 1500.0", "rate = -inf"), "must be finite"),
+    (GOOD.replace("100] }", "100000000000] }"), "must be <="),
+    (GOOD.replace("seed = 2", "seed = 99999999999999999999999999"), "must be <="),
+    (GOOD.replace("weight = 0.5e-3", "weight = [1,"), "not valid TOML"),
+    ("populations = 1\nrun = []\nsources = { a = 1 }\nconnections = [1, {}]\n",
+     "must be a table"),
+], ids=lambda value: None if isinstance(value, str) and len(value) < 40 else "text")
+def test_hostile_texts_end_in_scenario_errors(text, words):
+    if words is None:
+        assert parse_scenario(text).network.populations
+        return
+    err = _error(text)
+    assert words in str(err), str(err)
+
+
+def test_binary_and_folder_and_bom_files(tmp_path):
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"[run]\nt_end = 1\n\xff\xfe\x00garbage")
+    with pytest.raises(ScenarioError, match=rf"{binary}:3: \(top level\): not UTF-8"):
+        load_scenario(binary)
+    with pytest.raises(ScenarioError, match="is a folder"):
+        load_scenario(tmp_path)
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_scenario(bom).t_end == 0.01
+
+
+def test_readme_reference_table_is_the_schema():
+    from popdens.scenario import reference_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert reference_table() in readme
