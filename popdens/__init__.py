@@ -38,6 +38,11 @@ from .backends.steady import SteadyState, steady_state  # noqa: E402
 
 __all__ += ["SteadyState", "steady_state"]
 
+# Model text (Brian2-style equations): parser, dimension checks, generated code.
+from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
+
+__all__ += ["EquationError", "ParsedModel", "parse_equations"]
+
 # Front layer: saving/loading results, the network description, scenario files.
 from .io import describe, load  # noqa: E402
 from .scenario import load_scenario  # noqa: E402
