@@ -214,6 +214,13 @@ def test_parameters_without_units_are_not_checked():
                         require_units=True)
 
 
+def test_overflowing_constants_give_inf_not_an_exception():
+    m = parse_equations("dv/dt = (1e64*hertz)**64/hertz**63 + 0*v*hertz : 1")
+    with np.errstate(over="ignore"):
+        assert np.isinf(m.drift(np.zeros(2))[0]).all()
+    assert math.isinf(m.compiled().drift(0.0, ())[0])
+
+
 def test_hash_normalised():
     a = parse_equations("dv/dt = (mu-v)/tau : volt  # comment", dict(mu=1.0, tau=2.0))
     b = parse_equations("\n  dv/dt =  ( mu - v ) / tau : volt\n", dict(mu=5.0, tau=3.0))

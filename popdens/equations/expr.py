@@ -362,6 +362,9 @@ def emit(node, local: dict, mode: str) -> str:
     if isinstance(node, ast.UnaryOp):
         sign = "-" if isinstance(node.op, ast.USub) else "+"
         return f"({sign}{emit(node.operand, local, mode)})"
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and mode == "numpy":
+        # np.power overflows to inf like the arrays do; Python float ** would raise
+        return f"np.power({emit(node.left, local, mode)}, {emit(node.right, local, mode)})"
     if isinstance(node, ast.BinOp):
         return (f"({emit(node.left, local, mode)} {_BINOPS[type(node.op)]} "
                 f"{emit(node.right, local, mode)})")
