@@ -157,8 +157,11 @@ def test_structure_of_parsed_models():
     assert m.noise_kind == {"v": "none", "w": "none"} and m.noise_names == ()
     assert m.threshold == "v > v_cut" and m.reset == "v = v_r; w += b"
     assert m.unchecked == () and m.parameter_units["g_l"] == "siemens"
+    assert "def drift(s_v, s_w, params):" in m.generated_source
     h = hh()
     assert h.state_names == ("v", "m", "h", "n")
+    f = parse_equations("dv/dt = -v/tau : volt (unless refractory)", dict(tau=1.0))
+    assert f.flags == {"v": frozenset({"unless refractory"})}
     assert h.spike_surface == "v crosses 0 upward"
 
 

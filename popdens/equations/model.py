@@ -222,6 +222,9 @@ class ParsedModel:
         State -> ``"none"``, ``"additive"`` or ``"multiplicative"``.
     noise_names : tuple of str
         Distinct noise symbols (independent white noises).
+    flags : dict
+        State -> frozenset of its flags (``"unless refractory"``, ``"constant"``), for
+        the states that have any.
     threshold, reset, refractory, spike_surface
         The event description as given (normalised text), or None.
     hash : str
@@ -236,6 +239,7 @@ class ParsedModel:
         self._subs = {e.name: e for e in equations if e.kind == "subexpression"}
         self.state_names = tuple(e.name for e in diffs)
         self.state_units = {e.name: e.unit for e in diffs}
+        self.flags = {e.name: e.flags for e in diffs if e.flags}
         self.parameter_names = tuple(parameters)
         self.parameters = dict(parameters)
         self.parameter_units = {k: u.format_dim(v) for k, v in parameter_units.items()}
@@ -310,6 +314,11 @@ class ParsedModel:
     def apply_reset(self, *state) -> tuple:
         """The state after the reset statements (run in order)."""
         return self._call(self._numpy.reset, state)
+
+    @property
+    def generated_source(self) -> str:
+        """The generated NumPy source (for inspection)."""
+        return self._numpy.source
 
     def compiled(self):
         """numba-compiled scalar functions (see :func:`codegen.compile_scalar`)."""
