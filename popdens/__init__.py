@@ -20,6 +20,7 @@ from .theory import (
     richardson_extrapolate,
     siegert_rate,
     threshold_integration,
+    threshold_integration_1d,
 )
 
 __version__ = "0.1.0"
@@ -28,7 +29,7 @@ __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "s
            "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "__version__",
            "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",
            "convergence_order", "diffusion_params", "richardson_extrapolate",
-           "siegert_rate", "threshold_integration"]
+           "siegert_rate", "threshold_integration", "threshold_integration_1d"]
 
 # Importing the backends registers them with Network.run.
 from .backends import density as _density  # noqa: E402,F401
@@ -36,6 +37,11 @@ from .backends import montecarlo as _montecarlo  # noqa: E402,F401
 from .backends.steady import SteadyState, steady_state  # noqa: E402
 
 __all__ += ["SteadyState", "steady_state"]
+
+# Model text (Brian2-style equations): parser, dimension checks, generated code.
+from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
+
+__all__ += ["EquationError", "ParsedModel", "parse_equations"]
 
 # Front layer: saving/loading results, the network description, scenario files.
 from .io import describe, load  # noqa: E402
