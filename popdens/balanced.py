@@ -41,6 +41,7 @@ Contents: :class:`GaussianRate` (the sigmoids and their Gaussian averages),
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -58,10 +59,12 @@ __all__ = ["GaussianRate", "BalancedEI", "BalancedState", "LimitSolution",
 
 CLASSES = ("E", "I")
 RATE_KINDS = ("probit", "logistic", "tanh")
-# Gauss-Hermite nodes for the logistic and tanh averages: the integrand is analytic and
-# the variances are O(1), so 64 nodes reach double precision (checked against the probit
-# closed form in the tests).
-_GH_NODES = 64
+# Gauss-Hermite rules for the logistic and tanh averages, chosen by the sharpness
+# s = beta_eff^2 v of the sigmoid on the scale of the Gaussian (beta_eff = 2 beta for tanh):
+# measured against a dense trapezoid rule, 64 nodes give 1e-10 up to s = 4 and 256 nodes
+# 2e-11 up to s = 25 (the logistic's poles at distance pi / beta_eff from the real axis
+# limit the convergence); sharper sigmoids are refused.
+_GH_RULES = ((4.0, 64), (25.0, 256))
 # Grid points of the bracket scan of the stationary / projection roots.
 _SCAN_POINTS = 801
 # Largest number of recorded samples x neurons the Monte Carlo allocates.
@@ -80,8 +83,10 @@ class GaussianRate:
     - ``"tanh"``: :math:`f(x) = \nu\,(1 + \tanh(\beta(x - \theta)))/2`.
 
     The last two are averaged by Gauss-Hermite quadrature (``quadrature=True`` forces it for
-    the probit too). Derivatives: :math:`\partial_m \Lambda = \mathbb E f'` and
-    :math:`\partial_v \Lambda = \tfrac12 \mathbb E f''` (the heat equation).
+    the probit too), to ~1e-10 while :math:`\beta_{eff}^2 v \le 25` (:math:`\beta_{eff}`:
+    ``beta``, ``2 beta`` for tanh); sharper sigmoids raise ``ValueError``.
+    Derivatives: :math:`\partial_m \Lambda = \mathbb E f'`
+    and :math:`\partial_v \Lambda = \tfrac12 \mathbb E f''` (the heat equation).
 
     Parameters
     ----------
@@ -103,9 +108,7 @@ class GaussianRate:
         self.beta = check_positive("beta", beta)
         self.theta = as_real("theta", theta)
         self.quadrature = bool(quadrature) or kind != "probit"
-        nodes, weights = np.polynomial.hermite.hermgauss(_GH_NODES)
-        self._z = math.sqrt(2.0) * nodes
-        self._w = weights / math.sqrt(math.pi)
+        self._beta_eff = 2.0 * self.beta if kind == "tanh" else self.beta
 
     @property
     def code(self) -> int:
@@ -121,9 +124,10 @@ class GaussianRate:
         if self.kind == "logistic":
             s = special.expit(y)
             return nu * s, nu * beta * s * (1 - s), nu * beta**2 * s * (1 - s) * (1 - 2 * s)
-        th = np.tanh(y)
-        sech2 = 1.0 - th * th
-        return 0.5 * nu * (1 + th), 0.5 * nu * beta * sech2, -nu * beta**2 * th * sech2
+        # (1 + tanh y) / 2 = expit(2 y), without the cancellation for y << 0
+        s = special.expit(2.0 * y)
+        sech2 = 4.0 * s * (1.0 - s)
+        return nu * s, 0.5 * nu * beta * sech2, -nu * beta**2 * (2.0 * s - 1.0) * sech2
 
     def __call__(self, x):
         return self._derivatives(x)[0]
@@ -139,13 +143,30 @@ class GaussianRate:
             pdf = np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
             return (self.nu * special.ndtr(u), self.nu * self.beta * pdf / s,
                     -0.5 * self.nu * self.beta**2 * u * pdf / (s * s))
-        x = m[..., None] + np.sqrt(v)[..., None] * self._z
+        nodes, weights = self._rule(float(np.max(v, initial=0.0)))
+        x = m[..., None] + np.sqrt(v)[..., None] * nodes
         f, f1, f2 = self._derivatives(x)
-        return f @ self._w, f1 @ self._w, 0.5 * (f2 @ self._w)
+        return f @ weights, f1 @ weights, 0.5 * (f2 @ weights)
+
+    def _rule(self, v_max):
+        sharpness = self._beta_eff**2 * v_max
+        for limit, size in _GH_RULES:
+            if sharpness <= limit:
+                return _hermite_rule(size)
+        raise ValueError(f"GaussianRate({self.kind!r}) average at variance v={v_max:.6g}: "
+                         f"beta_eff^2 v = {sharpness:.6g} > {_GH_RULES[-1][0]}, too sharp a "
+                         f"sigmoid for the Gauss-Hermite rule (the probit has a closed form)")
 
     def __repr__(self) -> str:
         return (f"GaussianRate({self.kind!r}, nu={self.nu!r}, beta={self.beta!r}, "
                 f"theta={self.theta!r})")
+
+
+@functools.cache
+def _hermite_rule(size):
+    """Nodes and weights of E g(Z), Z standard normal."""
+    nodes, weights = np.polynomial.hermite.hermgauss(size)
+    return math.sqrt(2.0) * nodes, weights / math.sqrt(math.pi)
 
 
 # --------------------------------------------------------------------------------------
@@ -262,12 +283,12 @@ def rate_value(kind, nu, beta, theta, x):
     y = beta * (x - theta)
     if kind == 0:
         return nu * 0.5 * math.erfc(-y / math.sqrt(2.0))
-    if kind == 1:
-        if y >= 0.0:
-            return nu / (1.0 + math.exp(-y))
-        e = math.exp(y)
-        return nu * e / (1.0 + e)
-    return 0.5 * nu * (1.0 + math.tanh(y))
+    if kind == 2:
+        y = 2.0 * y     # (1 + tanh y) / 2 = logistic(2 y), without cancellation
+    if y >= 0.0:
+        return nu / (1.0 + math.exp(-y))
+    e = math.exp(y)
+    return nu * e / (1.0 + e)
 
 
 @njit(cache=True)
@@ -275,8 +296,8 @@ def mc_kernel(x, h_steps, p, seed, out_mean, out_var):
     """Advance the 2n synaptic variables ``x`` (E first) over ``h_steps.shape[0]`` steps.
 
     Per step every neuron k draws, for each presynaptic class q, a Poisson number of events
-    with mean ``dt * sum_{j in q, j != k} f_q(x_j)`` (rates frozen over the step); the class
-    sums are computed once per step and the neuron's own term subtracted, so a step costs
+    with mean ``dt * sum_{j in q, j != k} f_q(x_j)`` (rates frozen over the step); the
+    leave-one-out sums come from one prefix and one suffix pass per class, so a step costs
     O(n). The linear part is integrated exactly with the step's mean input ``h`` plus the
     step's jumps spread evenly over it. Class means and variances are written every
     ``record_every`` steps (sample 0: the initial state).
@@ -284,19 +305,30 @@ def mc_kernel(x, h_steps, p, seed, out_mean, out_var):
     np.random.seed(seed)  # noqa: NPY002 (numba: the generator of the compiled kernel)
     n = p.n
     fx = np.empty(2 * n)
+    # leave-one-out class sums as prefix + suffix: subtracting a neuron's own rate from the
+    # class total would cancel catastrophically when that rate dominates the class
+    before = np.empty(2 * n)
+    after = np.empty(2 * n)
+    totals = np.empty(2)
     _record(x, n, out_mean, out_var, 0)
     for step in range(h_steps.shape[0]):
-        sums = np.zeros(2)
-        for k in range(2 * n):
-            q = 0 if k < n else 1
-            fx[k] = rate_value(p.kind[q], p.nu[q], p.beta[q], p.theta[q], x[k])
-            sums[q] += fx[k]
+        for q in range(2):
+            acc = 0.0
+            for k in range(q * n, (q + 1) * n):
+                fx[k] = rate_value(p.kind[q], p.nu[q], p.beta[q], p.theta[q], x[k])
+                before[k] = acc
+                acc += fx[k]
+            totals[q] = acc
+            acc = 0.0
+            for k in range((q + 1) * n - 1, q * n - 1, -1):
+                after[k] = acc
+                acc += fx[k]
         for k in range(2 * n):
             cls = 0 if k < n else 1
             drive = h_steps[step, cls]
             for q in range(2):
-                lam = sums[q] - fx[k] if q == cls else sums[q]
-                count = np.random.poisson(max(lam, 0.0) * p.dt)  # noqa: NPY002
+                lam = before[k] + after[k] if q == cls else totals[q]
+                count = np.random.poisson(lam * p.dt)  # noqa: NPY002
                 drive += p.jump[q] * count / p.dt
             x[k] = x[k] * p.decay[cls] + p.gain[cls] * drive
         if (step + 1) % p.record_every == 0:
