@@ -24,7 +24,7 @@ from ..network import PoissonSource
 from ..result import Result
 from . import montecarlo as _mc
 
-__all__ = ["run", "DEFAULT_INTERNAL_DT", "supports"]
+__all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
 OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
 
@@ -36,11 +36,6 @@ noise of populations up to ~10^6 neurons; 40 us gives 2.6e-3 and 4.7e-3."""
 
 _KINDS = ((HodgkinHuxley, kernels.KIND_HH), (ReducedHH, kernels.KIND_REDUCED_HH),
           (LIFSynaptic, kernels.KIND_LIF_SYNAPTIC))
-
-
-def supports(model) -> bool:
-    """Whether this backend simulates populations of ``model``."""
-    return any(isinstance(model, cls) for cls, _ in _KINDS)
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
