@@ -89,7 +89,7 @@ from ..delays import delayed_rates
 from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_REFLECT, advance_nd
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..result import Result
-from .density import POISSON_TAIL, record_steps_for
+from .common import POISSON_TAIL, record_steps_for
 
 __all__ = ["NDDensitySimulation"]
 
