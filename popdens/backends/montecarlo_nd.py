@@ -22,7 +22,10 @@ from ..models.hh import HodgkinHuxley, ReducedHH
 from ..models.lif_synaptic import LIFSynaptic
 from ..network import PoissonSource
 from ..result import Result
-from . import montecarlo as _mc
+from .common import check_seed as _check_seed
+from .common import check_sizes as _check_sizes
+from .common import initial_states as _initial_states
+from .common import record_steps as _record_steps
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
@@ -223,12 +226,6 @@ _INTEGRATOR = {
 }
 
 
-# --- validation: shared with the 1D Monte Carlo backend (same options, same messages) ----
-_check_seed = _mc.check_seed
-_record_steps = _mc.record_steps
-_check_sizes = _mc.check_sizes
-
-
 def _kind_of(name, model) -> int:
     for cls, kind in _KINDS:
         if isinstance(model, cls):
@@ -302,5 +299,3 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
                                        ).astype(np.int64),
     }
 
-
-_initial_states = _mc.initial_states
