@@ -7,6 +7,7 @@ same network neuron by neuron for validation.
 """
 
 from . import balanced, delays
+from ._version import __version__
 from .grid import Axis, Grid
 from .models import LIF, HodgkinHuxley, LIFSynaptic, ReducedHH
 from .network import Network, piecewise, sinusoid
@@ -22,8 +23,6 @@ from .theory import (
     threshold_integration,
     threshold_integration_1d,
 )
-
-__version__ = "0.1.0"
 
 __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "sinusoid",
            "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "__version__",

@@ -31,7 +31,7 @@ from .grid import Grid
 __all__ = ["axis_views", "drift_components", "affine_along_axis", "affine_axes",
            "face_departures", "sweep_anchors",
            "point_mass_nd", "initial_masses_nd", "reset_map", "release_schedule",
-           "choose_substep", "spike_plane", "model_kind", "NDModelInfo"]
+           "choose_substep", "model_kind", "NDModelInfo"]
 
 # The semi-Lagrangian sweeps are stable and positive for any Courant number, so no CFL
 # limit applies. The splitting error between axes is bounded by
@@ -463,10 +463,3 @@ def choose_substep(dt: float, model, grid: Grid, info: NDModelInfo, inputs,
     if max_substep is not None:
         n_sub = max(n_sub, math.ceil(dt / max_substep - 1e-9))
     return n_sub
-
-
-def spike_plane(info: NDModelInfo):
-    """``(axis, face)`` of the spike plane, or ``None`` for a reset model."""
-    if info.spike_axis < 0:
-        return None
-    return info.spike_axis, info.spike_face

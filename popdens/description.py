@@ -7,7 +7,8 @@ input, reversal). ``Network.run`` attaches it to every :class:`popdens.Result`, 
 :mod:`popdens.io` saves it with the arrays. Callables (rates given as Python functions,
 ``init=`` densities) cannot be stored; they appear as ``{"shape": "callable", "repr": ...,
 "note": "callable, not serialisable"}``. This module introspects descriptions only; it
-imports nothing above the network layer.
+imports only the rate shapes (:mod:`popdens.rates`) and the version, so that
+:mod:`popdens.network` can import it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import inspect
 import numbers
 
 import numpy as np
+
+from ._version import __version__
+from .rates import piecewise, sinusoid
 
 __all__ = ["describe", "describe_rate", "describe_delay", "describe_model",
            "NOT_SERIALISABLE"]
@@ -91,8 +95,6 @@ def describe_rate(rate):
         "before"}``, the object's own ``spec()``, or for any other callable
         ``{"shape": "callable", "repr": ..., "note": "callable, not serialisable"}``.
     """
-    from .network import piecewise, sinusoid
-
     if isinstance(rate, piecewise):
         return {"shape": "piecewise", "times": rate.times.tolist(),
                 "rates": rate.rates.tolist()}
@@ -173,8 +175,6 @@ def describe(network) -> dict:
     >>> d["populations"]["E"]["model"], d["sources"]["ext"]["rate"]
     ('LIF', 800.0)
     """
-    from . import __version__
-
     populations = {}
     for name, pop in network.populations.items():
         entry = describe_model(pop.model)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .grid import Grid
+from .saving import save as _save
+from .saving import to_xarray as _to_xarray
 
 __all__ = ["Result"]
 
@@ -124,16 +126,12 @@ class Result:
         ImportError
             For ``.nc`` without xarray.
         """
-        from .io import save
-
-        return save(self, path)
+        return _save(self, path)
 
     def to_xarray(self):
         """The result as an :class:`xarray.Dataset` (needs xarray); layout in
         :func:`popdens.io.to_xarray`."""
-        from .io import to_xarray
-
-        return to_xarray(self)
+        return _to_xarray(self)
 
     def centers(self, name: str) -> np.ndarray:
         """Cell centers of a 1D population's grid."""

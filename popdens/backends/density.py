@@ -20,32 +20,16 @@ from ..kernels.stepper import advance
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import Progress
 from ..result import Result
+from .common import POISSON_TAIL, record_steps_for
+from .density_nd import NDDensitySimulation
 
 __all__ = ["run", "prepare", "DensitySimulation"]
 
-# Relative probability below which the Poisson event-count series is truncated (the rest
-# is lumped into the last term, so mass is still conserved exactly).
-POISSON_TAIL = 1e-10
 # Most steps per compiled call: Python touches the state only between chunks.
 CHUNK_STEPS = 20_000
 # Wall time aimed at per compiled call: the progress bar moves and Ctrl-C is honoured
 # (numba code cannot be interrupted) at about this interval.
 CHUNK_SECONDS = 0.5
-
-
-def record_steps_for(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
-    """Step indices (0 .. n_steps) at whose start the state is recorded: the first step
-    start at or after each requested time."""
-    if record_times is None:
-        return np.zeros(0, dtype=np.int64)
-    times = np.atleast_1d(np.asarray(record_times, dtype=float))
-    if times.ndim != 1 or not np.all(np.isfinite(times)):
-        raise ValueError(f"record_times must be finite times, got {record_times!r}")
-    if np.any(times < 0) or np.any(times > t_end * (1 + 1e-12)):
-        raise ValueError(f"record_times must lie in [0, t_end={t_end}], got "
-                         f"{times.tolist()}")
-    steps = np.minimum(np.ceil(times / dt - 1e-9).astype(np.int64), n_steps)
-    return np.sort(steps)
 
 
 class DensitySimulation:
@@ -308,7 +292,6 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
            p.grid is None and len(p.model.state_vars) > 1
            for p in network.populations.values()):
         # phase spaces of dimension >= 2: the N-D engine
-        from .density_nd import NDDensitySimulation
         sim = NDDensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep)
         return sim.run(record_times=times)
     sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep)

@@ -89,9 +89,9 @@ from ..delays import delayed_rates
 from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_REFLECT, advance_nd
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..result import Result
-from .density import POISSON_TAIL, record_steps_for
+from .common import POISSON_TAIL, record_steps_for
 
-__all__ = ["NDDensitySimulation", "run_nd"]
+__all__ = ["NDDensitySimulation"]
 
 # Mass fraction in an edge slice of the input axis above which a run warns that jumps
 # pile mass against the end of the grid.
@@ -393,10 +393,3 @@ class NDDensitySimulation:
                     f"t={step * self.dt:g} s; input jumps pile mass there, so the grid is "
                     f"too short for this input: extend the {side} end of {ax.name!r}",
                     RuntimeWarning, stacklevel=4)
-
-
-def run_nd(network: Network, t_end: float, dt: float, scheme: str = "mc", record_times=(),
-           max_substep: float | None = None) -> Result:
-    """Run ``network`` (populations of any dimension) with the N-D density engine."""
-    sim = NDDensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep)
-    return sim.run(record_times=record_times)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import numbers
 import time
 
 import numpy as np
@@ -27,6 +26,10 @@ from ..kernels import montecarlo as kernels
 from ..models.lif import LIF
 from ..network import PoissonSource, register_backend
 from ..result import Result
+from .common import check_seed as _check_seed
+from .common import check_sizes as _check_sizes
+from .common import initial_states
+from .common import record_steps as _record_steps
 
 __all__ = ["run", "UnknownOptionError"]
 
@@ -307,60 +310,7 @@ def _split_spikes(record, names, pop_offsets) -> dict:
     return out
 
 
-# --- validation ----------------------------------------------------------------------------
-def _check_seed(seed) -> int:
-    if seed is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be a non-negative integer or None, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _record_steps(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
-    if record_times is None:
-        record_times = ()
-    try:
-        times = np.atleast_1d(np.asarray(record_times, dtype=float))
-    except (TypeError, ValueError):
-        raise TypeError(f"record_times must be a sequence of times (s), got "
-                        f"{record_times!r}") from None
-    if times.ndim != 1:
-        raise ValueError(f"record_times must be 1D, got shape {times.shape}")
-    bad = ~np.isfinite(times) | (times < 0.0) | (times > t_end * (1 + 1e-12))
-    if np.any(bad):
-        raise ValueError(f"record_times must lie in [0, t_end={t_end!r}], got "
-                         f"{times[bad][0]!r}")
-    # first step start at or after each time; round-off must not push k dt = time past it
-    steps = np.ceil(times / dt - 1e-9).astype(np.int64)
-    return np.clip(steps, 0, n_steps)
-
-
 # --- preparation ---------------------------------------------------------------------------
-def _check_sizes(network, n_neurons) -> dict:
-    """``{population name: neurons}`` from an int or a dict."""
-    names = list(network.populations)
-    if isinstance(n_neurons, dict):
-        unknown = sorted(set(n_neurons) - set(names), key=str)
-        if unknown:
-            raise ValueError(f"n_neurons names {unknown[0]!r}, which is not a population "
-                             f"of this network (populations: {names})")
-        missing = [name for name in names if name not in n_neurons]
-        if missing:
-            raise ValueError(f"n_neurons gives no size for population {missing[0]!r}")
-        return {name: check_int(f"n_neurons[{name!r}]", n_neurons[name], 1)
-                for name in names}
-    size = check_int("n_neurons", n_neurons, 1)
-    return dict.fromkeys(names, size)
-
-
-# the N-D Monte Carlo backend validates with the same functions
-check_seed = _check_seed
-record_steps = _record_steps
-check_sizes = _check_sizes
-
-
 def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
     """Flatten the network into the kernel's per-population and per-connection arrays."""
     names, pops, grids = [], [], []
@@ -566,47 +516,6 @@ def _check_firing_period(name, model, diffusion_mean, dt) -> None:
         raise ValueError(f"population {name!r}: its drive (e_l plus diffusion input, up to "
                          f"{drive!r} V) makes it fire every {period!r} s, more than "
                          f"{_MAX_SPIKES_PER_STEP} times per step dt={dt!r}")
-
-
-def initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.ndarray:
-    """Initial states, shape ``(n_neurons, ndim)``: the model's resting state, or samples
-    of ``init`` (a cell with probability proportional to ``init`` at its center, uniform
-    within the cell)."""
-    model = pop.model
-    if pop.init is None:
-        return np.tile(np.asarray(model.resting_state, dtype=float), (n_neurons, 1))
-    centers = np.meshgrid(*grid.centers(), indexing="ij")
-    try:
-        weights = np.asarray(pop.init(*centers), dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"init of population {pop.name!r} must return numbers for the "
-                         f"cell centers (one array argument per state variable "
-                         f"{grid.names}): {err}") from err
-    if weights.shape != grid.shape:
-        try:
-            weights = np.broadcast_to(weights, grid.shape)
-        except ValueError:
-            raise ValueError(f"init of population {pop.name!r} returned shape "
-                             f"{weights.shape}; expected {grid.shape} (one value per "
-                             f"cell)") from None
-    if np.any(np.isnan(weights)):
-        raise ValueError(f"init of population {pop.name!r} returned NaN")
-    weights = np.clip(weights, 0.0, None).ravel()
-    total = float(np.sum(weights))
-    if not (math.isfinite(total) and total > 0.0):
-        raise ValueError(f"init of population {pop.name!r} must have a positive, finite "
-                         f"sum over the grid cells; got {total!r}")
-    flat = rng.choice(weights.size, size=n_neurons, p=weights / total)
-    index = np.unravel_index(flat, grid.shape)
-    states = np.empty((n_neurons, grid.ndim))
-    for d, axis in enumerate(grid.axes):
-        states[:, d] = axis.lower + (index[d] + rng.random(n_neurons)) * axis.width
-    threshold = getattr(model, "threshold_var", None)
-    if threshold is not None:
-        # a neuron must start strictly below threshold (the grid's upper face)
-        d = grid.names.index(threshold)
-        states[:, d] = np.minimum(states[:, d], np.nextafter(model.v_th, -np.inf))
-    return states
 
 
 register_backend("montecarlo", run)

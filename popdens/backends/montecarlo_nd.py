@@ -22,9 +22,12 @@ from ..models.hh import HodgkinHuxley, ReducedHH
 from ..models.lif_synaptic import LIFSynaptic
 from ..network import PoissonSource
 from ..result import Result
-from . import montecarlo as _mc
+from .common import check_seed as _check_seed
+from .common import check_sizes as _check_sizes
+from .common import initial_states as _initial_states
+from .common import record_steps as _record_steps
 
-__all__ = ["run", "DEFAULT_INTERNAL_DT", "supports"]
+__all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
 OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
 
@@ -36,11 +39,6 @@ noise of populations up to ~10^6 neurons; 40 us gives 2.6e-3 and 4.7e-3."""
 
 _KINDS = ((HodgkinHuxley, kernels.KIND_HH), (ReducedHH, kernels.KIND_REDUCED_HH),
           (LIFSynaptic, kernels.KIND_LIF_SYNAPTIC))
-
-
-def supports(model) -> bool:
-    """Whether this backend simulates populations of ``model``."""
-    return any(isinstance(model, cls) for cls, _ in _KINDS)
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
@@ -228,12 +226,6 @@ _INTEGRATOR = {
 }
 
 
-# --- validation: shared with the 1D Monte Carlo backend (same options, same messages) ----
-_check_seed = _mc.check_seed
-_record_steps = _mc.record_steps
-_check_sizes = _mc.check_sizes
-
-
 def _kind_of(name, model) -> int:
     for cls, kind in _KINDS:
         if isinstance(model, cls):
@@ -307,5 +299,3 @@ def _prepare(network, t_end, dt, step_starts) -> dict:
                                        ).astype(np.int64),
     }
 
-
-_initial_states = _mc.initial_states

@@ -37,17 +37,11 @@ __all__ = [
     "mass_between",
     "remap",
     "departure_table",
-    "prefix_sum",
-    "remap_flux_form",
     "remap_flux_form_into",
     "departure_runs",
-    "remap_flux_form_runs",
-    "remap_shift",
     "shift_integer",
     "poisson_weights",
-    "compound_shift_whole",
     "compound_jump",
-    "compound_jump_whole_with_reset",
     "bernoulli",
     "sg_coefficients",
     "sg_implicit_step",
@@ -170,7 +164,12 @@ def departure_table(departure, n, cell, frac, quad):
 
 @njit(cache=True, inline="always")
 def _prefix_at(p, p0, n, cumulative):
-    """:func:`prefix_sum` of the cells ``p[p0 .. p0 + n - 1]``."""
+    """Fill ``cumulative[i] = p[p0] + ... + p[p0 + i - 1]`` (``n + 1`` entries, first 0).
+
+    A single running sum is bound by the latency of one addition per cell; here four
+    running sums over the four quarters of the cells advance together, and the totals of
+    the earlier quarters are added to the later ones afterwards. Same sums, summed in a
+    different order: the values agree with the plain running sum up to round-off."""
     cumulative[0] = 0.0
     quarter = n // 4
     if quarter < 16:
@@ -208,16 +207,6 @@ def _prefix_at(p, p0, n, cumulative):
     for i in range(b3 + 1, n + 1):
         cumulative[i] += offset
 
-
-@njit(cache=True)
-def prefix_sum(p, cumulative):
-    """Fill ``cumulative[i] = p[0] + ... + p[i - 1]`` (``n + 1`` entries, first 0).
-
-    A single running sum is bound by the latency of one addition per cell; here four
-    running sums over the four quarters of ``p`` advance together, and the totals of the
-    earlier quarters are added to the later ones afterwards. Same sums, summed in a
-    different order: the values agree with the plain running sum up to round-off."""
-    _prefix_at(p, 0, p.shape[0], cumulative)
 
 
 @njit(cache=True)
@@ -268,13 +257,6 @@ def remap_flux_form_into(src, g, cell, frac, quad, cumulative, flux, dst):
     return flux[n]
 
 
-@njit(cache=True)
-def remap_flux_form(p, g, cell, frac, quad, cumulative, flux):
-    """Remap ``p`` in place through fixed departure points, in flux form:
-    :func:`remap_flux_form_into` with ``dst = p``. Returns the flux through the upper
-    face."""
-    return remap_flux_form_into(p, g, cell, frac, quad, cumulative, flux, p)
-
 
 @njit(cache=True)
 def departure_runs(cell, run_start, run_offset):
@@ -286,7 +268,7 @@ def departure_runs(cell, run_start, run_offset):
     ``run_start`` needs ``n + 1`` entries and ``run_offset`` ``n``. Returns the number
     of runs. A smooth flow over one step has few runs (the offset changes by one cell
     at a time); within a run the fluxes are computed with contiguous loads
-    (:func:`remap_flux_form_runs`)."""
+    (:func:`_remap_runs_at`)."""
     n = cell.shape[0] - 1
     count = 0
     for j in range(1, n + 1):
@@ -326,10 +308,22 @@ def _window_sums_at(src, first, terms, total, t0, length):
 @njit(cache=True)
 def _remap_runs_at(src, s0, n, g, run_start, run_offset, r0, num_runs, frac, quad, f0,
                    cumulative, flux, dst, d0):
-    """:func:`remap_flux_form_runs` for the cells ``src[s0 .. s0 + n - 1]`` into
-    ``dst[d0 ..]``, with the runs at ``run_start[r0 ..]`` / ``run_offset[r0 ..]`` and the
-    face tables at ``frac[f0 ..]`` / ``quad[f0 ..]`` (``g``, ``cumulative`` and ``flux``
-    from index 0)."""
+    """:func:`remap_flux_form_into` for the cells ``src[s0 .. s0 + n - 1]`` into
+    ``dst[d0 ..]``, with the departure cells given as runs (:func:`departure_runs`) at
+    ``run_start[r0 ..]`` / ``run_offset[r0 ..]`` instead of per face, and the face tables
+    at ``frac[f0 ..]`` / ``quad[f0 ..]`` (``g``, ``cumulative`` and ``flux`` from index
+    0): the same fluxes up to round-off, with contiguous loads only, so every loop
+    vectorizes.
+
+    Within a run of offset ``o`` the mass between face ``j`` and the start of its
+    departure cell is, for ``|o| <= DIRECT_OFFSET``, summed directly,
+    ``src[j] + ... + src[j + o - 1]`` (``o > 0``; for ``o < 0`` the cells
+    ``j + o .. j - 1``), instead of taken as a difference of prefix sums: no prefix-sum
+    pass where the flow moves mass a few cells per step (and the round-off is relative
+    to the mass moved rather than to the total mass). Runs farther away use the prefix
+    sums (``cumulative``, computed only if such a run exists). ``cumulative`` and
+    ``flux`` are work arrays of ``n + 1``; ``dst`` may be ``src``. Returns the flux
+    through the upper face."""
     far = False
     for r in range(num_runs):
         if abs(run_offset[r0 + r]) > DIRECT_OFFSET:
@@ -376,43 +370,12 @@ def _remap_runs_at(src, s0, n, g, run_start, run_offset, r0, num_runs, frac, qua
     return flux[n]
 
 
-@njit(cache=True)
-def remap_flux_form_runs(src, g, run_start, run_offset, num_runs, frac, quad, cumulative,
-                         flux, dst):
-    """:func:`remap_flux_form_into` with the departure cells given as runs
-    (:func:`departure_runs`) instead of per face: the same fluxes up to round-off, with
-    contiguous loads only, so every loop vectorizes.
-
-    Within a run of offset ``o`` the mass between face ``j`` and the start of its
-    departure cell is, for ``|o| <= DIRECT_OFFSET``, summed directly,
-    ``src[j] + ... + src[j + o - 1]`` (``o > 0``; for ``o < 0`` the cells
-    ``j + o .. j - 1``), instead of taken as a difference of prefix sums: no prefix-sum
-    pass where the flow moves mass a few cells per step (and the round-off is relative
-    to the mass moved rather than to the total mass). Runs farther away use the prefix
-    sums (``cumulative``, computed only if such a run exists). ``cumulative`` and
-    ``flux`` are work arrays of ``n + 1``; ``dst`` may be ``src``. Returns the flux
-    through the upper face."""
-    return _remap_runs_at(src, 0, src.shape[0], g, run_start, run_offset, 0, num_runs,
-                          frac, quad, 0, cumulative, flux, dst, 0)
-
-
-@njit(cache=True)
-def remap_shift(p, g, shift, out, weight):
-    """Add ``weight`` x ``p`` moved by ``shift`` cells (any real, signed) to ``out``.
-
-    Returns ``weight`` x the mass moved past the upper face."""
-    n = p.shape[0]
-    lo = 0.0
-    for j in range(n):
-        hi = j + 1 - shift
-        out[j] += weight * mass_between(p, g, lo, hi)
-        lo = hi
-    return weight * mass_between(p, g, n - shift, float(n))
 
 
 @njit(cache=True)
 def shift_fractional(p, g, shift, out, weight):
-    """``remap_shift`` in one branch-free pass: with ``shift = m + f`` (``0 <= f < 1``)
+    """Add ``weight`` x ``p`` moved by ``shift`` cells (any real, signed) to ``out``, in
+    one branch-free pass: with ``shift = m + f`` (``0 <= f < 1``)
     cell ``i``'s linear profile ``p + g (x - 1/2)`` sends its part above ``1 - f``,
     ``f p + g f (1 - f) / 2``, to cell ``i + m + 1`` and the rest to ``i + m``.
 
@@ -451,7 +414,8 @@ def shift_fractional(p, g, shift, out, weight):
 
 @njit(cache=True)
 def shift_integer(p, m, out, weight):
-    """Exact ``remap_shift`` for a whole number of cells ``m`` (no reconstruction)."""
+    """Exact :func:`shift_fractional` for a whole number of cells ``m`` (no
+    reconstruction)."""
     n = p.shape[0]
     fired = 0.0
     if m >= 0:
@@ -574,8 +538,17 @@ def _add_shifted_at(p, p0, out, o0, lo, hi, k0, m, weights, w0, first, terms):
 
 @njit(cache=True)
 def _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0):
-    """:func:`compound_shift_whole` on ``p[p0 ..]`` into ``out[o0 ..]`` (``n`` cells) with
-    the weights at ``weights[w0 ..]``."""
+    """``out[o0 ..] = sum_k weights[w0 + k] S^k p[p0 ..]`` (``n`` cells, ``count``
+    terms) for a whole-cell shift ``S`` by ``m`` cells.
+
+    ``S^k`` moves mass by ``k * m`` cells as :func:`shift_integer` does (past the upper
+    face it is dropped; below the lower face, ``m < 0``, it piles into cell 0), and each
+    ``out`` cell gets its terms in the order ``k = 0, 1, ...``, as a sum of
+    :func:`shift_integer` calls would, so the values are the same. For ``m >= 0`` the
+    terms go in groups of four per pass over the grid (vectorized loops). Returns
+    nothing: the mass moved past the upper face is for the caller
+    (:func:`_compound_whole_at`, :func:`_compound_whole_reset_at`). ``out`` is
+    overwritten and must not overlap ``p``."""
     if m >= 0:
         last = count - 1          # last term that lands on the grid
         if m > 0:
@@ -614,20 +587,6 @@ def _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0):
                 out[first + t] += w * p[shifted + t]
 
 
-@njit(cache=True)
-def compound_shift_whole(p, m, weights, count, out):
-    """``out = sum_k weights[k] S^k p`` for a whole-cell shift ``S`` by ``m`` cells.
-
-    ``S^k`` moves mass by ``k * m`` cells as :func:`shift_integer` does (past the upper
-    face it is dropped; below the lower face, ``m < 0``, it piles into cell 0), and each
-    ``out[j]`` gets its terms in the order ``k = 0, 1, ...``, as a sum of
-    :func:`shift_integer` calls would, so the values are the same. For ``m >= 0`` the
-    terms go in groups of four per pass over the grid (vectorized loops). Returns
-    nothing: the mass moved past the upper face is for the caller
-    (:func:`compound_jump`, :func:`compound_jump_whole_with_reset`). ``out`` is
-    overwritten and must not overlap ``p``."""
-    _compound_shift_whole_at(p, 0, p.shape[0], m, weights, 0, count, out, 0)
-
 
 @njit(cache=True)
 def _compound_whole_at(p, p0, n, m, weights, w0, count, out, o0):
@@ -653,7 +612,7 @@ def compound_jump(p, g, shift, weights, count, out):
     ``T`` moves mass by ``shift`` cells; ``k`` events move it by ``k * shift``. Returns
     the mass moved past the upper face. ``out`` is overwritten (it must not overlap
     ``p``). ``g`` must hold the slopes of ``p`` unless ``shift`` is a whole number; whole
-    shifts take :func:`compound_shift_whole` (four terms per pass), and the fired mass
+    shifts take :func:`_compound_shift_whole_at` (four terms per pass), and the fired mass
     ``sum_k weights[k] * (mass of the top k * shift cells)`` from ``count - 1`` window
     sums."""
     n = p.shape[0]
@@ -671,9 +630,24 @@ def compound_jump(p, g, shift, weights, count, out):
 @njit(cache=True)
 def _compound_whole_reset_at(p, p0, n, m, weights, w0, count, out, o0, reset_cell,
                              reset_frac_hi, scratch):
-    """:func:`compound_jump_whole_with_reset` on ``p[p0 ..]`` into ``out[o0 ..]`` with the
-    weights at ``weights[w0 ..]`` (``reset_cell`` counted from the population's first
-    cell)."""
+    """The in-step-reset jump propagator (``jumps.mixture_jump`` with one input) for a
+    whole-cell shift ``m``, in closed form, on ``p[p0 ..]`` (``n`` cells) into
+    ``out[o0 ..]`` with the weights at ``weights[w0 ..]`` (``reset_cell`` counted from
+    the population's first cell).
+
+    With ``S`` the shift, ``c(x)`` the mass of the top ``m`` cells of ``x`` (what ``S``
+    moves past threshold) and ``e`` the reset point mass, one event is
+    ``T' x = S x + c(x) e``, so ``T'^k p = S^k p + sum_{j=1..k} a_j S^(k-j) e`` with
+    ``a_j = c(T'^(j-1) p)`` the mass crossing at the ``j``-th event. The ``a_j`` follow
+    from window sums of ``p`` and the (few) crossings of the shifted reset mass:
+    ``a_j = c(S^(j-1) p) + sum_{i<j} a_i c(S^(j-1-i) e)``. Then
+    ``out = sum_k weights[k] S^k p`` (:func:`_compound_shift_whole_at`) plus
+    ``B_l = sum_j a_j weights[j + l]`` times ``S^l e``, and the fired mass is
+    ``sum_j a_j (weights[j] + ... + weights[count - 1])``: the same sums as the Horner
+    form, in another order (round-off only), in about ``count / 4`` passes over the grid
+    instead of ``3 (count - 1)``. ``scratch`` needs ``2 * count`` entries; ``out`` is
+    overwritten and must not overlap ``p``. Returns the total mass that crossed (each
+    crossing counted once); it is already back in ``out``."""
     _compound_shift_whole_at(p, p0, n, m, weights, w0, count, out, o0)
     if m <= 0 or count < 2:
         return 0.0
@@ -713,28 +687,6 @@ def _compound_whole_reset_at(p, p0, n, m, weights, w0, count, out, o0, reset_cel
             out[o0 + x + 1] += reset_frac_hi * b
     return fired
 
-
-@njit(cache=True)
-def compound_jump_whole_with_reset(p, m, weights, count, out, reset_cell, reset_frac_hi,
-                                   scratch):
-    """The in-step-reset jump propagator (``jumps.mixture_jump`` with one input) for a
-    whole-cell shift ``m``, in closed form.
-
-    With ``S`` the shift, ``c(x)`` the mass of the top ``m`` cells of ``x`` (what ``S``
-    moves past threshold) and ``e`` the reset point mass, one event is
-    ``T' x = S x + c(x) e``, so ``T'^k p = S^k p + sum_{j=1..k} a_j S^(k-j) e`` with
-    ``a_j = c(T'^(j-1) p)`` the mass crossing at the ``j``-th event. The ``a_j`` follow
-    from window sums of ``p`` and the (few) crossings of the shifted reset mass:
-    ``a_j = c(S^(j-1) p) + sum_{i<j} a_i c(S^(j-1-i) e)``. Then
-    ``out = sum_k weights[k] S^k p`` (:func:`compound_shift_whole`) plus
-    ``B_l = sum_j a_j weights[j + l]`` times ``S^l e``, and the fired mass is
-    ``sum_j a_j (weights[j] + ... + weights[count - 1])``: the same sums as the Horner
-    form, in another order (round-off only), in about ``count / 4`` passes over the grid
-    instead of ``3 (count - 1)``. ``scratch`` needs ``2 * count`` entries; ``out`` is
-    overwritten and must not overlap ``p``. Returns the total mass that crossed (each
-    crossing counted once); it is already back in ``out``."""
-    return _compound_whole_reset_at(p, 0, p.shape[0], m, weights, 0, count, out, 0,
-                                    reset_cell, reset_frac_hi, scratch)
 
 
 @njit(cache=True)

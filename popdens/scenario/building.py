@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import models
 from .parsing import ScenarioError, parse_toml, read_text
 from .schema import (
     DELAY_DISTRIBUTIONS,
@@ -102,12 +103,9 @@ def model_registry() -> dict:
     this popdens has them) plus every class exported by :mod:`popdens.models` that has
     ``state_vars``.
     """
-    import popdens
-    from popdens import models
-
     registry = {}
     for name in KNOWN_MODELS:
-        cls = getattr(popdens, name, None) or getattr(models, name, None)
+        cls = getattr(models, name, None)
         if isinstance(cls, type):
             registry[name] = cls
     for name in getattr(models, "__all__", ()):
