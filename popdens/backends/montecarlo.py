@@ -24,6 +24,7 @@ import numpy as np
 
 from .._checks import UnknownOptionError, check_int, check_positive
 from ..kernels import montecarlo as kernels
+from ..models.base import ThresholdReset
 from ..models.lif import LIF
 from ..network import PoissonSource, register_backend
 from ..result import Result
@@ -383,7 +384,7 @@ def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
         pops.append(pop)
         grids.append(grid)
         for key in params:
-            params[key].append(getattr(model, key))
+            params[key].append(model.params()[key])
         for conn in network.inputs_of(pop):
             from_population = not isinstance(conn.pre, PoissonSource)
             if from_population and conn.input == "jump" and connectivity == "fixed_indegree":
@@ -601,11 +602,11 @@ def initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.nd
     states = np.empty((n_neurons, grid.ndim))
     for d, axis in enumerate(grid.axes):
         states[:, d] = axis.lower + (index[d] + rng.random(n_neurons)) * axis.width
-    threshold = getattr(model, "threshold_var", None)
-    if threshold is not None:
+    rule = model.spike_rule
+    if isinstance(rule, ThresholdReset):
         # a neuron must start strictly below threshold (the grid's upper face)
-        d = grid.names.index(threshold)
-        states[:, d] = np.minimum(states[:, d], np.nextafter(model.v_th, -np.inf))
+        d = grid.names.index(rule.var)
+        states[:, d] = np.minimum(states[:, d], np.nextafter(rule.threshold, -np.inf))
     return states
 
 

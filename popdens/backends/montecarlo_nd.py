@@ -23,6 +23,7 @@ from ..models.lif_synaptic import LIFSynaptic
 from ..network import PoissonSource
 from ..result import Result
 from . import montecarlo as _mc
+from . import montecarlo_generic
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT", "supports"]
 
@@ -102,6 +103,11 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         ``boundaries`` (a density-grid setting), or a model this backend does not
         simulate (e.g. :class:`popdens.LIF` mixed into the same network).
     """
+    if not all(supports(pop.model) for pop in network.populations.values()):
+        # user-written models (or LIF beside N-D models): the interface-only engine
+        return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
+                                      record_times=record_times, internal_dt=internal_dt,
+                                      connectivity=connectivity, **options)
     if options:
         unknown = ", ".join(sorted(options))
         raise UnknownOptionError(f"unknown option(s) for the N-D montecarlo backend: "
