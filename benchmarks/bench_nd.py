@@ -31,16 +31,24 @@ from popdens.models import ReducedHH
 RESULTS = Path(__file__).parent / "results" / "nd.md"
 
 
-class SmoothField:
+class SmoothField(pd.Model):
     """A nonlinear drift (not affine along any axis: Runge-Kutta departure points),
     spike plane at x = 0.5; input jumps along x."""
 
+    spike_rule = pd.SpikeSurface("x", 0.5)
+
     def __init__(self, ndim):
-        self.ndim = ndim
         self.state_vars = ("x", "y", "z", "w")[:ndim]
-        self.input_var = "x"
-        self.spike_surface = ("x", 0.5)
-        self.resting_state = (0.3,) * ndim
+
+    @property
+    def resting_state(self):
+        return (0.3,) * self.ndim
+
+    def default_grid(self, inputs=()):
+        raise NotImplementedError("the benchmark passes its grids")
+
+    def params(self):
+        return {"ndim": self.ndim}
 
     def drift(self, *coords):
         coords = np.broadcast_arrays(*[np.asarray(c, float) for c in coords])

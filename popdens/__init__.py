@@ -9,23 +9,24 @@ same network neuron by neuron for validation.
 from . import balanced, delays
 from ._version import __version__
 from .grid import Axis, Grid
-from .models import LIF, HodgkinHuxley, LIFSynaptic, ReducedHH
+from .models import LIF, HodgkinHuxley, LIFSynaptic, Model, ReducedHH, SpikeSurface, ThresholdReset
 from .network import Network, piecewise, sinusoid
 from .result import Result
 from .theory import (
-    StationaryState,
-    brunel_mean_field_rate,
-    brunel_threshold_rate,
-    convergence_order,
-    diffusion_params,
-    richardson_extrapolate,
-    siegert_rate,
-    threshold_integration,
-    threshold_integration_1d,
+                     StationaryState,
+                     brunel_mean_field_rate,
+                     brunel_threshold_rate,
+                     convergence_order,
+                     diffusion_params,
+                     richardson_extrapolate,
+                     siegert_rate,
+                     threshold_integration,
+                     threshold_integration_1d,
 )
 
 __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "sinusoid",
-           "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "__version__",
+           "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "Model", "ThresholdReset",
+           "SpikeSurface", "__version__",
            "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",
            "convergence_order", "diffusion_params", "richardson_extrapolate",
            "siegert_rate", "threshold_integration", "threshold_integration_1d"]

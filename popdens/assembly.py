@@ -78,11 +78,11 @@ def initial_masses(grid: Grid, model, init) -> np.ndarray:
 
 
 def weight_at_threshold(conn) -> float:
-    """The jump of one event of ``conn`` at the target's threshold (V): ``weight``, or
-    ``weight (E - v_th)`` for a conductance synapse."""
+    """The jump of one event of ``conn`` at the target's threshold: ``weight``, or
+    ``weight (E - threshold)`` for a conductance synapse."""
     if conn.reversal is None:
         return conn.weight
-    return conn.weight * (conn.reversal - conn.post.model.v_th)
+    return conn.weight * (conn.reversal - conn.post.model.spike_rule.threshold)
 
 
 def substeps(dt: float, populations) -> int:
@@ -92,8 +92,8 @@ def substeps(dt: float, populations) -> int:
     ``(peak_rate, weight, kind)``. Three limits, all measured (tests/test_accuracy.py,
     tests/test_agreement.py):
 
-    * ``dt_sub <= tau_m / 100`` keeps the transport/jump splitting error of transients
-      well under 1 %;
+    * ``dt_sub <= model.time_scale / 100`` (``tau_m`` for the LIF) keeps the
+      transport/jump splitting error of transients well under 1 %;
     * the drift at threshold may carry mass at most half the smallest excitatory jump
       per sub-step: mass just below threshold must meet a jump stage while it is
       within one jump of threshold (otherwise firing is overestimated, by percents when
@@ -102,8 +102,8 @@ def substeps(dt: float, populations) -> int:
     """
     n_sub = 1
     for model, inputs in populations:
-        n_sub = max(n_sub, math.ceil(dt / (SUBSTEP_FRACTION * model.tau_m) - 1e-9))
-        speed = abs(float(model.drift(model.v_th)))
+        n_sub = max(n_sub, math.ceil(dt / (SUBSTEP_FRACTION * model.time_scale) - 1e-9))
+        speed = abs(float(model.drift(model.spike_rule.threshold)))
         jumps = [w for (_, w, kind) in inputs if kind == "jump" and w > 0]
         if jumps and speed > 0:
             n_sub = max(n_sub, math.ceil(dt * speed / (JUMP_CFL * min(jumps)) - 1e-9))
@@ -149,11 +149,12 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
     frac = np.zeros(n + 1)
     quad = np.zeros(n + 1)
     departure_table(departure, n, cell, frac, quad)
-    reset_cell, reset_frac = point_mass_weights(grid, model.v_reset)
+    rule = model.spike_rule
+    reset_cell, reset_frac = point_mass_weights(grid, rule.reset)
     # transport firing happens, on average, half a sub-step before the jump stage
-    transport = release_stencil(model.t_ref / dt_sub - 0.5, 0, grid, model, dt_sub)
-    jumps = release_stencil(model.t_ref / dt_sub, 1, grid, model, dt_sub)
-    diffusion = implicit_release_stencil(model.t_ref / dt_sub, grid, model)
+    transport = release_stencil(rule.refractory / dt_sub - 0.5, 0, grid, model, dt_sub)
+    jumps = release_stencil(rule.refractory / dt_sub, 1, grid, model, dt_sub)
+    diffusion = implicit_release_stencil(rule.refractory / dt_sub, grid, model)
     return PopulationArrays(
         grid=grid,
         mode=MODE_DIFFUSION if has_diffusion else MODE_REMAP,
@@ -165,7 +166,7 @@ def population_arrays(model, grid: Grid, dt_sub: float, has_diffusion: bool
         face_velocity=model.drift(faces),
         reset_cell=reset_cell,
         reset_frac_hi=reset_frac,
-        immediate_reset=model.t_ref == 0.0,
+        immediate_reset=rule.refractory == 0.0,
         stencils=(transport, jumps, diffusion),
     )
 
@@ -204,8 +205,9 @@ def release_stencil(delay: float, kind: int, grid: Grid, model, dt_sub: float
         raw = [(i - 1, 1, 0.5 - f), (i, 0, 0.5), (i, 1, f)]
     else:
         raw = [(i, 0, 1.0 - f), (i, 1, 0.5), (i + 1, 0, f - 0.5)]
-    reset = point_mass_weights(grid, model.v_reset)
-    advanced = point_mass_weights(grid, float(model.flow(model.v_reset, dt_sub)))
+    v_reset = model.spike_rule.reset
+    reset = point_mass_weights(grid, v_reset)
+    advanced = point_mass_weights(grid, float(model.flow(v_reset, dt_sub)))
     entries: dict = {}
     for offset, kind_of_point, weight in raw:
         if weight <= 0.0:
@@ -228,7 +230,7 @@ def implicit_release_stencil(delay: float, grid: Grid, model
     the stationary backward-Euler state is the generator's null vector when the mass
     waits exactly ``delay`` sub-steps, so release at sub-step starts, split linearly
     (offset 0: at once, into the state after the implicit step)."""
-    reset = point_mass_weights(grid, model.v_reset)
+    reset = point_mass_weights(grid, model.spike_rule.reset)
     whole = math.floor(delay + 1e-12)
     f = max(delay - whole, 0.0)
     entries = []

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import Grid
+from .models.base import SpikeSurface
 
 __all__ = ["axis_views", "drift_components", "affine_along_axis", "affine_axes",
            "face_departures", "sweep_anchors",
@@ -83,7 +84,7 @@ def drift_components(model, coords) -> list[np.ndarray]:
         raise ValueError(f"model.drift returned {len(values)} components for "
                          f"{len(coords)} state variables")
     out = [np.broadcast_to(np.asarray(v, dtype=float), shape) for v in values]
-    for name, v in zip(getattr(model, "state_vars", ()), out):
+    for name, v in zip(model.state_vars, out):
         if not np.all(np.isfinite(v)):
             raise ValueError(f"model.drift gave non-finite values for {name!r} on the grid")
     return out
@@ -322,70 +323,49 @@ def model_kind(model, grid: Grid) -> NDModelInfo:
     if grid.names != names:
         raise ValueError(f"grid axes {grid.names} do not match the model's state variables "
                          f"{names} (same names, same order)")
-    input_var = getattr(model, "input_var", names[0])
+    input_var = model.input_var
     if input_var not in names:
         raise ValueError(f"model.input_var={input_var!r} is not one of the state variables "
                          f"{names}")
     jump_axis = names.index(input_var)
-    surface = getattr(model, "spike_surface", None)
-    if surface is not None:
-        var, level = surface
-        if var not in names:
-            raise ValueError(f"spike_surface variable {var!r} is not one of the state "
-                             f"variables {names}")
-        axis = names.index(var)
-        ax = grid.axes[axis]
-        if not ax.lower < level < ax.upper:
-            raise ValueError(f"spike_surface level {var}={level!r} lies outside the grid "
-                             f"{var}=({ax.lower:g}, {ax.upper:g}); it must be strictly "
-                             f"inside")
+    rule = model.spike_rule
+    if rule.var not in names:
+        raise ValueError(f"spike rule variable {rule.var!r} is not one of the state "
+                         f"variables {names}")
+    axis = names.index(rule.var)
+    ax = grid.axes[axis]
+    if isinstance(rule, SpikeSurface):
+        if not ax.lower < rule.level < ax.upper:
+            raise ValueError(f"spike surface level {rule.var}={rule.level!r} lies outside "
+                             f"the grid {rule.var}=({ax.lower:g}, {ax.upper:g}); it must be "
+                             f"strictly inside")
         # the plane is the face nearest to the level
-        face = int(round((level - ax.lower) / ax.width))
+        face = int(round((rule.level - ax.lower) / ax.width))
         face = min(max(face, 1), ax.num_cells - 1)
         return NDModelInfo(jump_axis, axis, face, -1)
-    v_name = getattr(model, "threshold_var", "v" if "v" in names else names[0])
-    axis = names.index(v_name)
-    ax = grid.axes[axis]
-    v_th = float(model.v_th)
-    if ax.face_index(v_th) != ax.num_cells:
-        raise ValueError(f"grid {v_name} upper={ax.upper!r} must equal the threshold "
-                         f"v_th={v_th!r} (a reset model fires through the upper face)")
-    if not ax.contains(float(model.v_reset)):
-        raise ValueError(f"grid {v_name}=({ax.lower:g}, {ax.upper:g}) must contain "
-                         f"v_reset={model.v_reset!r}")
+    if ax.face_index(rule.threshold) != ax.num_cells:
+        raise ValueError(f"grid {rule.var} upper={ax.upper!r} must equal the threshold "
+                         f"{rule.threshold!r} (a reset model fires through the upper face)")
+    if not ax.contains(rule.reset):
+        raise ValueError(f"grid {rule.var}=({ax.lower:g}, {ax.upper:g}) must contain "
+                         f"the reset {rule.reset!r}")
     return NDModelInfo(jump_axis, -1, -1, axis)
-
-
-def _refractory_map(model):
-    """The model's map of the other coordinates over the refractory period:
-    ``model.refractory_map(*other_coords)`` if defined, else multiplication by
-    ``model.refractory_decay`` if defined (LIFSynaptic: ``i_syn`` decays by
-    ``exp(-t_ref / tau_syn)``), else ``None`` (kept)."""
-    mapping = getattr(model, "refractory_map", None)
-    if mapping is not None:
-        return mapping
-    decay = getattr(model, "refractory_decay", None)
-    if decay is None:
-        return None
-    decay = float(decay)
-    return lambda *coords: tuple(decay * np.asarray(c, dtype=float) for c in coords)
 
 
 def reset_map(model, grid: Grid, reset_axis: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sparse reset map ``(source, target, weight)``: mass released from slice cell
     ``source`` (flat index over the axes other than ``reset_axis``) goes ``weight`` into
-    flat cell ``target``. Along the threshold axis it lands at ``v_reset``; the other
+    flat cell ``target``. Along the threshold axis it lands at the reset; the other
     coordinates of the slice cell's center are passed through ``model.refractory_map``
-    when the model defines one (e.g. a synaptic current decaying during the refractory
-    period), each split multilinearly over the nearest cells."""
+    (e.g. a synaptic current decaying during the refractory period), each split
+    multilinearly over the nearest cells."""
     others = [d for d in range(grid.ndim) if d != reset_axis]
     slice_shape = tuple(grid.shape[d] for d in others)
     centers = [grid.axes[d].centers for d in others]
     mesh = [m.ravel() for m in np.meshgrid(*centers, indexing="ij")] if others else []
-    mapping = _refractory_map(model)
-    if mapping is not None and others:
-        mapped = mapping(*mesh)
+    if others:
+        mapped = model.refractory_map(*mesh)
         if len(others) == 1 and not isinstance(mapped, (tuple, list)):
             mapped = (mapped,)
         mesh = [np.broadcast_to(np.asarray(m, dtype=float), mesh[0].shape) for m in mapped]
@@ -393,7 +373,7 @@ def reset_map(model, grid: Grid, reset_axis: int
     sources, targets, weights = [], [], []
     for s in range(num_slice):
         position = [0.0] * grid.ndim
-        position[reset_axis] = float(model.v_reset)
+        position[reset_axis] = model.spike_rule.reset
         for k, d in enumerate(others):
             position[d] = float(mesh[k][s])
         cells, w = point_mass_nd(grid, position)

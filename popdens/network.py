@@ -16,6 +16,7 @@ from ._checks import as_real, check_nonnegative, check_positive
 from .delays import Delay, as_delay
 from .description import describe
 from .grid import Grid
+from .models.base import Model, ThresholdReset
 from .rates import piecewise, sinusoid
 
 __all__ = ["Network", "PoissonSource", "Population", "Connection", "piecewise", "sinusoid",
@@ -100,8 +101,8 @@ def _check_boundaries(model, boundaries) -> dict:
         raise NotImplementedError(
             f"boundaries apply to N-D populations; {type(model).__name__} is 1D (its grid "
             f"has a reflecting lower face and the threshold as upper face)")
-    threshold = (getattr(model, "threshold_var", "v")
-                 if getattr(model, "spike_surface", None) is None else None)
+    rule = model.spike_rule
+    threshold = rule.var if isinstance(rule, ThresholdReset) else None
     out = {}
     for name, kinds in boundaries.items():
         if name not in names:
@@ -226,8 +227,9 @@ class Network:
             only: Monte Carlo neurons have no grid (non-default boundaries raise there).
         """
         self._check_new_name(name)
-        if not hasattr(model, "state_vars"):
-            raise TypeError(f"model must be a popdens neuron model, got {model!r}")
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a popdens.Model (LIF, HodgkinHuxley, ... or "
+                            f"a subclass of popdens.Model), got {type(model).__name__}")
         if grid is not None:
             model.validate_grid(grid)
         if init is not None and not callable(init):
@@ -329,10 +331,10 @@ class Network:
         if conn.reversal is None:
             return conn.weight
         model = conn.post.model
-        lo = getattr(model, "v_reset", None)
-        hi = getattr(model, "v_th", None)
-        middle = 0.5 * (lo + hi) if lo is not None and hi is not None else 0.0
-        return conn.weight * (conn.reversal - middle)
+        rule = model.spike_rule
+        middle = (0.5 * (rule.reset + rule.threshold) if isinstance(rule, ThresholdReset)
+                  else 0.0)
+        return float(model.conductance_jump(conn.weight, conn.reversal, middle))
 
     def grid_of(self, pop: Population, t_end: float = 1.0, dt: float = 1e-4) -> Grid:
         """The population's grid, or the model's default for its inputs."""

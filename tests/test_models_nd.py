@@ -549,13 +549,14 @@ def test_backend_errors():
 
 
 def test_models_expose_the_density_interface():
-    for model, names, surface, var in (
-            (pd.HodgkinHuxley(), ("v", "m", "h", "n"), ("n", 0.6), "v"),
-            (pd.ReducedHH(), ("v", "n"), ("n", 0.6), "v"),
-            (pd.LIFSynaptic(0.02, 0.005, 0.02, 0.01, t_ref=0.002), ("v", "i_syn"), None,
-             "i_syn")):
+    for model, names, rule, var in (
+            (pd.HodgkinHuxley(), ("v", "m", "h", "n"), pd.SpikeSurface("n", 0.6), "v"),
+            (pd.ReducedHH(), ("v", "n"), pd.SpikeSurface("n", 0.6), "v"),
+            (pd.LIFSynaptic(0.02, 0.005, 0.02, 0.01, t_ref=0.002), ("v", "i_syn"),
+             pd.ThresholdReset("v", 0.02, 0.01, 0.002), "i_syn")):
+        assert isinstance(model, pd.Model)
         assert model.state_vars == names and model.ndim == len(names)
-        assert model.spike_surface == surface
+        assert model.spike_rule == rule
         assert model.input_var == var
         assert len(model.resting_state) == model.ndim
         grid = model.default_grid()
@@ -564,8 +565,7 @@ def test_models_expose_the_density_interface():
         assert len(velocities) == model.ndim
         assert all(np.shape(a) == grid.shape for a in velocities)
     syn = pd.LIFSynaptic(0.02, 0.005, 0.02, 0.01, t_ref=0.002)
-    assert (syn.threshold_var, syn.v_th, syn.v_reset, syn.t_ref) == ("v", 0.02, 0.01, 0.002)
-    assert syn.refractory_decay == pytest.approx(math.exp(-0.4))
+    assert (syn.v_th, syn.v_reset, syn.t_ref) == (0.02, 0.01, 0.002)
     np.testing.assert_allclose(syn.refractory_map(np.array([1.0, -2.0])),
                                np.array([1.0, -2.0]) * math.exp(-0.4))
     assert syn.jump_size(0.2e-3) == pytest.approx(0.04)

@@ -32,60 +32,65 @@ from popdens.kernels.transport import limited_slopes
 # --- small test models ------------------------------------------------------------------
 
 
-class ConstantField:
-    """Constant drift ``velocity`` on the unit cube; spike plane at x = 0.9."""
+class _TestModel(pd.Model):
+    """A model of the tests: drift set by the subclass, no default grid (the tests pass
+    their grids)."""
 
-    def __init__(self, velocity, input_var=None, spike_level=0.9):
-        self.velocity = tuple(float(u) for u in velocity)
-        self.ndim = len(self.velocity)
-        self.state_vars = ("x", "y", "z", "w")[:self.ndim]
-        self.input_var = input_var or "x"
-        self.spike_surface = ("x", spike_level)
-        self.resting_state = (0.5,) * self.ndim
+    def __init__(self, state_vars, input_var, rule, rest):
+        self.state_vars = tuple(state_vars)
+        self._input_var, self._rule, self._rest = input_var, rule, rest
 
-    def drift(self, *coords):
-        shape = np.broadcast_shapes(*[np.shape(c) for c in coords])
-        return tuple(np.full(shape, u) for u in self.velocity)
+    input_var = property(lambda self: self._input_var)
+    spike_rule = property(lambda self: self._rule)
+    resting_state = property(lambda self: self._rest)
+
+    def default_grid(self, inputs=()):
+        raise NotImplementedError("the test models need an explicit grid")
+
+    def params(self):
+        return {}
 
     def validate_grid(self, grid):
         pass
 
 
-class Rotation:
+class ConstantField(_TestModel):
+    """Constant drift ``velocity`` on the unit cube; spike plane at x = 0.9."""
+
+    def __init__(self, velocity, input_var=None, spike_level=0.9):
+        self.velocity = tuple(float(u) for u in velocity)
+        ndim = len(self.velocity)
+        super().__init__(("x", "y", "z", "w")[:ndim], input_var or "x",
+                         pd.SpikeSurface("x", spike_level), (0.5,) * ndim)
+
+    def drift(self, *coords):
+        shape = np.broadcast_shapes(*[np.shape(c) for c in coords])
+        return tuple(np.full(shape, u) for u in self.velocity)
+
+
+class Rotation(_TestModel):
     """Rigid rotation about (0.5, 0.5), one turn per second (x axis is affine per line)."""
 
-    state_vars = ("x", "y")
-    ndim = 2
-    input_var = "x"
-    spike_surface = ("x", 0.95)
-    resting_state = (0.5, 0.5)
+    def __init__(self):
+        super().__init__(("x", "y"), "x", pd.SpikeSurface("x", 0.95), (0.5, 0.5))
 
     def drift(self, x, y):
         omega = 2.0 * np.pi
         x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
         return -omega * (y - 0.5), omega * (x - 0.5)
 
-    def validate_grid(self, grid):
-        pass
 
-
-class RandomField:
+class RandomField(_TestModel):
     """Smooth nonlinear drift in ``ndim`` dimensions (not affine along any axis, so the
     Runge-Kutta departure points are used), spike plane at x = 0.5."""
 
     def __init__(self, ndim, seed, reset=False):
         rng = np.random.default_rng(seed)
-        self.ndim = ndim
-        self.state_vars = ("v", "a", "b", "c")[:ndim]
         self.amplitude = rng.uniform(0.5, 1.5, size=(ndim, ndim))
         self.phase = rng.uniform(0, 2 * np.pi, size=(ndim, ndim))
-        self.input_var = "v"
-        self.resting_state = (0.4,) * ndim
-        if reset:
-            self.spike_surface = None
-            self.v_th, self.v_reset, self.t_ref = 1.0, 0.3, 0.003
-        else:
-            self.spike_surface = ("v", 0.5)
+        rule = (pd.ThresholdReset("v", 1.0, 0.3, 0.003) if reset
+                else pd.SpikeSurface("v", 0.5))
+        super().__init__(("v", "a", "b", "c")[:ndim], "v", rule, (0.4,) * ndim)
 
     def drift(self, *coords):
         coords = np.broadcast_arrays(*[np.asarray(c, float) for c in coords])
@@ -97,28 +102,18 @@ class RandomField:
             out.append(a + (0.8 if d == 0 else 0.0))
         return tuple(out)
 
-    def validate_grid(self, grid):
-        pass
 
-
-class PassiveLIF:
+class PassiveLIF(_TestModel):
     """LIF in v with a passive second coordinate y (zero drift)."""
 
-    state_vars = ("v", "y")
-    ndim = 2
-    input_var = "v"
-    spike_surface = None
-
     def __init__(self, tau_m, v_th, v_reset, t_ref):
-        self.tau_m, self.v_th, self.v_reset, self.t_ref = tau_m, v_th, v_reset, t_ref
-        self.resting_state = (0.0, 0.5)
+        self.tau_m = tau_m
+        super().__init__(("v", "y"), "v", pd.ThresholdReset("v", v_th, v_reset, t_ref),
+                         (0.0, 0.5))
 
     def drift(self, v, y):
         v, y = np.broadcast_arrays(np.asarray(v, float), np.asarray(y, float))
         return -v / self.tau_m, np.zeros(v.shape)
-
-    def validate_grid(self, grid):
-        pass
 
 
 def _gaussian_cells(axis, center, sigma):
@@ -509,8 +504,8 @@ class StillMembrane(ConstantField):
     def __init__(self, spike_level=0.95):
         super().__init__((0.0, 0.0), spike_level=spike_level)
         self.state_vars = ("v", "y")
-        self.input_var = "v"
-        self.spike_surface = ("v", spike_level)
+        self._input_var = "v"
+        self._rule = pd.SpikeSurface("v", spike_level)
 
 
 @pytest.mark.parametrize("axis", [0, 1])

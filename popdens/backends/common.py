@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from .._checks import check_int
+from ..models.base import ThresholdReset
 
 __all__ = ["POISSON_TAIL", "record_steps_for", "check_seed", "record_steps", "check_sizes",
            "initial_states"]
@@ -116,9 +117,9 @@ def initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.nd
     states = np.empty((n_neurons, grid.ndim))
     for d, axis in enumerate(grid.axes):
         states[:, d] = axis.lower + (index[d] + rng.random(n_neurons)) * axis.width
-    threshold = getattr(model, "threshold_var", None)
-    if threshold is not None:
+    rule = model.spike_rule
+    if isinstance(rule, ThresholdReset):
         # a neuron must start strictly below threshold (the grid's upper face)
-        d = grid.names.index(threshold)
-        states[:, d] = np.minimum(states[:, d], np.nextafter(model.v_th, -np.inf))
+        d = grid.names.index(rule.var)
+        states[:, d] = np.minimum(states[:, d], np.nextafter(rule.threshold, -np.inf))
     return states

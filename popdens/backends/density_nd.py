@@ -42,12 +42,12 @@ point is the true backward-flow position, so the flow carries mass out); ``"abso
 also drops the jumps that cross it. The mass lost per step (the drop of grid plus
 refractory mass) is ``Result.info["absorbed"]``.
 
-Firing: spike-surface models (``model.spike_surface = (var, level)``): the upward flux
-through the grid face nearest to ``level`` of axis ``var``, summed over the plane's
-faces (drift and jumps); mass keeps moving. Reset models (``spike_surface is None``):
-the outflux through the upper face ``v_th`` of the ``v`` axis, kept per cell of the
-(N-1)-D threshold slice in a ring buffer for ``t_ref`` and re-injected at ``v_reset``
-(other coordinates mapped by ``model.refractory_map`` if defined, else kept).
+Firing (``model.spike_rule``): a :class:`SpikeSurface` ``(var, level)`` fires the upward
+flux through the grid face nearest to ``level`` of axis ``var``, summed over the plane's
+faces (drift and jumps); mass keeps moving. A :class:`ThresholdReset` fires the outflux
+through the upper face (the threshold) of its axis, kept per cell of the (N-1)-D
+threshold slice in a ring buffer for the refractory period and re-injected at the reset
+(other coordinates mapped by ``model.refractory_map``).
 
 Conductance synapses (``reversal=E``, models whose input variable is ``v``): one event
 maps ``v -> v + w (E - v)``; ``k`` events are again an affine contraction toward ``E``,
@@ -143,13 +143,11 @@ class _Population:
         self.jump_edges = np.array([top, 1 if lower == "absorb" else 0], dtype=np.int64)
         axis = grid.axes[info.jump_axis]
         width = axis.width
-        # a model may scale the weight into a jump of its input variable
-        jump_size = getattr(model, "jump_size", lambda w: w)
         self.conn_shift = np.zeros(len(conns))
         self.conn_scale = np.ones(len(conns))
         for c, conn in enumerate(conns):
             if conn.reversal is None:
-                self.conn_shift[c] = float(jump_size(conn.weight)) / width
+                self.conn_shift[c] = float(model.jump_size(conn.weight)) / width
             else:
                 # v -> (1 - w) v + w E, in cell units of the v axis
                 w = conn.weight
@@ -159,7 +157,7 @@ class _Population:
         if info.reset_axis >= 0:
             self.reset_source, self.reset_target, self.reset_weight = reset_map(
                 model, grid, info.reset_axis)
-            t_ref = float(getattr(model, "t_ref", 0.0))
+            t_ref = model.spike_rule.refractory
             self.release_offset, self.release_weight, length = release_schedule(t_ref, dt_sub)
             slice_size = grid.num_cells // grid.shape[info.reset_axis]
         else:
@@ -228,13 +226,12 @@ class NDDensitySimulation:
             if conn.input != "jump":
                 raise NotImplementedError(f"connection {conn.label}: input={conn.input!r} "
                                           f"is not implemented for N-D populations")
-            if conn.reversal is not None and getattr(conn.post.model, "input_var",
-                                                     None) != "v":
+            if conn.reversal is not None and conn.post.model.input_var != "v":
                 raise ValueError(
                     f"connection {conn.label}: a conductance synapse "
                     f"(reversal={conn.reversal!r}) moves the membrane potential v, but "
                     f"{type(conn.post.model).__name__} takes input on "
-                    f"{getattr(conn.post.model, 'input_var', None)!r}")
+                    f"{conn.post.model.input_var!r}")
         self.pops = []
         self.n_sub = 1
         prepared = []

@@ -333,7 +333,7 @@ def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
         pops.append(pop)
         grids.append(grid)
         for key in params:
-            params[key].append(getattr(model, key))
+            params[key].append(model.params()[key])
         for conn in network.inputs_of(pop):
             from_population = not isinstance(conn.pre, PoissonSource)
             if from_population and conn.input == "jump" and connectivity == "fixed_indegree":

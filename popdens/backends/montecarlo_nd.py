@@ -22,6 +22,7 @@ from ..models.hh import HodgkinHuxley, ReducedHH
 from ..models.lif_synaptic import LIFSynaptic
 from ..network import PoissonSource
 from ..result import Result
+from . import montecarlo_generic
 from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
 from .common import initial_states as _initial_states
@@ -39,6 +40,11 @@ noise of populations up to ~10^6 neurons; 40 us gives 2.6e-3 and 4.7e-3."""
 
 _KINDS = ((HodgkinHuxley, kernels.KIND_HH), (ReducedHH, kernels.KIND_REDUCED_HH),
           (LIFSynaptic, kernels.KIND_LIF_SYNAPTIC))
+
+
+def _compiled(model) -> bool:
+    """Whether a compiled single-neuron kernel of this backend simulates ``model``."""
+    return any(isinstance(model, cls) for cls, _ in _KINDS)
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
@@ -100,6 +106,11 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         ``boundaries`` (a density-grid setting), or a model this backend does not
         simulate (e.g. :class:`popdens.LIF` mixed into the same network).
     """
+    if not all(_compiled(pop.model) for pop in network.populations.values()):
+        # user-written models (or LIF beside N-D models): the interface-only engine
+        return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
+                                      record_times=record_times, internal_dt=internal_dt,
+                                      connectivity=connectivity, **options)
     if options:
         unknown = ", ".join(sorted(options))
         raise UnknownOptionError(f"unknown option(s) for the N-D montecarlo backend: "

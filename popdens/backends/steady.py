@@ -306,14 +306,21 @@ class _PopulationStep:
 
 
 def _likely_mass_cell(network: Network, pop, grid: Grid, rates) -> int:
-    """The cell of the mean free membrane potential under the inputs (clipped into the
-    grid): where the stationary density holds mass."""
+    """The cell where the free membrane potential settles under the mean input (the
+    first downward zero of drift plus mean input drift over the grid's faces), or the
+    reset cell when the drift is positive everywhere: where the stationary density
+    holds mass."""
     model = pop.model
     drive = sum(s * c.weight for c, s in zip(network.inputs_of(pop), rates))
-    mean = model.e_l + model.tau_m * drive
     ax = grid.axes[0]
-    x = (min(mean, model.v_reset if mean >= model.v_th else mean) - ax.lower) / ax.width
-    return int(np.clip(np.floor(x), 0, ax.num_cells - 1))
+    velocity = np.asarray(model.drift(ax.faces), dtype=float) + drive
+    settles = np.flatnonzero((velocity[:-1] > 0.0) & (velocity[1:] <= 0.0))
+    if settles.size:
+        return int(settles[0])
+    if velocity[0] <= 0.0:
+        return 0
+    reset = (model.spike_rule.reset - ax.lower) / ax.width
+    return int(np.clip(np.floor(reset), 0, ax.num_cells - 1))
 
 
 def _null_vector(balance, crossings, norm, pin: int, size: int) -> np.ndarray:

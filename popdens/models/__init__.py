@@ -1,7 +1,9 @@
 """Neuron models: physics as data (state variables, drift, threshold/reset, default grid)."""
 
+from .base import Model, SpikeSurface, ThresholdReset
 from .hh import HodgkinHuxley, ReducedHH
 from .lif import LIF
 from .lif_synaptic import LIFSynaptic
 
-__all__ = ["LIF", "HodgkinHuxley", "ReducedHH", "LIFSynaptic"]
+__all__ = ["Model", "ThresholdReset", "SpikeSurface", "LIF", "HodgkinHuxley", "ReducedHH",
+           "LIFSynaptic"]

@@ -3,7 +3,7 @@
 Both models have no threshold and reset: a neuron moves along its limit cycle, and the
 firing rate is the upward probability flux through the *spike surface*, a plane of the
 slow potassium gate ``n`` that every action potential crosses exactly once (see
-:attr:`HodgkinHuxley.spike_surface`).
+:attr:`HodgkinHuxley.spike_rule`).
 
 Units are SI throughout: potentials in volts, time in seconds, rates in 1/s, the membrane
 capacitance per area in F/m^2, conductances per area in S/m^2 and the bias current
@@ -20,6 +20,7 @@ from scipy.optimize import brentq
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
+from .base import Model, SpikeSurface
 
 __all__ = ["HodgkinHuxley", "ReducedHH", "hh_rate_functions"]
 
@@ -106,29 +107,6 @@ def _steady_gates(v):
             r["alpha_n"] / (r["alpha_n"] + r["beta_n"]))
 
 
-def check_grid_axes(grid, state_vars, model_name: str) -> None:
-    """Raise unless ``grid`` is a :class:`Grid` whose axes are ``state_vars`` in order."""
-    if not isinstance(grid, Grid):
-        raise TypeError(f"grid must be a popdens.Grid, got {type(grid).__name__}")
-    if grid.names == tuple(state_vars):
-        return
-    if sorted(grid.names) == sorted(state_vars):
-        raise ValueError(f"grid axes {grid.names} are in the wrong order: {model_name} "
-                         f"needs them in the order {tuple(state_vars)}")
-    raise ValueError(f"grid axes {grid.names} do not match the {model_name} state variables "
-                     f"{tuple(state_vars)}")
-
-
-def _check_spike_surface(grid, surface, model_name: str) -> None:
-    name, level = surface
-    axis = grid.axis(name)
-    tol = 1e-9 * axis.width
-    if not axis.lower + tol < level < axis.upper - tol:
-        raise ValueError(f"the {model_name} spike surface {name} = {level:g} must lie inside "
-                         f"the grid, strictly between {name} lower={axis.lower:g} and "
-                         f"upper={axis.upper:g}")
-
-
 def _v_axis(lower_rev, upper_rev, inputs, cells_per_mv):
     """A v axis from ``lower_rev`` to ``upper_rev`` (the drift-invariant interval) widened
     by a margin and by the largest inhibitory / excitatory jump; its cell width divides
@@ -170,11 +148,9 @@ def _check_level(name, value):
     return value
 
 
-class _HHBase:
+class _HHBase(Model):
     """Parameters and ionic currents shared by the full and the reduced model."""
 
-    input_var = "v"
-    spike_var = "n"
 
     def __init__(self, c_m, g_na, g_k, g_l, e_na, e_k, e_l, i_ext, spike_level):
         self.c_m = check_positive("c_m", c_m)
@@ -195,23 +171,11 @@ class _HHBase:
                 "e_na": self.e_na, "e_k": self.e_k, "e_l": self.e_l, "i_ext": self.i_ext,
                 "spike_level": self.spike_level}
 
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"{type(self).__name__}({inner})"
-
     @property
-    def ndim(self) -> int:
-        return len(self.state_vars)
-
-    @property
-    def spike_surface(self) -> tuple[str, float]:
-        """``("n", spike_level)``: the rate is the upward flux through this plane."""
-        return (self.spike_var, self.spike_level)
-
-    def jump_size(self, weight: float) -> float:
-        """Jump of ``v`` (V) per event of a current synapse: ``weight`` itself (conductance
-        synapses move ``v`` by ``weight * (reversal - v)`` instead)."""
-        return float(weight)
+    def spike_rule(self) -> SpikeSurface:
+        """Upward crossings of ``n = spike_level``: the rate is the upward flux through
+        this plane."""
+        return SpikeSurface("n", self.spike_level)
 
     def _dv_dt(self, v, m, h, n):
         """``(i_ext - i_Na - i_K - i_L) / c_m`` (V/s)."""
@@ -248,12 +212,6 @@ class _HHBase:
                               grid[k + 1], xtol=1e-15, rtol=1e-15))
             self._rest = (key, self._state_at(v0))
         return self._rest[1]
-
-    def validate_grid(self, grid: Grid) -> None:
-        """Raise ``ValueError`` unless the grid's axes are :attr:`state_vars` in order and
-        the spike surface lies strictly inside the grid (``TypeError`` if not a Grid)."""
-        check_grid_axes(grid, self.state_vars, type(self).__name__)
-        _check_spike_surface(grid, self.spike_surface, type(self).__name__)
 
     def mc_parameters(self) -> np.ndarray:
         """The parameters as the Monte Carlo kernel's float array: ``c_m, g_na, g_k,
@@ -317,7 +275,7 @@ class HodgkinHuxley(_HHBase):
     state_vars : ("v", "m", "h", "n")
     input_var : "v"
         Variable that synaptic events jump; a connection's ``weight`` is in volts.
-    spike_surface : ("n", spike_level)
+    spike_rule : SpikeSurface("n", spike_level)
     resting_state : tuple of float
 
     References
@@ -326,6 +284,7 @@ class HodgkinHuxley(_HHBase):
     """
 
     state_vars = ("v", "m", "h", "n")
+    state_units = {"v": "V", "m": "1", "h": "1", "n": "1"}
 
     def __init__(self, c_m: float = 1e-2, g_na: float = 1200.0, g_k: float = 360.0,
                  g_l: float = 3.0, e_na: float = 0.05, e_k: float = -0.077,
@@ -436,11 +395,12 @@ class ReducedHH(_HHBase):
     ----------
     state_vars : ("v", "n")
     input_var : "v"
-    spike_surface : ("n", spike_level)
+    spike_rule : SpikeSurface("n", spike_level)
     resting_state : tuple of float
     """
 
     state_vars = ("v", "n")
+    state_units = {"v": "V", "n": "1"}
 
     def __init__(self, c_m: float = 1e-2, g_na: float = 1200.0, g_k: float = 360.0,
                  g_l: float = 3.0, e_na: float = 0.05, e_k: float = -0.077,

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
+from .base import Model, ThresholdReset
 
 __all__ = ["LIF"]
 
@@ -18,7 +19,7 @@ _CELLS_PER_RESET_GAP = 400
 _MAX_DEFAULT_CELLS = 20_000
 
 
-class LIF:
+class LIF(Model):
     r"""Leaky integrate-and-fire neuron with threshold, reset and refractory period.
 
     .. math::
@@ -49,7 +50,8 @@ class LIF:
     """
 
     state_vars = ("v",)
-    threshold_var = "v"
+    exact_flow = True
+    state_units = {"v": "V"}
 
     def __init__(self, tau_m: float, v_th: float, v_reset: float, e_l: float = 0.0,
                  t_ref: float = 0.0):
@@ -62,13 +64,19 @@ class LIF:
             raise ValueError(f"v_reset must be < v_th, got v_reset={self.v_reset!r}, "
                              f"v_th={self.v_th!r}")
 
-    def __repr__(self) -> str:
-        return (f"LIF(tau_m={self.tau_m!r}, v_th={self.v_th!r}, v_reset={self.v_reset!r}, "
-                f"e_l={self.e_l!r}, t_ref={self.t_ref!r})")
-
     def params(self) -> dict:
         return {"tau_m": self.tau_m, "v_th": self.v_th, "v_reset": self.v_reset,
                 "e_l": self.e_l, "t_ref": self.t_ref}
+
+    @property
+    def spike_rule(self) -> ThresholdReset:
+        """Threshold ``v_th``, reset ``v_reset``, refractory period ``t_ref``."""
+        return ThresholdReset("v", self.v_th, self.v_reset, self.t_ref)
+
+    @property
+    def time_scale(self) -> float:
+        """``tau_m``."""
+        return self.tau_m
 
     # --- physics as data -------------------------------------------------------------
     def drift(self, v):

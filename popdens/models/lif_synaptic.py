@@ -8,7 +8,7 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
-from .hh import check_grid_axes
+from .base import Model, ThresholdReset, check_grid_axes
 
 __all__ = ["LIFSynaptic"]
 
@@ -20,7 +20,7 @@ _MAX_DEFAULT_CELLS = 5_000
 _I_SPREAD_SDS = 6.0
 
 
-class LIFSynaptic:
+class LIFSynaptic(Model):
     r"""Leaky integrate-and-fire neuron driven by an exponential synaptic current
     (2D state ``v, i_syn``).
 
@@ -67,15 +67,12 @@ class LIFSynaptic:
     state_vars : ("v", "i_syn")
     input_var : "i_syn"
         Events jump ``i_syn`` by ``weight / tau_syn``; ``weight`` is in volts.
-    spike_surface : None
-        Threshold and reset instead: ``threshold_var = "v"``, ``v_th``, ``v_reset``,
-        ``t_ref``.
+    spike_rule : ThresholdReset("v", v_th, v_reset, t_ref)
     """
 
     state_vars = ("v", "i_syn")
-    input_var = "i_syn"
-    spike_surface = None
-    threshold_var = "v"
+    exact_flow = True
+    state_units = {"v": "V", "i_syn": "V/s"}
 
     def __init__(self, tau_m: float, tau_syn: float, v_th: float, v_reset: float,
                  e_l: float = 0.0, t_ref: float = 0.0):
@@ -89,17 +86,19 @@ class LIFSynaptic:
             raise ValueError(f"v_reset must be < v_th, got v_reset={self.v_reset!r}, "
                              f"v_th={self.v_th!r}")
 
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
-        return f"LIFSynaptic({inner})"
-
     def params(self) -> dict:
         return {"tau_m": self.tau_m, "tau_syn": self.tau_syn, "v_th": self.v_th,
                 "v_reset": self.v_reset, "e_l": self.e_l, "t_ref": self.t_ref}
 
     @property
-    def ndim(self) -> int:
-        return 2
+    def input_var(self) -> str:
+        """``"i_syn"``: events jump the synaptic current."""
+        return "i_syn"
+
+    @property
+    def spike_rule(self) -> ThresholdReset:
+        """Threshold ``v_th`` on ``v``, reset ``v_reset``, refractory period ``t_ref``."""
+        return ThresholdReset("v", self.v_th, self.v_reset, self.t_ref)
 
     # --- physics as data -------------------------------------------------------------
     def drift(self, v, i_syn):
@@ -134,16 +133,10 @@ class LIFSynaptic:
         b = math.exp(-t / self.tau_syn)
         return self.tau_m * self.tau_syn * (a - b) / (self.tau_m - self.tau_syn)
 
-    @property
-    def refractory_decay(self) -> float:
-        """Factor ``exp(-t_ref / tau_syn)`` applied to ``i_syn`` over the refractory
-        period (neurons re-enter at ``(v_reset, i_syn * refractory_decay)``)."""
-        return math.exp(-self.t_ref / self.tau_syn)
-
     def refractory_map(self, i_syn):
         """``i_syn`` at release of a neuron that spiked with ``i_syn``:
         ``i_syn * exp(-t_ref / tau_syn)`` (it decays and ignores input while refractory)."""
-        return np.asarray(i_syn, dtype=float) * self.refractory_decay
+        return np.asarray(i_syn, dtype=float) * math.exp(-self.t_ref / self.tau_syn)
 
     def nullclines(self, v) -> dict:
         """Nullclines as ``i_syn`` values over ``v`` (V): ``"v"``: ``(v - e_l) / tau_m``
