@@ -304,6 +304,20 @@ class Network:
         return conn
 
     # --- queries used by backends --------------------------------------------------------
+    def subnetwork(self, names) -> Network:
+        """The populations ``names`` with every source and the connections onto them
+        (the same objects: a view for running part of a network on its own). Connections
+        from populations outside ``names`` must not exist."""
+        names = set(names)
+        sub = Network()
+        sub.sources = dict(self.sources)
+        sub.populations = {n: p for n, p in self.populations.items() if n in names}
+        sub.connections = [c for c in self.connections if c.post.name in names]
+        for c in sub.connections:
+            if isinstance(c.pre, Population) and c.pre.name not in names:
+                raise ValueError(f"connection {c.label} comes from outside the subnetwork")
+        return sub
+
     def inputs_of(self, pop: Population) -> list[Connection]:
         return [c for c in self.connections if c.post is pop]
 

@@ -17,6 +17,7 @@ from ..assembly import (
     weight_at_threshold,
 )
 from ..kernels.stepper import advance
+from ..models.base import ThresholdReset
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import Progress
 from ..result import Result
@@ -288,14 +289,77 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
                              f"{record_every!r}")
         every = np.arange(0, int(round(t_end / dt)) + 1, int(record_every)) * dt
         times = np.union1d(times, np.minimum(every, t_end))
-    if any(p.grid is not None and p.grid.ndim > 1 or
-           p.grid is None and len(p.model.state_vars) > 1
-           for p in network.populations.values()):
-        # phase spaces of dimension >= 2: the N-D engine
-        sim = NDDensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep)
-        return sim.run(record_times=times)
-    sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep)
-    return sim.run(record_times=times, progress=bool(progress))
+    one_d, n_d = split_by_engine(network)
+    results = []
+    if n_d:
+        part = network if not one_d else network.subnetwork(n_d)
+        results.append(NDDensitySimulation(part, t_end, dt, scheme=scheme,
+                                           max_substep=max_substep).run(record_times=times))
+    if one_d:
+        part = network if not n_d else network.subnetwork(one_d)
+        sim = prepare(part, t_end, dt, scheme=scheme, max_substep=max_substep)
+        results.append(sim.run(record_times=times, progress=bool(progress)))
+    return results[0] if len(results) == 1 else merge_results(results)
+
+
+def _needs_nd_engine(pop) -> bool:
+    ndim = pop.grid.ndim if pop.grid is not None else len(pop.model.state_vars)
+    return ndim > 1 or not isinstance(pop.model.spike_rule, ThresholdReset)
+
+
+def split_by_engine(network) -> tuple[list[str], list[str]]:
+    """Population names for the 1D engine and for the N-D engine.
+
+    Populations coupled by connections (connected components of the network's graph) run
+    in one engine: the N-D engine if any of them has a phase space of dimension >= 2 or a
+    spike surface. Uncoupled parts run in the engine they need, so a 1D population beside
+    an unconnected N-D one gets exactly the result it has alone."""
+    parent = {name: name for name in network.populations}
+
+    def root(name):
+        while parent[name] != name:
+            name = parent[name]
+        return name
+    for conn in network.connections:
+        if isinstance(conn.pre, Population):
+            parent[root(conn.pre.name)] = root(conn.post.name)
+    nd_roots = {root(n) for n, p in network.populations.items() if _needs_nd_engine(p)}
+    n_d = [n for n in network.populations if root(n) in nd_roots]
+    return [n for n in network.populations if root(n) not in nd_roots], n_d
+
+
+def merge_results(results) -> Result:
+    """One Result of the density backend from results of disjoint parts of a network
+    (same steps and record times). Per-population entries of ``info`` are merged;
+    other entries that differ become ``{population: value}``."""
+    first = results[0]
+    merged = {key: {} for key in ("rates", "densities", "grids", "refractory")}
+    info = {}
+    for res in results:
+        for key, table in merged.items():
+            table.update(getattr(res, key))
+        for key, value in res.info.items():
+            names = list(res.rates)
+            if isinstance(value, dict) and set(value) <= set(names):
+                info.setdefault(key, {}).update(value)
+            else:
+                info.setdefault(key, {}).update({n: value for n in names})
+    for key, per_pop in info.items():
+        values = list(per_pop.values())
+        if all(_same(v, values[0]) for v in values) and not isinstance(
+                first.info.get(key), dict):
+            info[key] = values[0]
+    info["interrupted"] = any(r.info.get("interrupted", False) for r in results)
+    return Result(t=first.t, dt=first.dt, record_times=first.record_times,
+                  backend="density", wall_time=sum(r.wall_time for r in results),
+                  info=info, **merged)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(np.all(a == b))
+    except (TypeError, ValueError):
+        return False
 
 
 register_backend("density", run)
