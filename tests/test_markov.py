@@ -138,8 +138,7 @@ def transfer_twin(a, b, mu, sigma, edges):
 
 
 def ode_twin(model, steps, state):
-    p, rp = model.net.params(), model.reduction_params(
-        mk.REFRACTORY_RULES.index(model.refractory))
+    p, rp = model.net.params(), model.reduction_params()
     lower, edges, reset_bin = model.bins()
     counts, means, ref, pools = [np.array(x, dtype=float) for x in state]
     out = np.zeros((steps, 2))

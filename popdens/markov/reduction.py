@@ -219,6 +219,11 @@ def sde_kernel(p, r, n_steps, seed, counts):
         counts[step, 1] = fired[1]
 
 
+def _reduction_params(net, tau_c, rule, lower, edges, reset_bin) -> ReductionParams:
+    return ReductionParams(tau_c / net.dt, net.lam * net.dt, net.dt / net.tau_ref,
+                           net.dt / 1e-3, rule, lower, edges, reset_bin)
+
+
 def _check_net(net):
     if not isinstance(net, MIFNetwork):
         raise TypeError(f"net must be a MIFNetwork, got {type(net).__name__}")
@@ -241,13 +246,11 @@ class MarkovSDE:
         self.net = _check_net(net)
         self.tau_c = check_positive("tau_c", tau_c)
 
-    def reduction_params(self, rule: int = 1) -> ReductionParams:
-        net = self.net
-        lower, edges, reset_bin = np.zeros(1), np.array([net.threshold]), 0
-        if isinstance(self, MarkovODE):
-            lower, edges, reset_bin = self.bins()
-        return ReductionParams(self.tau_c / net.dt, net.lam * net.dt, net.dt / net.tau_ref,
-                               net.dt / 1e-3, rule, lower, edges, reset_bin)
+    def reduction_params(self) -> ReductionParams:
+        """The :class:`ReductionParams` of the kernels (one bin, no refractory rule: the
+        SDE releases neurons as the network does)."""
+        return _reduction_params(self.net, self.tau_c, 1, np.zeros(1),
+                                 np.array([self.net.threshold]), 0)
 
     def run(self, t_end=3.0, seed=0) -> MarkovResult:
         """Simulate ``net.n_E + net.n_I`` SDE neurons from rest for ``t_end`` seconds."""
@@ -311,6 +314,11 @@ class MarkovODE(MarkovSDE):
         reset_bin = int(np.searchsorted(edges, net.reset, side="right"))
         return lower, edges, reset_bin
 
+    def reduction_params(self) -> ReductionParams:
+        """The :class:`ReductionParams` of :func:`ode_kernel` (bins, refractory rule)."""
+        return _reduction_params(self.net, self.tau_c,
+                                 REFRACTORY_RULES.index(self.refractory), *self.bins())
+
     def initial_state(self):
         """Every neuron at ``reset`` (its bin, mean ``reset``), no refractory neuron,
         empty pools: (counts (2, K), means (2, K), refractory (2,), pools (2, 2, 2))."""
@@ -329,9 +337,8 @@ class MarkovODE(MarkovSDE):
         counts, means, ref, pools = [np.array(x, dtype=float) for x in
                                      (state if state is not None else self.initial_state())]
         out = np.zeros((steps, 2))
-        rule = REFRACTORY_RULES.index(self.refractory)
         start = time.perf_counter()
-        ode_kernel(net.params(), self.reduction_params(rule), steps, counts, means, ref,
+        ode_kernel(net.params(), self.reduction_params(), steps, counts, means, ref,
                    pools, out)
         info = {"wall_time": time.perf_counter() - start, "refractory": self.refractory,
                 "tau_c": self.tau_c, "state": (counts, means, ref, pools)}
