@@ -6,7 +6,7 @@ advances it on a finite-volume grid with numba kernels; a Monte Carlo backend si
 same network neuron by neuron for validation.
 """
 
-from . import balanced, delays
+from . import balanced, delays, markov
 from ._version import __version__
 from .grid import Axis, Grid
 from .models import LIF, HodgkinHuxley, LIFSynaptic, Model, ReducedHH, SpikeSurface, ThresholdReset
@@ -36,7 +36,7 @@ from .backends import density as _density  # noqa: E402,F401
 from .backends import montecarlo as _montecarlo  # noqa: E402,F401
 from .backends.steady import SteadyState, steady_state  # noqa: E402
 
-__all__ += ["SteadyState", "steady_state", "balanced"]
+__all__ += ["SteadyState", "steady_state", "balanced", "markov"]
 
 # Model text (Brian2-style equations): parser, dimension checks, generated code.
 from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
