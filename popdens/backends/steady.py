@@ -21,14 +21,24 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._checks import as_real, check_positive
-from ..assembly import population_arrays, scheme_code, substeps, weight_at_threshold
+from ..assembly import (
+    point_mass_weights,
+    population_arrays,
+    scheme_code,
+    substeps,
+    weight_at_threshold,
+)
 from ..grid import Grid
+from ..kernels.frozen import FrozenMixture, frozen_mixture
 from ..kernels.transport import SCHEME_UPWIND, limited_slopes, poisson_weights, sg_coefficients
-from ..network import GRID_GUESS_RATE, Network
+from ..network import GRID_GUESS_RATE, Network, rate_table
 
 __all__ = ["steady_state", "SteadyState", "remap_pieces", "slope_matrix", "limiter_factor"]
 
 _POISSON_TAIL = 1e-10
+# Window (s) over which a source's rate is averaged when read at one time: short, so that
+# a step switched on at `at` counts as on.
+_RATE_WINDOW = 1e-9
 
 
 @dataclass
@@ -201,7 +211,7 @@ class _PopulationStep:
                 if not whole:
                     b_sum = weights[k] * b if b_sum is None else b_sum + weights[k] * b
             self.jumps.append(("compound", None, a_sum.tocsr(),
-                               None if whole else b_sum.tocsr()))
+                               None if whole else b_sum.tocsr(), None))
         elif active:
             count = poisson_weights(total * dt_sub, weights, _POISSON_TAIL)
             a_mix = b_mix = None
@@ -211,13 +221,15 @@ class _PopulationStep:
                 b_mix = (s / total) * b if b_mix is None else b_mix + (s / total) * b
             fractional = any(abs(c.weight / ax.width - round(c.weight / ax.width)) >= 1e-9
                              for c, _ in active)
+            shares = (np.array([c.weight / ax.width for c, _ in active]),
+                      np.array([s / total for _, s in active]))
             self.jumps.append(("horner", weights[:count].copy(), a_mix.tocsr(),
-                               b_mix.tocsr() if fractional else None))
+                               b_mix.tocsr() if fractional else None, shares))
 
     @property
     def num_slots(self) -> int:
         slots = 0 if self.diffusive else 1
-        for kind, weights, _, _ in self.jumps:
+        for kind, weights, _, _, _ in self.jumps:
             slots += (len(weights) - 1) if kind == "horner" else 1
         return max(slots, 1)
 
@@ -225,12 +237,11 @@ class _PopulationStep:
         """Apply the jump stages to ``y1`` (a matrix on u). Returns the result, the
         enqueued crossings (row on u), all crossings (row on u) and the slot inputs."""
         n = self.n
-        reset = sp.csr_matrix(self.reset[:, None])
         chain = y1
         enqueued = sp.csr_matrix((1, y1.shape[1]))
         crossed = sp.csr_matrix((1, y1.shape[1]))
         inputs = []
-        for kind, weights, a, b in self.jumps:
+        for kind, weights, a, b, shares in self.jumps:
             if kind == "compound":
                 inputs.append(chain)
                 full = a if b is None else a + b @ slope_matrix(n, factors[slot])
@@ -242,22 +253,25 @@ class _PopulationStep:
                 chain = (full[:n] @ chain).tocsr()
                 continue
             # Horner: acc = w_K y; acc = T'(acc) + w_k y, T' = one event of the mixture,
-            # crossed mass back at reset (no refractory period) or enqueued
-            acc = weights[-1] * chain
-            for w in weights[-2::-1]:
-                inputs.append(acc)
-                one = a if b is None else a + b @ slope_matrix(n, factors[slot])
-                slot += 1
-                one = one.tocsr()
-                row = one[n] @ acc
-                crossed = crossed + row
-                acc = one[:n] @ acc + w * chain
-                if self.immediate:
-                    acc = acc + reset @ row
-                else:
-                    enqueued = enqueued + row
-                acc = acc.tocsr()
-            chain = acc
+            # crossed mass back at reset (no refractory period) or enqueued. Its matrix
+            # is built column by column by the compiled frozen mixture (the sparse
+            # products of the Horner chain on u cost 10x more)
+            count = len(weights)
+            mix = FrozenMixture(shares[0], shares[1], weights,
+                                np.array(factors[slot:slot + count - 1]).reshape(count - 1, n),
+                                self.reset if self.immediate else np.zeros(n),
+                                bool(self.immediate))
+            slot += count - 1
+            images = np.empty((n, n))
+            crossing = np.empty(n)
+            frozen_mixture(np.eye(n), mix, images, crossing, np.empty((0, n)))
+            images[np.abs(images) < 1e-300] = 0.0
+            inputs.append(("horner", chain, mix))
+            row = sp.csr_matrix(crossing[None, :]) @ chain
+            crossed = crossed + row
+            if not self.immediate:
+                enqueued = enqueued + row
+            chain = (sp.csr_matrix(images.T) @ chain).tocsr()
         return chain, enqueued, crossed, inputs
 
     def solve(self, factors, pin: int):
@@ -302,7 +316,23 @@ class _PopulationStep:
         u = _null_vector(balance.tocsr(), crossings, norm, pin, size)
         mass = record @ u
         rate = float((fired_row @ u)[0]) / self.dt_sub
-        return mass, rate, float((content_row @ u)[0]), [m @ u for m in slot_inputs]
+        return mass, rate, float((content_row @ u)[0]), _slot_vectors(slot_inputs, u, n)
+
+
+def _slot_vectors(slot_inputs, u, n: int) -> list:
+    """The states the limiter slots act on at the solution ``u``: a matrix on u per
+    slot, or a frozen mixture (its Horner iterates, one per slot)."""
+    out = []
+    for m in slot_inputs:
+        if isinstance(m, tuple):
+            _, chain, mix = m
+            x = np.asarray(chain @ u, dtype=float).reshape(1, n)
+            iterates = np.empty((mix.weights.size - 1, n))
+            frozen_mixture(x, mix, np.empty((1, n)), np.empty(1), iterates)
+            out.extend(iterates)
+        else:
+            out.append(m @ u)
+    return out
 
 
 def _likely_mass_cell(network: Network, pop, grid: Grid, rates) -> int:
@@ -349,25 +379,73 @@ def _null_vector(balance, crossings, norm, pin: int, size: int) -> np.ndarray:
     return spla.splu(rows, permc_spec="NATURAL", diag_pivot_thresh=0.1).solve(rhs)
 
 
+def _source_rate(conn, at: float) -> float:
+    """The event rate ``n_syn * rate(at)`` of a source connection, its delay ignored."""
+    src = conn.pre
+    return conn.n_syn * float(rate_table(src.name, src.rate, np.array([at]), _RATE_WINDOW)[0])
+
+
 def _input_rates(network: Network, pop, at: float, pop_rates: dict) -> list[float]:
-    """Event rate of every input of ``pop``: sources read at ``at``, populations at
-    ``n_syn`` times their rate in ``pop_rates`` (delays do not matter in a steady state)."""
+    """Event rate of every input of ``pop``: sources at ``n_syn`` times their rate at
+    ``at``, populations at ``n_syn`` times their rate in ``pop_rates``. Delays do not
+    enter: with inputs frozen, a delay only shifts time."""
     out = []
     for c in network.inputs_of(pop):
         if c.pre.name in network.populations:
             out.append(c.n_syn * pop_rates[c.pre.name])
         else:
-            out.append(float(network.source_rate_table(c, np.array([at]), 1e-9)[0]))
+            out.append(_source_rate(c, at))
     return out
 
 
+def _warn_delayed_sources(network: Network, at: float) -> None:
+    """Warn about source connections whose delayed rate at ``at`` differs from the rate
+    the stationary state uses (the source's own rate at ``at``)."""
+    for c in network.connections:
+        if c.pre.name in network.populations or c.delay.mean == 0.0:
+            continue
+        now = _source_rate(c, at)
+        for lag in sorted({c.delay.offset, c.delay.mean}):
+            if lag <= 0.0:
+                continue
+            then = c.n_syn * float(rate_table(c.pre.name, c.pre.rate,
+                                              np.array([at - lag]), _RATE_WINDOW)[0])
+            if abs(then - now) > 1e-9 * max(abs(now), 1e-300):
+                warnings.warn(
+                    f"steady_state: source {c.pre.name!r} reaches {c.post.name!r} with a "
+                    f"delay of {lag * 1e3:g} ms; at t = at - delay = {at - lag:g} s it "
+                    f"delivers {then:g} events/s, at at={at:g} s {now:g} events/s. The "
+                    f"stationary state freezes every source at its rate at `at` (delays "
+                    f"only shift time), so it uses {now:g}; pass an `at` where the source "
+                    f"is steady to silence this warning", UserWarning, stacklevel=3)
+                break
+
+
 def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
-                      warm=None):
+                      warm=None, frozen=False):
     """Stationary state of one population under constant input ``rates``: the limiter
     iteration around the sparse fixed-point solve. Returns (rate, mass, pending, count,
-    factors); ``warm`` (the factors of a nearby solve) shortens the iteration."""
-    step = _PopulationStep(network, pop, grid, rates, dt_sub)
+    factors); ``warm`` (the factors of a nearby solve) shortens the iteration; with
+    ``frozen`` one solve with the limiters frozen at ``warm`` (for derivatives).
+
+    Without any input event the state is known: every neuron at rest, silent (unless
+    the rest lies at or above threshold). Solving for it would be ill-posed: the pure
+    leak has one stationary state per cell it cannot leave, two when the rest lies on a
+    cell face."""
+    model = pop.model
     n = grid.num_cells
+    if not any(s > 0.0 for s in rates) and model.e_l < model.v_th:
+        cell, frac = point_mass_weights(grid, model.resting_state)
+        mass = np.zeros(n)
+        mass[cell] += 1.0 - frac
+        if frac > 0.0:
+            mass[cell + 1] += frac
+        return 0.0, mass, 0.0, 0, warm if warm is not None else []
+    step = _PopulationStep(network, pop, grid, rates, dt_sub)
+    if frozen and warm is not None and len(warm) == step.num_slots:
+        mass, rate, pending, _ = step.solve(warm, _likely_mass_cell(network, pop, grid,
+                                                                    rates))
+        return rate, np.maximum(mass, 0.0), pending, 1, warm
     # first pass: upwind (positive) or the warm start, then correct the limiters
     factors = [np.zeros(n) for _ in range(step.num_slots)]
     if warm is not None and len(warm) == step.num_slots:
@@ -399,13 +477,13 @@ def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
     return rate, np.maximum(mass, 0.0), pending, count, factors
 
 
-def _self_consistent_rates(evaluate, names, tol, max_newton):
+def _self_consistent_rates(evaluate, names, tol, max_newton, jacobian=None):
     """Solve ``r = F(r)`` for the coupled populations' rates.
 
-    Damped Newton on ``G(r) = F(r) - r`` with a finite-difference Jacobian and
-    backtracking on ``|G|``: it converges where plain iteration ``r <- F(r)`` oscillates
-    or diverges (inhibition-dominated networks, where F falls steeply with r). Rates are
-    kept >= 0."""
+    Damped Newton on ``G(r) = F(r) - r`` with a finite-difference Jacobian (or
+    ``jacobian(r, F(r))``, the matrix dF/dr) and backtracking on ``|G|``: it converges
+    where plain iteration ``r <- F(r)`` oscillates or diverges (inhibition-dominated
+    networks, where F falls steeply with r). Rates are kept >= 0."""
     size = len(names)
     r = np.array([evaluate(np.zeros(size))[k] for k in range(size)])  # F(0): a start
     r = 0.5 * r
@@ -414,12 +492,15 @@ def _self_consistent_rates(evaluate, names, tol, max_newton):
     for _ in range(max_newton):
         if np.all(np.abs(g) <= tol * np.maximum(np.abs(r), 1.0)):
             return r, f
-        jac = np.empty((size, size))
-        for k in range(size):
-            h = 1e-6 * max(abs(r[k]), 1.0)
-            shifted = r.copy()
-            shifted[k] += h
-            jac[:, k] = (evaluate(shifted) - f) / h
+        if jacobian is not None:
+            jac = jacobian(r, f)
+        else:
+            jac = np.empty((size, size))
+            for k in range(size):
+                h = 1e-6 * max(abs(r[k]), 1.0)
+                shifted = r.copy()
+                shifted[k] += h
+                jac[:, k] = (evaluate(shifted) - f) / h
         jac -= np.eye(size)
         try:
             delta = np.linalg.solve(jac, -g)
@@ -437,6 +518,38 @@ def _self_consistent_rates(evaluate, names, tol, max_newton):
         r, f, g = trial, f_trial, g_trial
     raise RuntimeError(f"the self-consistent rates of {names} did not converge in "
                        f"{max_newton} Newton steps (residual {np.abs(g).max():.3g} Hz)")
+
+
+def _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code, tol,
+                      max_iter, warm):
+    """dF/dr of the population rates at ``r`` (``f = F(r)``), by finite differences per
+    input *channel*: the connections onto a population with the same weight, input kind
+    and reversal act through the sum of their event rates only (the stepper merges them
+    into one Poisson input), so one derivative per channel gives every entry
+    ``dF_q/dr_k = sum_c n_syn_c dF_q/dS_channel(c)``. The derivatives freeze the limiter
+    at ``r`` (one sparse solve each); Newton then converges a little slower than with the
+    exact derivative, at a fraction of the cost (3 solves per population in the column
+    instead of 9)."""
+    index = {name: k for k, name in enumerate(names)}
+    rates = dict(zip(names, r))
+    jac = np.zeros((len(names), len(names)))
+    for q, pop in enumerate(pops):
+        conns = network.inputs_of(pop)
+        base = _input_rates(network, pop, at, rates)
+        channels: dict = {}
+        for i, c in enumerate(conns):
+            if c.pre.name in network.populations:
+                channels.setdefault((c.input, c.weight, c.reversal), []).append(i)
+        for members in channels.values():
+            h = 1e-6 * max(sum(base[i] for i in members), 1.0)
+            shifted = list(base)
+            shifted[members[0]] += h
+            f_h = _solve_population(network, pop, grids[pop.name], shifted, dt_sub, code,
+                                    tol, max_iter, warm.get(pop.name), frozen=True)[0]
+            slope = (f_h - f[q]) / h
+            for i in members:
+                jac[q, index[conns[i].pre.name]] += conns[i].n_syn * slope
+    return jac
 
 
 def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
@@ -491,6 +604,13 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
                                       f"its stationary state instead")
     pops = list(network.populations.values())
     names = [p.name for p in pops]
+    for p in pops:
+        if not network.inputs_of(p):
+            warnings.warn(f"steady_state: population {p.name!r} has no input (no "
+                          f"connection targets it); its stationary state is its free "
+                          f"dynamics: at rest and silent unless e_l >= v_th",
+                          UserWarning, stacklevel=2)
+    _warn_delayed_sources(network, at)
     coupled = any(c.pre.name in network.populations for c in network.connections)
     # one internal step for the whole network, as in a run (population inputs sized as
     # the density backend sizes them)
@@ -517,7 +637,11 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
             out = solve_all(dict(zip(names, r)))
             return np.array([out[name][0] for name in names])
 
-        r, _ = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50)
+        def jacobian(r, f):
+            return _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code,
+                                     tol, max_iter, warm)
+
+        r, _ = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50, jacobian)
         solved = solve_all(dict(zip(names, r)))
     else:
         solved = solve_all({})

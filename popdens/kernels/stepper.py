@@ -29,7 +29,11 @@ cells by offset instead of taking array views: every view, and every array passe
 function that is not inlined, costs atomic reference-count updates, each about as much
 as the arithmetic of a few cells. The remap uses departure-cell runs
 (``transport.departure_runs``) prepared once per call; the Poisson weights of a
-connection are recomputed only when its event count per sub-step changes.
+connection are recomputed only when its event count per sub-step changes. In networks
+with several inputs per population the jump mixture dominates (one pass of the grid per
+term of the Poisson series, 14-17 terms in the cortical column): see ``jumps`` for its
+gather form. (numba's cache does not see changes in called kernels: after editing one,
+touch this file or clear ``__pycache__``, or the old machine code keeps running.)
 """
 
 from __future__ import annotations
