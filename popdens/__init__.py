@@ -7,6 +7,7 @@ same network neuron by neuron for validation.
 """
 
 from . import balanced, delays
+from ._limits import ResourceLimitError
 from .grid import Axis, Grid
 from .models import LIF, HodgkinHuxley, LIFSynaptic, ReducedHH
 from .network import Network, piecewise, sinusoid
@@ -25,7 +26,8 @@ from .theory import (
 
 __version__ = "0.1.0"
 
-__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "sinusoid",
+__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "ResourceLimitError", "delays",
+           "piecewise", "sinusoid",
            "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "__version__",
            "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",
            "convergence_order", "diffusion_params", "richardson_extrapolate",

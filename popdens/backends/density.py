@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from .. import _limits
 from .._checks import UnknownOptionError, as_real
 from ..assembly import (
     INPUT_CODES,
@@ -93,6 +94,7 @@ class DensitySimulation:
                 raise ValueError(f"max_substep must be > 0, got {max_substep!r}")
             self.n_sub = max(self.n_sub, int(np.ceil(dt / max_substep - 1e-9)))
         self.dt_sub = dt / self.n_sub
+        _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
 
         diffusion_pops = {id(c.post) for c in conns if c.input == "diffusion"}
         arrays = [population_arrays(p.model, g, self.dt_sub, id(p) in diffusion_pops)

@@ -72,6 +72,7 @@ import warnings
 
 import numpy as np
 
+from .. import _limits
 from .._checks import as_real
 from ..assembly import scheme_code
 from ..assembly_nd import (
@@ -261,6 +262,7 @@ class NDDensitySimulation:
                                                         max_substep))
             prepared.append((pop, grid, rate, conns))
         self.dt_sub = dt / self.n_sub
+        _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
         for pop, grid, rate, conns in prepared:
             self.pops.append(_Population(pop, grid, network, self.n_sub, self.dt_sub, rate,
                                          conns))
