@@ -295,10 +295,11 @@ def _internal_steps(network, n_steps: int, dt: float, backend: str, options: dic
             internal > 0:
         n_sub = max(1.0, math.ceil(dt / internal - 1e-9))
         return n_steps * n_sub, "internal_dt", ("run", "montecarlo", "internal_dt")
-    from .backends.montecarlo_nd import DEFAULT_INTERNAL_DT
-
-    return n_steps * max(1.0, math.ceil(dt / DEFAULT_INTERNAL_DT - 1e-9)), "t_end", \
-        ("run", "t_end")
+    try:
+        from .backends.montecarlo_nd import DEFAULT_INTERNAL_DT as internal
+    except ImportError:     # the N-D module is optional (or replaced, as in tests)
+        internal = dt
+    return n_steps * max(1.0, math.ceil(dt / internal - 1e-9)), "t_end", ("run", "t_end")
 
 
 def _steps_error(steps: float, parameter: str, path: tuple, detail: str,
