@@ -12,7 +12,8 @@
 
 Invalid arguments and invalid scenario files exit with status 2 and a message naming the
 key and its line; a run that fails exits with status 1; a run stopped by Ctrl-C exits with
-status 130 (a density run first saves the steps done, marked ``info["interrupted"]``).
+status 130 (a run stopped in its time loop, on any backend, first saves the steps done,
+marked ``info["interrupted"]``).
 Output files are written under a temporary name and renamed when complete.
 
 The demo runs the classic single-population example of Omurtag, Knight & Sirovich (2000)
@@ -361,9 +362,10 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
 
     Notes
     -----
-    Files are written to a temporary name in the same folder, then renamed. A density
-    run stopped by Ctrl-C returns the steps done with ``info["interrupted"] = True``;
-    that partial result is reported, saved and plotted like a complete one.
+    Files are written to a temporary name in the same folder, then renamed. A run
+    stopped by Ctrl-C (any backend) returns the steps done with
+    ``info["interrupted"] = True``; that partial result is reported, saved and plotted
+    like a complete one.
     """
     from .scenario import load_scenario
 
@@ -472,7 +474,7 @@ def _main_run(parser, args) -> int:
                               backend=args.backend, n_neurons=args.neurons, seed=args.seed,
                               plot_path=args.plot, save_path=args.save,
                               max_memory=args.max_memory, max_steps=args.max_steps)
-    except KeyboardInterrupt:     # a backend without partial results (Monte Carlo)
+    except KeyboardInterrupt:     # before the time loop (start-up, compilation)
         return _fail("interrupted; nothing was saved", INTERRUPTED_STATUS)
     except FileNotFoundError as exc:
         return _fail(str(exc), 2)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
@@ -19,7 +18,7 @@ from ..assembly import (
 )
 from ..kernels.stepper import advance
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
-from ..progress import Progress
+from ..progress import run_chunks
 from ..result import Result
 
 __all__ = ["run", "prepare", "DensitySimulation"]
@@ -27,11 +26,9 @@ __all__ = ["run", "prepare", "DensitySimulation"]
 # Relative probability below which the Poisson event-count series is truncated (the rest
 # is lumped into the last term, so mass is still conserved exactly).
 POISSON_TAIL = 1e-10
-# Most steps per compiled call: Python touches the state only between chunks.
+# Most steps per compiled call: Python touches the state only between chunks (their
+# wall time is aimed at progress.CHUNK_SECONDS).
 CHUNK_STEPS = 20_000
-# Wall time aimed at per compiled call: the progress bar moves and Ctrl-C is honoured
-# (numba code cannot be interrupted) at about this interval.
-CHUNK_SECONDS = 0.5
 
 
 def record_steps_for(record_times, t_end: float, dt: float, n_steps: int) -> np.ndarray:
@@ -196,25 +193,15 @@ class DensitySimulation:
         record_next = np.zeros(1, dtype=np.int64)
         start = time.perf_counter()
         first_step = self.step
-        chunk = min(CHUNK_STEPS, 100)
-        interrupted = False
-        with Progress(self.n_steps, enabled=progress, description="popdens density") as bar:
-            bar.update(self.step)
-            try:
-                while self.step < self.n_steps:
-                    stop = min(self.step + chunk, self.n_steps)
-                    began = time.perf_counter()
-                    self._advance(stop, record_steps, record_next, record_out)
-                    self._check_state(stop)
-                    self.step = stop
-                    bar.update(stop)
-                    # aim at CHUNK_SECONDS per compiled call: responsive, and cheap
-                    spent = max(time.perf_counter() - began, 1e-6)
-                    chunk = int(min(CHUNK_STEPS, max(1, chunk * min(4.0, CHUNK_SECONDS / spent))))
-            except KeyboardInterrupt:
-                interrupted = True
-                warnings.warn(f"density run interrupted at t={self.step * self.dt:g} s; "
-                              f"returning the steps done", RuntimeWarning, stacklevel=2)
+
+        def advance(step, stop):
+            self._advance(stop, record_steps, record_next, record_out)
+            self._check_state(stop)
+            self.step = stop
+            return stop
+
+        _, interrupted = run_chunks(advance, self.step, self.n_steps, "density",
+                                    progress=progress, max_chunk=CHUNK_STEPS, dt=self.dt)
         wall = time.perf_counter() - start
         done = self.step
         recorded = int(record_next[0])
@@ -312,7 +299,7 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         # phase spaces of dimension >= 2: the N-D engine
         from .density_nd import NDDensitySimulation
         sim = NDDensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep)
-        return sim.run(record_times=times)
+        return sim.run(record_times=times, progress=bool(progress))
     sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep)
     return sim.run(record_times=times, progress=bool(progress))
 
