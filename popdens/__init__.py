@@ -7,6 +7,7 @@ same network neuron by neuron for validation.
 """
 
 from . import balanced, delays, markov
+from ._limits import ResourceLimitError
 from ._version import __version__
 from .grid import Axis, Grid
 from .models import LIF, HodgkinHuxley, LIFSynaptic, Model, ReducedHH, SpikeSurface, ThresholdReset
@@ -24,7 +25,8 @@ from .theory import (
                      threshold_integration_1d,
 )
 
-__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "delays", "piecewise", "sinusoid",
+__all__ = ["Axis", "Grid", "LIF", "Network", "Result", "ResourceLimitError", "delays",
+           "piecewise", "sinusoid",
            "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "Model", "ThresholdReset",
            "SpikeSurface", "__version__",
            "StationaryState", "brunel_mean_field_rate", "brunel_threshold_rate",

@@ -6,11 +6,14 @@
   (:mod:`popdens.scenario`) completely, then run it, print the mean rates and wall time,
   and optionally write a figure and the result.
 * ``popdens check SCENARIO.toml ...``: validate only (exit status 2 on problems).
+* ``run`` and ``check`` take ``--max-memory SIZE`` and ``--max-steps N``: the run is sized
+  before anything is allocated and refused (exit status 2) beyond these limits.
 * ``popdens plot RESULT.npz|.nc --output PNG``: figure of a saved result.
 
 Invalid arguments and invalid scenario files exit with status 2 and a message naming the
 key and its line; a run that fails exits with status 1; a run stopped by Ctrl-C exits with
-status 130 (a density run first saves the steps done, marked ``info["interrupted"]``).
+status 130 (a run stopped in its time loop, on any backend, first saves the steps done,
+marked ``info["interrupted"]``).
 Output files are written under a temporary name and renamed when complete.
 
 The demo runs the classic single-population example of Omurtag, Knight & Sirovich (2000)
@@ -225,6 +228,23 @@ def _seed(text: str) -> int:
     return value
 
 
+def _memory(text: str) -> int:
+    from ._limits import parse_memory
+
+    try:
+        return parse_memory(text, "--max-memory")
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_limit_options(parser) -> None:
+    parser.add_argument("--max-memory", type=_memory, metavar="SIZE",
+                        help="refuse runs estimated to need more memory (bytes, or e.g. "
+                             "8GB, 512MiB; default 4 GiB or half the physical memory)")
+    parser.add_argument("--max-steps", type=_positive_int, metavar="N",
+                        help="refuse runs of more internal steps (default 1e9)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``popdens`` argument parser."""
     from . import __version__
@@ -266,11 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--neurons", type=_positive_int, metavar="N",
                    help="Monte Carlo neurons per population (overrides the file)")
     r.add_argument("--seed", type=_seed, help="Monte Carlo seed (overrides the file)")
+    _add_limit_options(r)
 
     c = sub.add_parser("check", help="validate scenario files without running them",
                        description="Validate scenario files: every problem is reported "
                                    "with its key and line; exit status 2 if any.")
     c.add_argument("scenarios", metavar="SCENARIO.toml", nargs="+")
+    _add_limit_options(c)
 
     q = sub.add_parser("plot", help="figure of a saved result (.npz or .nc)",
                        description="Rates (with Monte Carlo confidence bands) and the last "
@@ -307,7 +329,8 @@ def _write_figure(result, path: Path) -> None:
 
 def run_scenario(path, t_end: float | None = None, dt: float | None = None,
                  backend: str | None = None, n_neurons: int | None = None,
-                 seed: int | None = None, plot_path=None, save_path=None, file=None):
+                 seed: int | None = None, plot_path=None, save_path=None, file=None,
+                 max_memory=None, max_steps=None):
     """Run a scenario file and report, as ``popdens run`` does.
 
     Parameters
@@ -324,6 +347,8 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
         Where to write the figure (PNG) and the result (``.npz`` / ``.nc``).
     file : text stream, optional
         Where to print; default ``sys.stdout``.
+    max_memory, max_steps : optional
+        Resource limits (see :meth:`popdens.Network.run`); the run is sized first.
 
     Returns
     -------
@@ -332,13 +357,15 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
     Raises
     ------
     popdens.scenario.ScenarioError
-        If the file is invalid (before anything runs).
+        If the file is invalid or the run exceeds a resource limit (before anything
+        runs).
 
     Notes
     -----
-    Files are written to a temporary name in the same folder, then renamed. A density
-    run stopped by Ctrl-C returns the steps done with ``info["interrupted"] = True``;
-    that partial result is reported, saved and plotted like a complete one.
+    Files are written to a temporary name in the same folder, then renamed. A run
+    stopped by Ctrl-C (any backend) returns the steps done with
+    ``info["interrupted"] = True``; that partial result is reported, saved and plotted
+    like a complete one.
     """
     from .scenario import load_scenario
 
@@ -348,8 +375,10 @@ def run_scenario(path, t_end: float | None = None, dt: float | None = None,
     overrides = {}
     if backend == "montecarlo":
         overrides = {"n_neurons": n_neurons, "seed": seed}
+    limits = {"max_memory": max_memory, "max_steps": max_steps}
+    scenario.check_resources(t_end=t_end, dt=dt, backend=backend, **limits, **overrides)
     start = time.perf_counter()
-    result = scenario.run(t_end=t_end, dt=dt, backend=backend, **overrides)
+    result = scenario.run(t_end=t_end, dt=dt, backend=backend, **limits, **overrides)
     total = time.perf_counter() - start
     duration = result.t.size * result.dt
     sizes = result.n_neurons
@@ -443,8 +472,9 @@ def _main_run(parser, args) -> int:
     try:
         result = run_scenario(args.scenario, t_end=args.t_end, dt=args.dt,
                               backend=args.backend, n_neurons=args.neurons, seed=args.seed,
-                              plot_path=args.plot, save_path=args.save)
-    except KeyboardInterrupt:     # a backend without partial results (Monte Carlo)
+                              plot_path=args.plot, save_path=args.save,
+                              max_memory=args.max_memory, max_steps=args.max_steps)
+    except KeyboardInterrupt:     # before the time loop (start-up, compilation)
         return _fail("interrupted; nothing was saved", INTERRUPTED_STATUS)
     except FileNotFoundError as exc:
         return _fail(str(exc), 2)
@@ -466,6 +496,7 @@ def _main_check(args) -> int:
     for path in args.scenarios:
         try:
             scenario = load_scenario(path)
+            scenario.check_resources(max_memory=args.max_memory, max_steps=args.max_steps)
         except (FileNotFoundError, ScenarioError) as exc:
             print(f"popdens: error: {exc}", file=sys.stderr)
             status = 2

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _limits
 from ._checks import as_real, check_nonnegative, check_positive
 from .delays import Delay, as_delay
 from .description import describe
@@ -354,7 +355,8 @@ class Network:
         """The population's grid, or the model's default for its inputs."""
         if pop.grid is not None:
             return pop.grid
-        t0 = np.arange(0.0, t_end, dt)[:20_000] if t_end > 0 else np.zeros(1)
+        # the first 20,000 steps only: never a table of a (possibly huge) whole run
+        t0 = np.arange(min(math.ceil(t_end / dt), 20_000)) * dt if t_end > 0 else np.zeros(1)
         inputs = []
         for c in self.inputs_of(pop):
             if isinstance(c.pre, PoissonSource):
@@ -377,7 +379,11 @@ class Network:
             Duration and reporting step (s); ``t_end`` a whole number of ``dt``.
         backend : {"density", "montecarlo"}
         **options
-            Backend options. Both: ``record_times``. Density: ``scheme``,
+            ``max_memory`` (bytes, or a string such as ``"8GB"``; default 4 GiB or half
+            the physical memory if smaller) and ``max_steps`` (internal steps, default
+            1e9): the run is sized before anything is allocated or compiled and refused
+            beyond these (:class:`popdens.ResourceLimitError`, naming the parameter and
+            the estimate). Backend options. Both: ``record_times``. Density: ``scheme``,
             ``record_every``, ``max_substep``, ``progress``. Monte Carlo: ``n_neurons``
             (int or dict per population), ``seed``, ``connectivity``
             (``"fixed_indegree"`` or ``"poisson"``), ``record_spikes``, ``timing``,
@@ -404,7 +410,11 @@ class Network:
             raise ValueError("the network has no populations; add one with add_population")
         if backend not in _BACKEND_RUNNERS:
             raise ValueError(f"backend {backend!r} is not available (not imported)")
-        result = _BACKEND_RUNNERS[backend](self, t_end, dt, **options)
+        run_limits = _limits.limits(options.pop("max_memory", None),
+                                    options.pop("max_steps", None))
+        _limits.check_run(self, t_end, dt, backend, options, run_limits)
+        with _limits.active(run_limits):
+            result = _BACKEND_RUNNERS[backend](self, t_end, dt, **options)
         result.description = describe(self)
         return result
 

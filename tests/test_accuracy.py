@@ -92,9 +92,26 @@ def test_large_jumps_default_grid_within_half_percent():
     assert default == pytest.approx(converged, rel=5e-3)
 
 
-def test_upwind_is_first_order_in_space():
-    """The donor-cell option (no reconstruction) converges at first order on a
-    refined grid with the internal step fixed; the limited default is far closer."""
+def test_upwind_is_first_order():
+    """The donor-cell option (no reconstruction) converges at first order: cells and
+    internal step refined together (dt = 1e-4 s / k on 100 k cells, drift Courant number
+    fixed and small), the stationary rate's observed order from 800, 1600, 3200 cells."""
+    weight, rate = 0.5e-3, 1800.0
+    rates, widths = [], []
+    for k in (8, 16, 32):
+        grid = pd.Grid(v=(0.0, THETA, 100 * k))
+        rates.append(pd.steady_state(network(rate, weight, grid=grid), scheme="upwind",
+                                     dt=1e-4 / k).rates["P"])
+        widths.append(grid.axes[0].width)
+    order = pd.convergence_order(rates, widths)
+    # measured 0.99 here (0.97-1.00 for jumps of 0.2, 0.5 and 2 mV); +-0.15 tells first
+    # from second order (the limited scheme measures 1.9-2.1)
+    assert 0.85 < order < 1.15, (order, rates)
+
+
+def test_limited_scheme_is_far_closer_than_upwind():
+    """On 400 cells with a fine internal step, the limited default (MC) is within a fifth
+    of the donor-cell error (measured: 0.09 % against 3.7 %)."""
     weight, rate = 0.5e-3, 1800.0
     reference = pd.steady_state(network(rate, weight, grid=pd.Grid(v=(0.0, THETA, 6400))),
                                 dt=1e-5).rates["P"]
@@ -103,4 +120,6 @@ def test_upwind_is_first_order_in_space():
         errors[scheme] = abs(pd.steady_state(
             network(rate, weight, grid=pd.Grid(v=(0.0, THETA, 400))), scheme=scheme,
             dt=1e-5).rates["P"] / reference - 1)
-    assert errors["mc"] < 0.2 * errors["upwind"]
+    # 0.2: the measured ratio is 0.024; a second-order scheme must beat a first-order one
+    # by far on the same grid
+    assert errors["mc"] < 0.2 * errors["upwind"], errors

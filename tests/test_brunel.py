@@ -11,6 +11,8 @@ import pytest
 import popdens as pd
 from popdens.examples import brunel_network, brunel_sizes
 
+from .reference import assert_z_agree
+
 pytestmark = pytest.mark.slow
 
 DT = 1e-4
@@ -86,7 +88,8 @@ def _ei_pair(delay):
 
 def _assert_transient_agrees(net, seed):
     """2-ms bins over the whole run: z = (mc - density) / se must have mean square
-    consistent with 1 (< 1.35) and at most 2 % of |z| > 3 (expected 0.27 %)."""
+    consistent with 1 (< 1.35), at most 2 % of |z| > 3 (expected 0.27 %) and no bias
+    (|mean z| < 3 / sqrt(bins)): tests.reference.assert_z_agree."""
     density = net.run(0.3, DT)
     mc = net.run(0.3, DT, backend="montecarlo", n_neurons=100_000, seed=seed,
                  connectivity="poisson")
@@ -97,8 +100,7 @@ def _assert_transient_agrees(net, seed):
         se = np.sqrt(np.maximum(r_d, 1e-3) / (100_000 * 2e-3))
         z = (r_mc - r_d) / se
         assert density.mean_rate(name, 0.05) > 5.0
-        assert np.mean(z ** 2) < 1.35, (name, np.mean(z ** 2))
-        assert np.mean(np.abs(z) > 3) <= 0.02, (name, np.sort(np.abs(z))[-5:])
+        assert_z_agree(z, name)
 
 
 def test_ei_network_transient_fixed_delay_matches_montecarlo():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
+from .. import _limits
 from .._checks import UnknownOptionError, as_real
 from ..assembly import (
     INPUT_CODES,
@@ -19,18 +19,16 @@ from ..assembly import (
 from ..kernels.stepper import advance
 from ..models.base import ThresholdReset
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
-from ..progress import Progress
+from ..progress import run_chunks
 from ..result import Result
 from .common import POISSON_TAIL, record_steps_for
 from .density_nd import NDDensitySimulation
 
 __all__ = ["run", "prepare", "DensitySimulation"]
 
-# Most steps per compiled call: Python touches the state only between chunks.
+# Most steps per compiled call: Python touches the state only between chunks (their
+# wall time is aimed at progress.CHUNK_SECONDS).
 CHUNK_STEPS = 20_000
-# Wall time aimed at per compiled call: the progress bar moves and Ctrl-C is honoured
-# (numba code cannot be interrupted) at about this interval.
-CHUNK_SECONDS = 0.5
 
 
 class DensitySimulation:
@@ -78,6 +76,7 @@ class DensitySimulation:
                 raise ValueError(f"max_substep must be > 0, got {max_substep!r}")
             self.n_sub = max(self.n_sub, int(np.ceil(dt / max_substep - 1e-9)))
         self.dt_sub = dt / self.n_sub
+        _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
 
         diffusion_pops = {id(c.post) for c in conns if c.input == "diffusion"}
         arrays = [population_arrays(p.model, g, self.dt_sub, id(p) in diffusion_pops)
@@ -179,25 +178,15 @@ class DensitySimulation:
         record_next = np.zeros(1, dtype=np.int64)
         start = time.perf_counter()
         first_step = self.step
-        chunk = min(CHUNK_STEPS, 100)
-        interrupted = False
-        with Progress(self.n_steps, enabled=progress, description="popdens density") as bar:
-            bar.update(self.step)
-            try:
-                while self.step < self.n_steps:
-                    stop = min(self.step + chunk, self.n_steps)
-                    began = time.perf_counter()
-                    self._advance(stop, record_steps, record_next, record_out)
-                    self._check_state(stop)
-                    self.step = stop
-                    bar.update(stop)
-                    # aim at CHUNK_SECONDS per compiled call: responsive, and cheap
-                    spent = max(time.perf_counter() - began, 1e-6)
-                    chunk = int(min(CHUNK_STEPS, max(1, chunk * min(4.0, CHUNK_SECONDS / spent))))
-            except KeyboardInterrupt:
-                interrupted = True
-                warnings.warn(f"density run interrupted at t={self.step * self.dt:g} s; "
-                              f"returning the steps done", RuntimeWarning, stacklevel=2)
+
+        def advance(step, stop):
+            self._advance(stop, record_steps, record_next, record_out)
+            self._check_state(stop)
+            self.step = stop
+            return stop
+
+        _, interrupted = run_chunks(advance, self.step, self.n_steps, "density",
+                                    progress=progress, max_chunk=CHUNK_STEPS, dt=self.dt)
         wall = time.perf_counter() - start
         done = self.step
         recorded = int(record_next[0])
@@ -294,7 +283,8 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
     if n_d:
         part = network if not one_d else network.subnetwork(n_d)
         results.append(NDDensitySimulation(part, t_end, dt, scheme=scheme,
-                                           max_substep=max_substep).run(record_times=times))
+                                           max_substep=max_substep).run(record_times=times,
+                                                                       progress=bool(progress)))
     if one_d:
         part = network if not n_d else network.subnetwork(one_d)
         sim = prepare(part, t_end, dt, scheme=scheme, max_substep=max_substep)

@@ -72,6 +72,7 @@ import warnings
 
 import numpy as np
 
+from .. import _limits
 from .._checks import as_real
 from ..assembly import scheme_code
 from ..assembly_nd import (
@@ -88,6 +89,7 @@ from ..assembly_nd import (
 from ..delays import delayed_rates
 from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_REFLECT, advance_nd
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
+from ..progress import run_chunks
 from ..result import Result
 from .common import POISSON_TAIL, record_steps_for
 
@@ -258,6 +260,7 @@ class NDDensitySimulation:
                                                         max_substep))
             prepared.append((pop, grid, rate, conns))
         self.dt_sub = dt / self.n_sub
+        _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
         for pop, grid, rate, conns in prepared:
             self.pops.append(_Population(pop, grid, network, self.n_sub, self.dt_sub, rate,
                                          conns))
@@ -269,65 +272,71 @@ class NDDensitySimulation:
                          if p.has_open}
         self.step = 0
 
-    def run(self, record_times=()) -> Result:
+    def run(self, record_times=(), progress: bool = True) -> Result:
         """Integrate all remaining steps and return a :class:`popdens.Result`.
 
         Parameters
         ----------
         record_times : sequence of float
             Times (s) at which to store the densities (per unit phase-space volume).
+        progress : bool, default True
+            Show a progress bar (on a terminal only).
+
+        Notes
+        -----
+        Ctrl-C stops the run at the end of the compiled call running (within about
+        ``progress.CHUNK_SECONDS``) and returns the steps done, marked
+        ``info["interrupted"]`` (see :func:`popdens.progress.run_chunks`).
         """
+        first_step = self.step
         record_steps = record_steps_for(record_times, self.t_end, self.dt, self.n_steps)
         records = [np.zeros((record_steps.size, p.grid.num_cells)) for p in self.pops]
         cursors = [np.zeros(1, dtype=np.int64) for _ in self.pops]
         start = time.perf_counter()
-        if not self.coupling:
-            for q, pop in enumerate(self.pops):
-                chunk = max(1, int(CHUNK_CELL_STEPS / (pop.grid.num_cells * self.n_sub)))
-                step = self.step
-                while step < self.n_steps:
-                    stop = min(step + chunk, self.n_steps)
-                    self._advance(q, step, stop, record_steps, cursors[q], records[q])
-                    self._check_state(q, stop)
-                    step = stop
+        # every population advances by one compiled call per slice; with coupling, a slice
+        # is at most the shortest coupling lag (as NEST's min-delay communication): within
+        # it every input rate is already known
+        cells = sum(p.grid.num_cells for p in self.pops)
+        longest = max(1, int(CHUNK_CELL_STEPS / (cells * self.n_sub)))
+        if self.coupling:
+            longest = min(longest, min(int(np.flatnonzero(w)[0]) for *_, w in self.coupling))
+
+        def advance(step, stop):
+            for q_post, c, q_pre, n_syn, lags in self.coupling:
+                self.pops[q_post].conn_rate[c, step:stop] = n_syn * delayed_rates(
+                    self.rates[q_pre], lags, step, stop)
+            for q in range(len(self.pops)):
                 # the records at t_end (step n_steps) are taken on the last call
-        else:
-            # blocks as long as the shortest coupling lag (as NEST's min-delay
-            # communication): within a block every input rate is already known, so each
-            # population is advanced by one compiled call per block
-            block = min(int(np.flatnonzero(w)[0]) for *_, w in self.coupling)
-            cells = sum(p.grid.num_cells for p in self.pops)
-            block = max(1, min(block, int(CHUNK_CELL_STEPS / (cells * self.n_sub))))
-            step = self.step
-            while step < self.n_steps:
-                stop = min(step + block, self.n_steps)
-                for q_post, c, q_pre, n_syn, lags in self.coupling:
-                    self.pops[q_post].conn_rate[c, step:stop] = n_syn * delayed_rates(
-                        self.rates[q_pre], lags, step, stop)
-                for q in range(len(self.pops)):
-                    self._advance(q, step, stop, record_steps, cursors[q], records[q])
-                    self._check_state(q, stop)
-                step = stop
-        self.step = self.n_steps
+                self._advance(q, step, stop, record_steps, cursors[q], records[q])
+                self._check_state(q, stop)
+            self.step = stop
+            return stop
+
+        done, interrupted = run_chunks(advance, self.step, self.n_steps, "density (N-D)",
+                                       progress=progress, max_chunk=longest, dt=self.dt)
         wall = time.perf_counter() - start
-        densities = {p.name: records[q].reshape((-1, *p.grid.shape))
+        recorded = int(cursors[0][0]) if cursors else 0
+        densities = {p.name: records[q][:recorded].reshape((-1, *p.grid.shape))
                      for q, p in enumerate(self.pops)}
         return Result(
-            t=np.arange(self.n_steps) * self.dt,
+            t=np.arange(done) * self.dt,
             dt=self.dt,
-            rates={n: self.rates[q].copy() for q, n in enumerate(self.names)},
-            record_times=record_steps * self.dt,
+            rates={n: self.rates[q, :done].copy() for q, n in enumerate(self.names)},
+            record_times=record_steps[:recorded] * self.dt,
             densities=densities,
             grids={p.name: p.grid for p in self.pops},
             backend="density",
             wall_time=wall,
-            refractory={n: self.refractory[q].copy() for q, n in enumerate(self.names)},
+            refractory={n: self.refractory[q, :done].copy()
+                        for q, n in enumerate(self.names)},
             info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": self.dt_sub,
+                  "interrupted": interrupted, "steps_done": done - first_step,
                   "exact_axes": {p.name: tuple(p.exact_axes) for p in self.pops},
                   "final_mass": {p.name: float(p.mass.sum()) for p in self.pops},
                   "refractory_mass": {p.name: float(p.pipe.sum()) for p in self.pops},
                   # mass lost per step through outflow / absorbing faces
-                  "absorbed": {self.pops[q].name: a.copy() for q, a in self.absorbed.items()},
+                  "absorbed": {self.pops[q].name: a[:done].copy()
+                               for q, a in self.absorbed.items()},
                   # largest mass fraction seen in the input axis' edge slices that
                   # jumps push towards (checked between compiled calls)
                   "jump_edge_mass": {p.name: dict(p.edge_mass) for p in self.pops}},

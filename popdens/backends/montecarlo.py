@@ -21,10 +21,12 @@ import time
 
 import numpy as np
 
+from .. import _limits
 from .._checks import UnknownOptionError, check_int, check_positive
 from ..kernels import montecarlo as kernels
 from ..models.lif import LIF
 from ..network import PoissonSource, register_backend
+from ..progress import run_chunks
 from ..result import Result
 from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
@@ -212,8 +214,13 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
                               dtype=np.int64),
               "n": 0}
 
+    # one set of grid-engine release lists for the whole run, so that the slices the
+    # run is driven in give the same result as one call
+    grid_lists = kernels.grid_release_lists(0, dt, v, ref_end,
+                                            pop_offsets, prepared["t_ref"], on_grid)
+
     def simulate(first_step, last_step, records):
-        return kernels.simulate(
+        return kernels.simulate_steps(
             first_step, last_step, dt, np.uint64(state), pop_offsets, prepared["tau_m"],
             prepared["v_th"], prepared["v_reset"], prepared["e_l"], prepared["t_ref"],
             prepared["jump_offsets"], prepared["jump_scale"], prepared["jump_shift"],
@@ -222,30 +229,46 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
             *wiring["rate_coupling"], *wiring["spiking"], records, prepared["grid_lower"],
             prepared["grid_width"], prepared["grid_offsets"], spike_counts, refractory_counts,
             event_counts, hist_counts, below_counts, record_limit, record_margin,
-            record["times"], record["ids"], record["n"], spike_ids, spike_times, on_grid)
+            record["times"], record["ids"], record["n"], spike_ids, spike_times, on_grid,
+            *grid_lists)
+
+    def advance(step, stop):
+        nonlocal state
+        # a slice ending before the run's end leaves the record at its end to the next
+        records = record_steps if stop == n_steps else np.where(record_steps == stop, -1,
+                                                                  record_steps)
+        state, reached, record["n"], status = simulate(step, stop, records)
+        if status == 1:
+            # the spike record is nearly full: double it; the next slice goes on from here
+            _limits.check_allocation(2 * record["times"].size * 16 + 1,
+                                     "the spike record (doubled)", "record_spikes")
+            for key in ("times", "ids"):
+                grown = np.empty(2 * record[key].size, dtype=record[key].dtype)
+                grown[:record["n"]] = record[key][:record["n"]]
+                record[key] = grown
+        elif status != 0:
+            raise ValueError(f"the run is invalid from t = {reached * dt!r} s: a neuron "
+                             f"fired more than {kernels.SPIKE_LIST_MARGIN} times within "
+                             f"one step dt={dt!r} (runaway drive, t_ref = 0, or dt far "
+                             f"too coarse)")
+        return reached
 
     # Zero steps and no records change nothing but compile the kernel (or load numba's
     # cache) for these argument types, so that wall_time measures the simulation only.
     simulate(n_steps, n_steps, record_steps[:0])
     started = time.perf_counter()
     cpu_started = time.process_time()
-    step = 0
-    while True:
-        state, step, record["n"], status = simulate(step, n_steps, record_steps)
-        if status == 0:
-            break
-        if status == 1:
-            # the spike record is nearly full: double it and go on from this step
-            for key in ("times", "ids"):
-                grown = np.empty(2 * record[key].size, dtype=record[key].dtype)
-                grown[:record["n"]] = record[key][:record["n"]]
-                record[key] = grown
-            continue
-        raise ValueError(f"the run is invalid from t = {step * dt!r} s: a neuron fired more "
-                         f"than {kernels.SPIKE_LIST_MARGIN} times within one step "
-                         f"dt={dt!r} (runaway drive, t_ref = 0, or dt far too coarse)")
+    done, interrupted = run_chunks(advance, 0, n_steps, "montecarlo", progress=False,
+                                   dt=dt)
+    kernels.end_grid_release(v, pop_offsets, on_grid)
     wall_time = time.perf_counter() - started
     cpu_time = time.process_time() - cpu_started
+    if interrupted:
+        # what was done: the first `done` steps and the records taken before step `done`
+        kept = record_steps < done
+        step_starts, record_steps = step_starts[:done], record_steps[kept]
+        spike_counts, refractory_counts = spike_counts[:, :done], refractory_counts[:, :done]
+        hist_counts, below_counts = hist_counts[kept], below_counts[kept]
 
     rates, refractory, densities, below = {}, {}, {}, {}
     for p, name in enumerate(prepared["names"]):
@@ -256,12 +279,13 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         densities[name] = hist_counts[:, cols] / (size * prepared["grid_width"][p])
         below[name] = below_counts[:, p] / size
     info = {"seed": seed, "n_steps": n_steps, "bridge": bool(bridge),
+            "interrupted": interrupted, "steps_done": done,
             "connectivity": connectivity, "timing": timing, "n_neurons": dict(sizes),
             "grid_timing": dict(zip(prepared["names"], on_grid.tolist())),
             "input_events": dict(zip(prepared["names"], event_counts.tolist())),
             "below_grid": below,
             "cpu_time": cpu_time,
-            "neuron_steps_per_second": n_total * n_steps / max(wall_time, 1e-12)}
+            "neuron_steps_per_second": n_total * done / max(wall_time, 1e-12)}
     if wiring["labels"]:
         delivered = wiring["spiking"][-1]
         info["delivered_events"] = dict(zip(wiring["labels"], delivered.tolist()))

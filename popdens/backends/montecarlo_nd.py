@@ -21,6 +21,7 @@ from ..kernels import montecarlo_nd as kernels
 from ..models.hh import HodgkinHuxley, ReducedHH
 from ..models.lif_synaptic import LIFSynaptic
 from ..network import PoissonSource
+from ..progress import run_chunks
 from ..result import Result
 from . import montecarlo_generic
 from .common import check_seed as _check_seed
@@ -182,22 +183,27 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     simulate(0, 0, record_steps[:0], state)
     started = time.perf_counter()
     coupling = prep["coupling"]
-    if not coupling:
-        simulate(0, n_steps, record_steps, state)
-    else:
-        # blocks of the shortest coupling lag: within one, every input rate is known
-        block = min(int(np.flatnonzero(lags)[0]) for *_, lags in coupling)
-        step = 0
-        while step < n_steps:
-            stop = min(step + block, n_steps)
-            for row, pre, n_syn, lags in coupling:
-                measured = spike_counts[pre] / (counts[pre] * dt)
-                prep["jump_rate"][row, step:stop] = n_syn * delayed_rates(measured, lags,
-                                                                          step, stop)
-            state = simulate(step, stop, record_steps, state)
-            step = stop
-    wall_time = time.perf_counter() - started
+    # slices of at most the shortest coupling lag: within one, every input rate is known
+    block = min((int(np.flatnonzero(lags)[0]) for *_, lags in coupling), default=None)
 
+    def advance(step, stop):
+        nonlocal state
+        for row, pre, n_syn, lags in coupling:
+            measured = spike_counts[pre] / (counts[pre] * dt)
+            prep["jump_rate"][row, step:stop] = n_syn * delayed_rates(measured, lags,
+                                                                      step, stop)
+        state = simulate(step, stop, record_steps, state)
+        return stop
+
+    done, interrupted = run_chunks(advance, 0, n_steps, "montecarlo (N-D)",
+                                   progress=False, max_chunk=block, dt=dt)
+    wall_time = time.perf_counter() - started
+    if interrupted:
+        # the first `done` steps and the records taken before step `done`
+        kept = record_steps < done
+        step_starts, record_steps = step_starts[:done], record_steps[kept]
+        spike_counts, refractory_counts = spike_counts[:, :done], refractory_counts[:, :done]
+        hist_counts, outside_counts = hist_counts[kept], outside_counts[kept]
     rates, refractory, densities, outside = {}, {}, {}, {}
     for p, name in enumerate(prep["names"]):
         grid = prep["grids"][p]
@@ -208,7 +214,7 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         densities[name] = (hist_counts[:, cols] / (size * grid.cell_volume)).reshape(
             (record_steps.size, *grid.shape))
         outside[name] = outside_counts[:, p] / size
-    neuron_steps = sum(int(c) * n_steps * (n_sub if kind != kernels.KIND_LIF_SYNAPTIC else 1)
+    neuron_steps = sum(int(c) * done * (n_sub if kind != kernels.KIND_LIF_SYNAPTIC else 1)
                        for c, kind in zip(counts, prep["kinds"]))
     common = set(sizes.values())
     return Result(
@@ -218,6 +224,7 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         n_neurons=common.pop() if len(common) == 1 else dict(sizes),
         refractory=refractory,
         info={"seed": seed, "n_steps": n_steps, "n_neurons": dict(sizes),
+              "interrupted": interrupted, "steps_done": done,
               "connectivity": connectivity,
               "internal_dt": dt / n_sub,
               "internal_steps_per_step": n_sub,

@@ -1352,9 +1352,32 @@ def simulate(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, 
         more than ``SPIKE_LIST_MARGIN`` times in one step, or the spike record overflowed
         (the run is invalid).
     """
+    next_released, release_head, n_refractory = grid_release_lists(
+        first_step, dt, v, ref_end, pop_offsets, t_ref, on_grid)
+    out = _simulate_steps(
+        first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l, t_ref,
+        jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean, diffusion_variance,
+        bridge, v, target, ref_end, lam, rc_pre, rc_n_syn, rc_lag_offsets, rc_lags,
+        rc_jump_row, rc_post, rc_weight, out_offsets, seg_conn, seg_offsets, syn_target,
+        syn_delay, conn_fixed, conn_delay_steps, conn_channel, conn_value, channel_reversal,
+        receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
+        grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
+        below_counts, record_limit, record_margin, record_times, record_ids, n_recorded,
+        spike_ids, spike_times, on_grid,
+        next_released, release_head, n_refractory)
+    end_grid_release(v, pop_offsets, on_grid)
+    return out
+
+
+@njit(cache=True)
+def grid_release_lists(first_step, dt, v, ref_end, pop_offsets, t_ref, on_grid):
+    """The grid engine's release lists for a run (or its continuation) from
+    ``first_step``: refractory neurons of grid-engine populations get
+    ``v = GRID_REFRACTORY`` and wait in the list of the step in which their refractory
+    period ends. Returns ``(next_released, release_head, n_refractory)``, to be passed to
+    every :func:`simulate_steps` call of the run, so that the lists keep their order
+    across calls."""
     n_pop = pop_offsets.size - 1
-    # release lists of the grid engine: refractory neurons wait, v = GRID_REFRACTORY, in
-    # the list of the step in which their refractory period ends
     longest = 0.0
     for p in range(n_pop):
         if on_grid[p]:
@@ -1371,23 +1394,23 @@ def simulate(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, 
                 n_refractory[p] += 1
                 _schedule_release(i, ref_end[i], dt, first_step, next_released,
                                   release_head, p)
-    out = _simulate_steps(
-        first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l, t_ref,
-        jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean, diffusion_variance,
-        bridge, v, target, ref_end, lam, rc_pre, rc_n_syn, rc_lag_offsets, rc_lags,
-        rc_jump_row, rc_post, rc_weight, out_offsets, seg_conn, seg_offsets, syn_target,
-        syn_delay, conn_fixed, conn_delay_steps, conn_channel, conn_value, channel_reversal,
-        receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
-        grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
-        below_counts, record_limit, record_margin, record_times, record_ids, n_recorded,
-        spike_ids, spike_times, on_grid,
-        next_released, release_head, n_refractory)
-    for p in range(n_pop):
+    return next_released, release_head, n_refractory
+
+
+@njit(cache=True)
+def end_grid_release(v, pop_offsets, on_grid):
+    """Undo :func:`grid_release_lists`' marks: refractory neurons back to
+    ``v = REFRACTORY``."""
+    for p in range(pop_offsets.size - 1):
         if on_grid[p]:
             for i in range(pop_offsets[p], pop_offsets[p + 1]):
                 if v[i] == GRID_REFRACTORY:
                     v[i] = REFRACTORY
-    return out
+
+
+# The time loop for runs driven in slices (each call continues the previous one; see
+# :func:`simulate`, :func:`grid_release_lists` and :func:`end_grid_release`).
+simulate_steps = _simulate_steps
 
 
 # --- twins for tests -----------------------------------------------------------------------

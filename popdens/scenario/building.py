@@ -136,6 +136,8 @@ class Scenario:
         File name (or ``"<string>"``), for messages.
     data : dict
         The parsed file.
+    lines : dict
+        Line of each key path in the file (for messages).
     """
 
     network: object
@@ -148,26 +150,10 @@ class Scenario:
     source: str = "<scenario>"
     data: dict = field(default_factory=dict, repr=False)
 
-    def run(self, t_end: float | None = None, backend: str | None = None,
-            dt: float | None = None, **overrides):
-        """Run the scenario, optionally overriding its settings.
+    lines: dict = field(default_factory=dict, repr=False)
 
-        Parameters
-        ----------
-        t_end, dt : float, optional
-            Override the file's duration / reporting step (s). Record times after a
-            shorter ``t_end`` are dropped (if that drops all, the final state is recorded).
-        backend : {"density", "montecarlo"}, optional
-            Override the file's backend; the options come from that backend's table.
-        **overrides
-            Backend options that replace the file's (e.g. ``n_neurons``, ``seed``).
-
-        Returns
-        -------
-        popdens.Result
-            ``result.description`` also holds ``"run"``: the settings used and
-            ``"title"``.
-        """
+    def _settings(self, t_end, backend, dt, overrides) -> tuple:
+        """``(t_end, dt, backend, record_times, options)`` with the overrides applied."""
         from ..network import BACKENDS
 
         t_end = self.t_end if t_end is None else float(t_end)
@@ -183,13 +169,76 @@ class Scenario:
         record_times = [t for t in self.record_times if t <= t_end + 1e-12]
         if self.record_times and not record_times:
             record_times = [t_end]    # all after a shortened run: keep the final state
+        return t_end, dt, backend, record_times, options
+
+    def check_resources(self, t_end: float | None = None, backend: str | None = None,
+                        dt: float | None = None, max_memory=None, max_steps=None,
+                        **overrides) -> dict:
+        """Size the run as :meth:`run` would, without allocating anything.
+
+        Parameters
+        ----------
+        t_end, backend, dt, **overrides
+            As for :meth:`run`.
+        max_memory, max_steps : optional
+            The limits (see :meth:`popdens.Network.run`); defaults if None.
+
+        Returns
+        -------
+        dict
+            ``{"memory": bytes, "steps": internal steps}``, the estimates.
+
+        Raises
+        ------
+        ScenarioError
+            If the run exceeds a limit: ``FILE:LINE: key: message`` at the key (or its
+            table) that makes it large.
+        """
+        from .. import _limits
+
+        t_end, dt, backend, record_times, options = self._settings(t_end, backend, dt,
+                                                                   overrides)
+        run_limits = _limits.limits(max_memory, max_steps)
+        try:
+            return _limits.check_run(self.network, t_end, dt, backend,
+                                     {**options, "record_times": record_times}, run_limits)
+        except _limits.ResourceLimitError as exc:
+            check = Checker(self.lines)
+            check.error(exc.path, str(exc))
+            raise ScenarioError(check.problems, self.source) from None
+
+    def run(self, t_end: float | None = None, backend: str | None = None,
+            dt: float | None = None, **overrides):
+        """Run the scenario, optionally overriding its settings.
+
+        Parameters
+        ----------
+        t_end, dt : float, optional
+            Override the file's duration / reporting step (s). Record times after a
+            shorter ``t_end`` are dropped (if that drops all, the final state is recorded).
+        backend : {"density", "montecarlo"}, optional
+            Override the file's backend; the options come from that backend's table.
+        **overrides
+            Backend options that replace the file's (e.g. ``n_neurons``, ``seed``), and
+            the limits ``max_memory``, ``max_steps`` (see :meth:`popdens.Network.run`).
+
+        Returns
+        -------
+        popdens.Result
+            ``result.description`` also holds ``"run"``: the settings used and
+            ``"title"``.
+        """
+        t_end, dt, backend, record_times, options = self._settings(t_end, backend, dt,
+                                                                   overrides)
         result = self.network.run(t_end=t_end, dt=dt, backend=backend,
                                   record_times=record_times, **options)
         if result.description is not None:
             result.description["title"] = self.title
+            run_options = {k: v for k, v in options.items()
+                           if k not in ("max_memory", "max_steps")}
             result.description["run"] = {"t_end": t_end, "dt": dt, "backend": backend,
                                          "record_times": record_times,
-                                         backend: dict(options)}
+                                         backend: run_options}
         return result
 
 
@@ -511,7 +560,8 @@ def _scenario_from_dict(data, check: Checker, source: str) -> Scenario:
         raise ScenarioError(check.problems, source)
     return Scenario(network=network, t_end=run["t_end"], dt=run["dt"],
                     backend=run["backend"], record_times=run["record_times"],
-                    options=run["options"], title=title, source=source, data=data)
+                    options=run["options"], title=title, source=source, data=data,
+                    lines=check.lines)
 
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
