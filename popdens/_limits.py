@@ -22,6 +22,9 @@ import os
 import re
 from dataclasses import dataclass
 
+from .backends.common import MC_DEFAULT_INTERNAL_DT, check_sizes
+from .models.lif import LIF
+
 __all__ = ["ResourceLimitError", "Limits", "parse_memory", "default_max_memory",
            "check_run", "check_substeps", "check_allocation", "current", "active",
            "DEFAULT_MAX_STEPS", "format_bytes"]
@@ -176,8 +179,6 @@ def _frames(record_times, record_every, n_steps: int) -> int:
 
 
 def _sizes(network, n_neurons) -> dict:
-    from .backends.montecarlo import check_sizes
-
     return check_sizes(network, n_neurons)
 
 
@@ -219,11 +220,10 @@ def _delay_steps(conn, step: float) -> float:
 
 def _lag_item(network, step: float, what: str) -> _Item | None:
     """Delay lag tables at resolution ``step`` (one weight per lag)."""
-    from .network import Population
 
     worst, total = None, 0.0
     for k, conn in enumerate(network.connections):
-        if not isinstance(conn.pre, Population):
+        if conn.pre.name not in network.populations:
             continue
         lags = _delay_steps(conn, step) + 3
         total += 3 * lags * 8   # weights, folded copy, history column
@@ -236,8 +236,6 @@ def _lag_item(network, step: float, what: str) -> _Item | None:
 
 
 def _montecarlo_items(network, dt: float, sizes: dict, options: dict) -> list[_Item]:
-    from .models.lif import LIF
-    from .network import Population
 
     total = float(sum(sizes.values()))
     one_d = all(isinstance(p.model, LIF) for p in network.populations.values())
@@ -245,7 +243,7 @@ def _montecarlo_items(network, dt: float, sizes: dict, options: dict) -> list[_I
                    "n_neurons", ("run", "montecarlo", "n_neurons"))]
     connectivity = options.get("connectivity") or ("fixed_indegree" if one_d else "poisson")
     spiking = [(k, c) for k, c in enumerate(network.connections)
-               if isinstance(c.pre, Population) and c.input == "jump"]
+               if c.pre.name in network.populations and c.input == "jump"]
     if one_d and connectivity == "fixed_indegree" and spiking:
         synapses = 0.0
         for _, conn in spiking:
@@ -279,7 +277,6 @@ def _montecarlo_items(network, dt: float, sizes: dict, options: dict) -> list[_I
 def _internal_steps(network, n_steps: int, dt: float, backend: str, options: dict
                     ) -> tuple[float, str, tuple]:
     """Internal steps known before the backend prepares: ``(steps, parameter, path)``."""
-    from .models.lif import LIF
 
     if backend == "density":
         bound = options.get("max_substep")
@@ -296,7 +293,7 @@ def _internal_steps(network, n_steps: int, dt: float, backend: str, options: dic
         n_sub = max(1.0, math.ceil(dt / internal - 1e-9))
         return n_steps * n_sub, "internal_dt", ("run", "montecarlo", "internal_dt")
     try:
-        from .backends.montecarlo_nd import DEFAULT_INTERNAL_DT as internal
+        internal = MC_DEFAULT_INTERNAL_DT
     except ImportError:     # the N-D module is optional (or replaced, as in tests)
         internal = dt
     return n_steps * max(1.0, math.ceil(dt / internal - 1e-9)), "t_end", ("run", "t_end")

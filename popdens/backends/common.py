@@ -11,6 +11,10 @@ import numpy as np
 from .._checks import check_int
 from ..models.base import ThresholdReset
 
+# Default internal step (s) of the Monte Carlo integrators of non-LIF models (the
+# N-D compiled kernels and the interface-only engine); see montecarlo_nd.
+MC_DEFAULT_INTERNAL_DT = 1e-5
+
 __all__ = ["POISSON_TAIL", "record_steps_for", "check_seed", "record_steps", "check_sizes",
            "initial_states"]
 

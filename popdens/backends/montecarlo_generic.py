@@ -40,12 +40,13 @@ from ..models.base import ThresholdReset, rk4_step
 from ..network import PoissonSource
 from ..result import Result
 from . import common as _mc
+from .common import MC_DEFAULT_INTERNAL_DT
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
 OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
 
-DEFAULT_INTERNAL_DT = 1e-5
+DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 """Default internal step (s): first-order event timing; the rate error it causes is
 measured in ``tests/test_user_model.py``."""
 

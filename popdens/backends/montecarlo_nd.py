@@ -24,6 +24,7 @@ from ..network import PoissonSource
 from ..progress import run_chunks
 from ..result import Result
 from . import montecarlo_generic
+from .common import MC_DEFAULT_INTERNAL_DT
 from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
 from .common import initial_states as _initial_states
@@ -33,7 +34,7 @@ __all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
 OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
 
-DEFAULT_INTERNAL_DT = 1e-5
+DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 """Default internal step (s) of the Hodgkin-Huxley integrators. Measured
 (``tests/test_models_nd.py``): relative firing-rate error 1.9e-4 (HodgkinHuxley, 68.31
 against 68.32 Hz at 10 uA/cm^2) and 5.2e-4 (ReducedHH) at 10 us, below the Monte Carlo
