@@ -351,10 +351,25 @@ class Network:
                   else 0.0)
         return float(model.conductance_jump(conn.weight, conn.reversal, middle))
 
-    def grid_of(self, pop: Population, t_end: float = 1.0, dt: float = 1e-4) -> Grid:
-        """The population's grid, or the model's default for its inputs."""
+    def grid_of(self, pop: Population, t_end: float = 1.0, dt: float = 1e-4,
+                pre_rates: dict | None = None) -> Grid:
+        """The population's grid, or the model's default for its inputs.
+
+        Input from a population is sized at ``n_syn * GRID_GUESS_RATE``; with
+        ``pre_rates`` (an estimate of the populations' stationary rates, Hz) also at those
+        rates, and the grid that reaches lower is taken: a guess that overestimates
+        excitation would put the lower edge where mass piles."""
         if pop.grid is not None:
             return pop.grid
+        grid = self._default_grid(pop, t_end, dt, None)
+        if pre_rates and any(isinstance(c.pre, Population) for c in self.inputs_of(pop)):
+            other = self._default_grid(pop, t_end, dt, pre_rates)
+            if other.axes[0].lower < grid.axes[0].lower:
+                grid = other
+        return grid
+
+    def _default_grid(self, pop: Population, t_end: float, dt: float,
+                      pre_rates: dict | None) -> Grid:
         # the first 20,000 steps only: never a table of a (possibly huge) whole run
         t0 = np.arange(min(math.ceil(t_end / dt), 20_000)) * dt if t_end > 0 else np.zeros(1)
         inputs = []
@@ -362,8 +377,9 @@ class Network:
             if isinstance(c.pre, PoissonSource):
                 peak = float(np.max(self.source_rate_table(c, t0, dt))) if t0.size else 0.0
             else:
-                # unknown before the run: a generous guess widens the grid, never narrows
-                peak = c.n_syn * GRID_GUESS_RATE
+                # unknown before the run: a generous guess, or the estimate given
+                rate = GRID_GUESS_RATE if pre_rates is None else pre_rates[c.pre.name]
+                peak = c.n_syn * rate
             inputs.append((peak, self.effective_weight(c), c.input))
         grid = pop.model.default_grid(inputs)
         pop.model.validate_grid(grid)

@@ -18,6 +18,7 @@ from ..assembly import (
 )
 from ..kernels.stepper import advance
 from ..models.base import ThresholdReset
+from ..models.lif import LIF
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import run_chunks
 from ..result import Result
@@ -29,6 +30,53 @@ __all__ = ["run", "prepare", "DensitySimulation"]
 # Most steps per compiled call: Python touches the state only between chunks (their
 # wall time is aimed at progress.CHUNK_SECONDS).
 CHUNK_STEPS = 20_000
+# Mass fraction in the lowest cell above which a run warns that input piles mass against
+# the reflecting lower face (as the N-D engine does for its edge slices).
+EDGE_WARNING = 1e-3
+
+
+def mean_field_rates(network: Network) -> dict | None:
+    """Self-consistent stationary rates (Hz) of the network's LIF populations in the
+    diffusion approximation (Siegert rate of the mean and variance of all inputs), for
+    sizing default grids; ``None`` if a population is not an LIF or the iteration fails.
+    Sources are read at their largest rate over the first second."""
+    from scipy.optimize import root
+
+    from ..theory import siegert_rate
+    pops = list(network.populations.values())
+    if not all(isinstance(p.model, LIF) for p in pops):
+        return None
+    names = [p.name for p in pops]
+    t0 = np.arange(0.0, 1.0, 1e-3)
+    drive = {p.name: [] for p in pops}
+    for c in network.connections:
+        weight = Network.effective_weight(c)
+        if isinstance(c.pre, Population):
+            drive[c.post.name].append((c.pre.name, c.n_syn, weight))
+        else:
+            peak = float(np.max(network.source_rate_table(c, t0, 1e-3)))
+            drive[c.post.name].append((None, peak, weight))
+
+    def rates_of(r):
+        rate = dict(zip(names, np.maximum(r, 0.0)))
+        out = np.empty(len(pops))
+        for k, p in enumerate(pops):
+            m = p.model
+            s = [(n if pre is None else n * rate[pre], w) for pre, n, w in drive[p.name]]
+            mu = m.e_l + m.tau_m * sum(x * w for x, w in s)
+            sigma = np.sqrt(m.tau_m * sum(x * w * w for x, w in s))
+            out[k] = siegert_rate(mu, sigma, m.tau_m, m.v_th, m.v_reset, m.t_ref)
+        return out
+
+    with np.errstate(all="ignore"):
+        try:
+            start = rates_of(np.zeros(len(pops)))
+            sol = root(lambda r: rates_of(r) - r, start, method="hybr")
+        except (ValueError, ArithmeticError):
+            return None
+    if not sol.success or not np.all(np.isfinite(sol.x)):
+        return None
+    return dict(zip(names, np.maximum(sol.x, 0.0)))
 
 
 class DensitySimulation:
@@ -64,7 +112,10 @@ class DensitySimulation:
                 peak[c] = self.conn_rate[c].max() if self.n_steps else 0.0
             else:
                 peak[c] = conn.n_syn * GRID_GUESS_RATE
-        self.grids = [network.grid_of(p, t_end, dt) for p in self.pops]
+        estimate = mean_field_rates(network) if any(
+            p.grid is None for p in self.pops) else None
+        self.grids = [network.grid_of(p, t_end, dt, estimate) for p in self.pops]
+        self.edge_warned: set = set()
 
         # sub-steps are sized by the jump at threshold (conductance synapses: there)
         inputs = [[(float(peak[c]), weight_at_threshold(conn), conn.input)
@@ -234,6 +285,27 @@ class DensitySimulation:
         if self.mass.min() < -1e-12:
             raise FloatingPointError(f"density became negative ({self.mass.min():.3g}) before "
                                      f"t={step * self.dt:g} s")
+        self._check_lower_edge(step)
+
+    def _check_lower_edge(self, step: int) -> None:
+        """Warn (once per population) when inhibitory jumps or diffusion pile mass in the
+        lowest cell: the reflecting lower face then holds back neurons the input would
+        have moved further down, so the rate comes out wrong (the grid is too short)."""
+        for q, pop in enumerate(self.pops):
+            if pop.name in self.edge_warned:
+                continue
+            pushed_down = any(c.post is pop and (c.input == "diffusion" or c.weight < 0
+                                                 and c.reversal is None)
+                              for c in self.network.connections)
+            held = float(self.mass[self.pop_offset[q]])
+            if pushed_down and held > EDGE_WARNING:
+                self.edge_warned.add(pop.name)
+                ax = self.grids[q].axes[0]
+                warnings.warn(
+                    f"population {pop.name!r}: {held:.2%} of the mass sits in the lowest "
+                    f"cell (v={ax.lower:g}) at t={step * self.dt:g} s; input pushes mass "
+                    f"against the reflecting lower face, so the grid is too short for "
+                    f"this input: lower the grid's lower edge", RuntimeWarning, stacklevel=4)
 
 
 def prepare(network: Network, t_end: float, dt: float, scheme: str = "mc",

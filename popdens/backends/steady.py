@@ -641,7 +641,12 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
             return _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code,
                                      tol, max_iter, warm)
 
-        r, _ = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50, jacobian)
+        # per-channel derivatives pay off when populations outnumber the channels of
+        # each (the column: 8 vs 2); otherwise the full finite-difference Jacobian
+        channels = max(len({(c.input, c.weight, c.reversal) for c in network.inputs_of(p)
+                            if c.pre.name in network.populations}) for p in pops)
+        r, _ = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50,
+                                      jacobian if channels < len(pops) else None)
         solved = solve_all(dict(zip(names, r)))
     else:
         solved = solve_all({})
