@@ -316,8 +316,8 @@ def _nd_runner():
 def _max_spikes_per_step(t_ref: np.ndarray, dt: float) -> int:
     """Most spikes one neuron can fire in a step (refractory periods between them)."""
     shortest = float(np.min(t_ref)) if t_ref.size else 0.0
-    if shortest <= 0.0:
-        return kernels.SPIKE_LIST_MARGIN
+    if shortest <= 0.0 or dt / shortest >= kernels.SPIKE_LIST_MARGIN:
+        return kernels.SPIKE_LIST_MARGIN   # also a t_ref so small that dt / t_ref is inf
     return min(int(dt / shortest) + 1, kernels.SPIKE_LIST_MARGIN)
 
 
