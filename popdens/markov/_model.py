@@ -16,10 +16,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_real, check_int, check_positive
+from .result import POPULATIONS, MarkovResult
 
 __all__ = ["MIFNetwork", "MIFParams", "MarkovResult", "POPULATIONS"]
 
-POPULATIONS = ("E", "I")
 EXTERNAL_KINDS = ("gaussian", "poisson")
 
 
@@ -189,47 +189,5 @@ class MIFNetwork:
 
     def simulate(self, t_end=3.0, seed=0, record_pools=False) -> MarkovResult:
         """Spiking simulation (see :func:`popdens.markov.spiking.simulate`)."""
-        from .spiking import simulate
+        from .spiking import simulate  # spiking compiles on import: only when used
         return simulate(self, t_end, seed=seed, record_pools=record_pools)
-
-
-@dataclass
-class MarkovResult:
-    """Spike counts per step of one description of an :class:`MIFNetwork`.
-
-    ``counts[pop]``: spikes of the population in each step ``[t_k, t_k + dt)`` (integers
-    for the spiking network and the SDE, expected counts for the ODE);
-    ``rates[pop]``: the same as Hz per neuron. ``info``: method, wall time (s), extras.
-    """
-
-    method: str
-    t: np.ndarray
-    counts: dict
-    n_neurons: dict
-    dt: float
-    info: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def rates(self) -> dict:
-        return {p: self.counts[p] / (self.n_neurons[p] * self.dt) for p in self.counts}
-
-    def mean_rate(self, pop: str, t_min: float = 0.1) -> float:
-        """Mean firing rate (Hz per neuron) of ``pop`` over ``t >= t_min``."""
-        keep = self.t >= as_real("t_min", t_min) - 1e-12
-        if not keep.any():
-            raise ValueError(f"t_min={t_min!r} is past the end of the run")
-        return float(self.counts[_check_pop(pop)][keep].mean()
-                     / (self.n_neurons[pop] * self.dt))
-
-    def ssi(self, pop: str, half_window: float = 0.5e-3, t_min: float = 0.1) -> float:
-        """Spike synchrony index of ``pop`` over ``t >= t_min`` (:func:`ssi`)."""
-        from .analysis import ssi
-        keep = self.t >= as_real("t_min", t_min) - 1e-12
-        return ssi(self.counts[_check_pop(pop)][keep], self.n_neurons[pop],
-                   half_window=half_window, dt=self.dt)
-
-
-def _check_pop(pop):
-    if pop not in POPULATIONS:
-        raise ValueError(f"pop must be one of {POPULATIONS}, got {pop!r}")
-    return pop

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from .._checks import check_int
-from ._model import MarkovResult
+from .result import MarkovResult
 
 __all__ = ["simulate", "spiking_kernel", "external_kick"]
 
