@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -17,12 +19,14 @@ from ..assembly import (
     substeps,
     weight_at_threshold,
 )
+from ..grid import Grid
 from ..kernels.stepper import advance
 from ..models.base import ThresholdReset
 from ..models.lif import LIF
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import run_chunks
 from ..result import Result
+from ..saving import save
 from .common import POISSON_TAIL, record_steps_for
 from .density_nd import NDDensitySimulation
 
@@ -88,8 +92,10 @@ class DensitySimulation:
     """
 
     def __init__(self, network: Network, t_end: float, dt: float, scheme: str = "mc",
-                 max_substep: float | None = None):
+                 max_substep: float | None = None, start: dict | None = None):
         self.network = network
+        # absolute index of the first step: > 0 when continuing a run (``start``)
+        self.first_step = int(start["step"]) if start is not None else 0
         self.dt = dt
         self.t_end = t_end
         self.scheme = scheme
@@ -99,7 +105,7 @@ class DensitySimulation:
             self.n_steps = int(np.ceil(t_end / dt))
         self.pops = list(network.populations.values())
         self.names = [p.name for p in self.pops]
-        t0 = np.arange(self.n_steps) * dt
+        t0 = (self.first_step + np.arange(self.n_steps)) * dt
 
         conns = network.connections
         index = {id(p): q for q, p in enumerate(self.pops)}
@@ -115,7 +121,9 @@ class DensitySimulation:
                 peak[c] = conn.n_syn * GRID_GUESS_RATE
         estimate = mean_field_rates(network) if any(
             p.grid is None for p in self.pops) else None
-        self.grids = [network.grid_of(p, t_end, dt, estimate) for p in self.pops]
+        self.grids = ([Grid(**start["grids"][p.name]) for p in self.pops]
+                      if start is not None
+                      else [network.grid_of(p, t_end, dt, estimate) for p in self.pops])
         self.edge_warned: set = set()
 
         # sub-steps are sized by the jump at threshold (conductance synapses: there)
@@ -127,6 +135,10 @@ class DensitySimulation:
             if max_substep <= 0:
                 raise ValueError(f"max_substep must be > 0, got {max_substep!r}")
             self.n_sub = max(self.n_sub, int(np.ceil(dt / max_substep - 1e-9)))
+        if start is not None:
+            # the continued run keeps its internal step (a finer one only if the new
+            # inputs need it; then the two parts are not bit-identical to one run)
+            self.n_sub = max(self.n_sub, int(start["n_sub"]))
         self.dt_sub = dt / self.n_sub
         _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
 
@@ -217,40 +229,88 @@ class DensitySimulation:
         self.rates = np.zeros((len(self.pops), self.n_steps))
         self.refractory = np.zeros((len(self.pops), self.n_steps))
         self.step = 0
+        if start is not None:
+            self._restore(start)
 
-    def run(self, record_times=(), progress: bool = True) -> Result:
+    _STATE_ARRAYS = ("mass", "pipe_start", "pipe_mid", "pipe_head", "history",
+                     "history_cursor")
+
+    def state(self) -> dict:
+        """Everything a continued run needs (``Result.info["state"]``): the cell masses,
+        the refractory pipelines, the rate history of the delays, the grids, the internal
+        step and the absolute step reached."""
+        out = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
+        out.update(step=self.first_step + self.step, n_sub=self.n_sub, dt=self.dt,
+                   scheme=self.scheme,
+                   grids={name: {ax.name: (ax.lower, ax.upper, ax.num_cells)
+                                 for ax in grid.axes}
+                          for name, grid in zip(self.names, self.grids)})
+        return out
+
+    def _restore(self, start: dict) -> None:
+        for name in self._STATE_ARRAYS:
+            saved = np.asarray(start[name])
+            current = getattr(self, name)
+            if saved.shape != current.shape:
+                raise ValueError(f"init: the saved state's {name} has shape {saved.shape}, "
+                                 f"this network needs {current.shape} (a changed network "
+                                 f"or delays cannot continue a run)")
+            current[...] = saved
+
+    def run(self, record_times=(), progress: bool = True, checkpoint=None,
+            checkpoint_every: float = 60.0) -> Result:
         """Integrate all remaining steps and return a :class:`Result`.
 
         The compiled stepper runs in chunks of about ``CHUNK_SECONDS`` of wall time;
         between chunks the state is checked, the progress bar (``progress``, shown on a
         terminal) moves, and Ctrl-C is honoured: the run stops and returns what it has
-        (``Result.info["interrupted"]``, arrays cut at the last finished step)."""
+        (``Result.info["interrupted"]``, arrays cut at the last finished step). With
+        ``checkpoint`` (a ``.npz`` path) the result so far, marked
+        ``info["checkpoint"] = True`` and ``info["interrupted"] = True``, is written there
+        (atomically) every ``checkpoint_every`` seconds of wall time, and the finished
+        result at the end."""
         record_steps = record_steps_for(record_times, self.t_end, self.dt, self.n_steps)
         record_out = np.zeros((record_steps.size, self.mass.size))
         record_next = np.zeros(1, dtype=np.int64)
         start = time.perf_counter()
         first_step = self.step
+        last_saved = [start]
+
+        def result(interrupted):
+            return self._result(record_steps, record_out, int(record_next[0]),
+                                time.perf_counter() - start, interrupted, first_step)
 
         def advance(step, stop):
             self._advance(stop, record_steps, record_next, record_out)
             self._check_state(stop)
             self.step = stop
+            if checkpoint is not None and stop < self.n_steps and \
+                    time.perf_counter() - last_saved[0] >= checkpoint_every:
+                partial = result(True)
+                partial.info["checkpoint"] = True
+                write_atomically(checkpoint, partial)
+                last_saved[0] = time.perf_counter()
             return stop
 
         _, interrupted = run_chunks(advance, self.step, self.n_steps, "density",
                                     progress=progress, max_chunk=CHUNK_STEPS, dt=self.dt)
-        wall = time.perf_counter() - start
+        out = result(interrupted)
+        if checkpoint is not None:
+            write_atomically(checkpoint, out)
+        return out
+
+    def _result(self, record_steps, record_out, recorded, wall, interrupted, first_step
+                ) -> Result:
         done = self.step
-        recorded = int(record_next[0])
         densities = {}
         for q, name in enumerate(self.names):
             lo, hi = self.pop_offset[q], self.pop_offset[q + 1]
             densities[name] = record_out[:recorded, lo:hi].reshape((-1, *self.grids[q].shape))
         return Result(
-            t=np.arange(done) * self.dt,
+            t=(self.first_step + np.arange(done)) * self.dt,
             dt=self.dt,
             rates={n: self.rates[q, :done].copy() for q, n in enumerate(self.names)},
-            record_times=record_steps[:recorded] * self.dt,
+            record_times=(self.first_step + record_steps[:recorded]) * self.dt,
             densities=densities,
             grids=dict(zip(self.names, self.grids)),
             backend="density",
@@ -258,6 +318,7 @@ class DensitySimulation:
             refractory={n: self.refractory[q, :done].copy() for q, n in enumerate(self.names)},
             info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": self.dt_sub,
                   "interrupted": interrupted, "steps_done": done - first_step,
+                  "state": self.state(),
                   "final_mass": {n: float(self.mass[self.pop_offset[q]:
                                                     self.pop_offset[q + 1]].sum())
                                  for q, n in enumerate(self.names)}},
@@ -309,15 +370,51 @@ class DensitySimulation:
                     f"this input: lower the grid's lower edge", RuntimeWarning, stacklevel=4)
 
 
+def write_atomically(path, result) -> None:
+    """Save ``result`` to ``path`` through a temporary file in the same folder, so that
+    ``path`` always holds a whole file (the previous one or the new one)."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".partial.npz")
+    save(result, temporary)
+    os.replace(temporary, path)
+
+
 def prepare(network: Network, t_end: float, dt: float, scheme: str = "mc",
-            max_substep: float | None = None) -> DensitySimulation:
+            max_substep: float | None = None, start: dict | None = None
+            ) -> DensitySimulation:
     """Assemble ``network`` for density integration (no time stepping yet)."""
-    return DensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep)
+    return DensitySimulation(network, t_end, dt, scheme=scheme, max_substep=max_substep,
+                             start=start)
+
+
+def resume_state(network: Network, previous, dt: float, scheme: str) -> dict:
+    """The state to continue ``previous`` (a density :class:`Result` of this network)
+    from, checked: same populations, reporting step and scheme, 1D populations only."""
+    info = getattr(previous, "info", None)
+    if getattr(previous, "backend", None) != "density" or not isinstance(info, dict) \
+            or "state" not in info:
+        raise ValueError("init must be a Result of backend='density' that carries its "
+                         "final state (Result.info['state'])")
+    state = info["state"]
+    if sorted(state["grids"]) != sorted(network.populations):
+        raise ValueError(f"init: the result has populations {sorted(state['grids'])}, the "
+                         f"network {sorted(network.populations)}")
+    if not np.isclose(float(state["dt"]), dt, rtol=1e-12, atol=0.0):
+        raise ValueError(f"init: the result has dt={state['dt']!r}, this run dt={dt!r}; a "
+                         f"continued run keeps the reporting step")
+    if state["scheme"] != scheme:
+        raise ValueError(f"init: the result used scheme={state['scheme']!r}, this run "
+                         f"scheme={scheme!r}")
+    if split_by_engine(network)[1]:
+        raise NotImplementedError("init= (continuing a run) is implemented for networks of "
+                                  "1D populations only")
+    return state
 
 
 def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         record_times=(), record_every: int | None = None, max_substep: float | None = None,
-        progress: bool = True, **unknown) -> Result:
+        progress: bool = True, init=None, checkpoint=None, checkpoint_every: float = 60.0,
+        **unknown) -> Result:
     """Run ``network`` with the density backend (see :meth:`popdens.Network.run`).
 
     Parameters
@@ -334,15 +431,33 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         Upper bound on the internal step (s); by default ``tau_m / 100``.
     progress : bool, default True
         Show a progress bar on a terminal (never in pipes, notebooks' logs or CI).
+    init : Result, optional
+        Continue that run (a density result of this network, finished or interrupted)
+        for ``t_end`` more seconds: its grids, internal step, cell masses, refractory
+        pipelines and delay history carry over, times (``t``, ``record_times``) are
+        absolute, and the two parts together equal one uninterrupted run bit for bit.
+        1D populations only.
+    checkpoint : str or path, optional
+        A ``.npz`` file that always holds the run so far (written atomically every
+        ``checkpoint_every`` seconds of wall time, marked ``info["checkpoint"]`` and
+        ``info["interrupted"]``; the finished result at the end): after a crash,
+        ``net.run(rest, dt, init=pd.load(checkpoint))`` continues it. 1D populations
+        only.
+    checkpoint_every : float, default 60
+        Seconds of wall time between checkpoints.
     """
     if unknown:
         raise UnknownOptionError(f"unknown option(s) for backend='density': "
                                  f"{sorted(unknown)}; known: scheme, record_times, "
-                                 f"record_every, max_substep, progress")
+                                 f"record_every, max_substep, progress, init, "
+                                 f"checkpoint, checkpoint_every")
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {progress!r}")
+    start = resume_state(network, init, dt, scheme) if init is not None else None
+    # record_times are absolute; the engines count from their first step
+    offset = int(start["step"]) * dt if start is not None else 0.0
     times = np.atleast_1d(np.asarray(record_times if record_times is not None else (),
-                                     dtype=float))
+                                     dtype=float)) - offset
     if record_every is not None:
         if isinstance(record_every, bool) or not isinstance(record_every,
                                                             (int, np.integer)) \
@@ -351,6 +466,21 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
                              f"{record_every!r}")
         every = np.arange(0, int(round(t_end / dt)) + 1, int(record_every)) * dt
         times = np.union1d(times, np.minimum(every, t_end))
+    if checkpoint is not None:
+        checkpoint_every = as_real("checkpoint_every", checkpoint_every)
+        if not checkpoint_every > 0:
+            raise ValueError(f"checkpoint_every must be > 0 s, got {checkpoint_every!r}")
+        if Path(checkpoint).suffix != ".npz" or not Path(checkpoint).resolve().parent.is_dir():
+            raise ValueError(f"checkpoint must be a .npz path in an existing folder, got "
+                             f"{str(checkpoint)!r}")
+        if split_by_engine(network)[1]:
+            raise NotImplementedError("checkpoint= is implemented for networks of 1D "
+                                      "populations only")
+    if start is not None or checkpoint is not None:
+        sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep,
+                      start=start)
+        return sim.run(record_times=times, progress=bool(progress), checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every)
     one_d, n_d = split_by_engine(network)
     results = []
     if n_d:
