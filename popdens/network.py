@@ -281,6 +281,13 @@ class Network:
         reversal : float, optional
             Reversal potential (V) of a conductance synapse.
         """
+        conn = self._make_connection(pre, post, weight, n_syn, delay, input, reversal)
+        self.connections.append(conn)
+        return conn
+
+    def _make_connection(self, pre, post, weight, n_syn, delay, input, reversal
+                         ) -> Connection:
+        """A validated :class:`Connection` (not yet added to the network)."""
         pre = self._resolve(pre, "pre", allow_source=True)
         post = self._resolve(post, "post", allow_source=False)
         weight = as_real("weight", weight)
@@ -300,9 +307,127 @@ class Network:
             if input != "jump":
                 raise ValueError("conductance synapses (reversal=...) take input='jump'; "
                                  "their diffusion limit is not implemented")
-        conn = Connection(pre, post, weight, n_syn, delay, input, reversal)
-        self.connections.append(conn)
-        return conn
+        return Connection(pre, post, weight, n_syn, delay, input, reversal)
+
+    def connect_matrix(self, pres, posts, W, n_syn=1, delay=0.0, **kw) -> list[Connection]:
+        r"""Connect every pair with a nonzero weight: ``W[i, j]`` from ``pres[j]`` to
+        ``posts[i]``.
+
+        .. math:: \text{post}_i \text{ sees Poisson rate } \sum_j n_{ij}\,
+                  (p_{ij} * r_j)(t) \text{ with jumps } W_{ij} \quad (W_{ij} \neq 0),
+
+        as :meth:`connect` would give for each pair. Zero entries of ``W`` make no
+        connection (whatever ``n_syn`` or ``delay`` hold there). Pairs are connected
+        presynaptic population first (column ``j`` outer, row ``i`` inner). Everything
+        is checked before any connection is added: on an error the network is unchanged.
+
+        Parameters
+        ----------
+        pres, posts : sequence of Population, PoissonSource or name
+            Presynaptic (columns of ``W``) and postsynaptic (rows of ``W``) populations.
+        W : array_like, shape (len(posts), len(pres))
+            Weights (V per event; dimensionless with ``reversal=``).
+        n_syn : float or array_like of that shape, default 1
+        delay : float, popdens.delays distribution, or array_like of that shape
+            (an object array may hold distributions).
+        **kw
+            Passed to :meth:`connect` for every pair (``input``, ``reversal``).
+
+        Returns
+        -------
+        list of Connection
+            The connections added, in the order above.
+        """
+        unknown = set(kw) - {"input", "reversal"}
+        if unknown:
+            raise TypeError(f"connect_matrix got unknown keyword(s) {sorted(unknown)}; "
+                            f"known: input, reversal")
+        pres, posts = _as_list("pres", pres), _as_list("posts", posts)
+        shape = (len(posts), len(pres))
+        W = _matrix("W", W, shape, dtype=float)
+        if not np.all(np.isfinite(W)):
+            i, j = np.argwhere(~np.isfinite(W))[0]
+            raise ValueError(f"W[{i}, {j}] must be finite, got {W[i, j]!r}")
+        n_syn = _matrix("n_syn", n_syn, shape, dtype=float)
+        delay = _matrix("delay", delay, shape, dtype=object)
+        made = []
+        for j, pre in enumerate(pres):
+            for i, post in enumerate(posts):
+                if W[i, j] == 0.0:
+                    continue
+                try:
+                    made.append(self._make_connection(
+                        pre, post, float(W[i, j]), float(n_syn[i, j]), delay[i, j],
+                        kw.get("input", "jump"), kw.get("reversal")))
+                except (TypeError, ValueError) as err:
+                    raise type(err)(f"W[{i}, {j}] ({_name(pre)} -> {_name(post)}): "
+                                    f"{err}") from err
+        self.connections.extend(made)
+        return made
+
+    @classmethod
+    def from_matrix(cls, models, W, names=None, n_syn=1, delay=0.0, grid=None,
+                    init=None, sources=None, W_in=None, n_syn_in=1, delay_in=0.0,
+                    **kw) -> Network:
+        """A network of ``len(W)`` populations coupled by the square weight matrix ``W``.
+
+        ``W[i, j]`` (V per event) connects population ``j`` to population ``i``, as in
+        :meth:`connect_matrix`; zero entries make no connection.
+
+        Parameters
+        ----------
+        models : Model or sequence of Model
+            One model for all populations, or one per population.
+        W : array_like, shape (N, N)
+        names : sequence of str, optional
+            Population names (default ``"P0"``, ``"P1"``, ...).
+        n_syn, delay :
+            Scalars or (N, N) arrays, as in :meth:`connect_matrix`.
+        grid, init :
+            One value for all populations or a sequence of N (see :meth:`add_population`).
+        sources : dict, optional
+            ``{name: rate}`` Poisson sources (:meth:`add_poisson`), S of them.
+        W_in : array_like, shape (N, S), optional
+            ``W_in[i, k]`` from source ``k`` (in the order of ``sources``) to population
+            ``i``; required with ``sources``.
+        n_syn_in, delay_in :
+            Scalars or (N, S) arrays for the source connections. These are added before
+            the recurrent ones.
+        **kw
+            ``input``, ``reversal``: passed to every connection.
+
+        Examples
+        --------
+        >>> import numpy as np, popdens as pd
+        >>> lif = pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01)
+        >>> net = pd.Network.from_matrix(lif, np.array([[0.1e-3, -0.4e-3], [0.1e-3, 0.0]]),
+        ...                              names=["E", "I"], n_syn=[[40, 10], [40, 0]])
+        >>> [c.label for c in net.connections]
+        ["'E' -> 'E'", "'E' -> 'I'", "'I' -> 'E'"]
+        """
+        W = np.asarray(W, dtype=float) if not isinstance(W, np.ndarray) else W
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise ValueError(f"W must be a square (N, N) matrix of N populations, got "
+                             f"shape {W.shape}")
+        n = W.shape[0]
+        names = [f"P{k}" for k in range(n)] if names is None else list(names)
+        if len(names) != n:
+            raise ValueError(f"names has {len(names)} entries; W has shape {W.shape}, "
+                             f"so {n} populations")
+        per = {key: _per_population(key, value, n)
+               for key, value in (("models", models), ("grid", grid), ("init", init))}
+        if (sources is None) != (W_in is None):
+            raise ValueError("sources and W_in go together: give both or neither")
+        net = cls()
+        pops = [net.add_population(names[k], per["models"][k], grid=per["grid"][k],
+                                   init=per["init"][k]) for k in range(n)]
+        if sources is not None:
+            if not isinstance(sources, dict):
+                raise TypeError(f"sources must be a dict {{name: rate}}, got {sources!r}")
+            srcs = [net.add_poisson(name, rate) for name, rate in sources.items()]
+            net.connect_matrix(srcs, pops, W_in, n_syn=n_syn_in, delay=delay_in, **kw)
+        net.connect_matrix(pops, pops, W, n_syn=n_syn, delay=delay, **kw)
+        return net
 
     # --- queries used by backends --------------------------------------------------------
     def subnetwork(self, names) -> Network:
@@ -433,6 +558,45 @@ class Network:
             result = _BACKEND_RUNNERS[backend](self, t_end, dt, **options)
         result.description = describe(self)
         return result
+
+
+def _name(obj) -> str:
+    return repr(obj if isinstance(obj, str) else getattr(obj, "name", obj))
+
+
+def _as_list(role: str, items) -> list:
+    if isinstance(items, (str, Population, PoissonSource)) or not hasattr(items, "__len__"):
+        raise TypeError(f"{role} must be a sequence of populations (or names), got "
+                        f"{items!r}")
+    return list(items)
+
+
+def _matrix(name: str, value, shape: tuple, dtype) -> np.ndarray:
+    """``value`` as an array of ``shape``: a scalar (or a Delay) is repeated."""
+    if dtype is object and not isinstance(value, (list, tuple, np.ndarray)):
+        out = np.empty(shape, dtype=object)
+        out.fill(value)
+        return out
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number or an array of numbers, got "
+                        f"{value!r}") from exc
+    if arr.ndim == 0:
+        return np.full(shape, arr.item(), dtype=dtype)
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}; expected {shape} = "
+                         f"(len(posts), len(pres))")
+    return arr
+
+
+def _per_population(name: str, value, n: int) -> list:
+    """One value per population: a sequence of ``n``, or one value for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} entries; W has {n} populations")
+        return list(value)
+    return [value] * n
 
 
 # Backends register their runner here when imported (popdens/__init__ imports them), so
