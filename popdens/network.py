@@ -20,10 +20,12 @@ from .grid import Grid
 from .models.base import Model, ThresholdReset
 from .rates import piecewise, sinusoid
 
-__all__ = ["Network", "PoissonSource", "Population", "Connection", "piecewise", "sinusoid",
-           "rate_table", "register_backend", "INPUT_KINDS", "BACKENDS"]
+__all__ = ["Network", "PoissonSource", "Population", "RatePopulation", "Connection",
+           "piecewise", "sinusoid", "rate_table", "register_backend",
+           "register_coupled_runner", "INPUT_KINDS", "BACKENDS"]
 
 INPUT_KINDS = ("jump", "diffusion")
+RATE_METHODS = ("exact", "euler")
 # Presynaptic rate (Hz) assumed when a default grid is sized for input from a population
 GRID_GUESS_RATE = 100.0
 BACKENDS = ("density", "montecarlo")
@@ -144,6 +146,28 @@ class Population:
 
 
 @dataclass(eq=False)
+class RatePopulation:
+    r"""A rate unit: a deterministic firing rate ``r(t)`` (Hz) obeying
+
+    .. math:: \tau \frac{dr}{dt} = -r + f\Big(b + I(t) + \sum_c w_c\, n_c\,
+              (p_c * r_{\mathrm{pre}(c)})(t)\Big),
+
+    with ``f`` the transfer function, ``b`` the bias, ``I`` the external drive and the
+    sum over the connections into it (weight ``w_c`` per Hz of presynaptic rate, ``n_c``
+    synapses, delay or synaptic kernel ``p_c``). See :meth:`Network.add_rate_population`.
+    """
+
+    name: str
+    tau: float
+    transfer: object
+    bias: float
+    drive: object
+    r0: float
+    method: str
+    network: Network = field(repr=False)
+
+
+@dataclass(eq=False)
 class Connection:
     """Input from ``pre`` (source or population) to ``post`` (population).
 
@@ -183,12 +207,13 @@ class Network:
         self.sources: dict[str, PoissonSource] = {}
         self.populations: dict[str, Population] = {}
         self.connections: list[Connection] = []
+        self.rate_populations: dict[str, RatePopulation] = {}
 
     # --- building ---------------------------------------------------------------------
     def _check_new_name(self, name):
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
-        if name in self.sources or name in self.populations:
+        if name in self.sources or name in self.populations or name in self.rate_populations:
             raise ValueError(f"name {name!r} is already used in this network")
 
     def add_poisson(self, name: str, rate) -> PoissonSource:
@@ -239,15 +264,66 @@ class Network:
         self.populations[name] = pop
         return pop
 
+    def add_rate_population(self, name: str, tau: float, transfer, bias: float = 0.0,
+                            drive=None, r0: float = 0.0, method: str = "exact"
+                            ) -> RatePopulation:
+        r"""Add a rate unit, :math:`\tau\, dr/dt = -r + f(b + I(t) + \sum_c w_c n_c
+        r_c(t))` (see :class:`RatePopulation`).
+
+        Inputs come from :meth:`connect` with the unit as ``post``: from a source, a
+        spiking population (its firing rate) or another rate unit, each adding
+        ``weight * n_syn`` times the (delayed, filtered) presynaptic rate to the argument
+        of ``f``. As ``pre`` of a spiking population, the unit drives it as a Poisson
+        source of rate ``n_syn * r(t)`` (with jumps of ``weight``), on both backends; in
+        the Monte Carlo the unit itself stays deterministic.
+
+        Parameters
+        ----------
+        name : str
+        tau : float
+            Time constant (s), > 0.
+        transfer : callable
+            ``f``: input -> rate (Hz), elementwise, values finite and >= 0; e.g.
+            ``pd.transfer.sigmoid(max_rate=100.0, gain=2.0, threshold=1.0)``.
+        bias : float, default 0
+            Constant added to the input.
+        drive : None, float, callable t -> input, or pd.piecewise
+            External input ``I(t)`` (the transfer's input units), averaged over each
+            step; may be negative.
+        r0 : float, default 0
+            Rate at t = 0 (Hz), >= 0. The rate before t = 0, seen through delays, is 0
+            (as for spiking populations).
+        method : {"exact", "euler"}
+            ``"exact"``: exponential integration, exact for an input constant over each
+            step (:func:`popdens.rate_units.rate_step`); ``"euler"``: forward Euler, first
+            order in ``dt / tau`` (kept to show that error).
+        """
+        self._check_new_name(name)
+        tau = check_positive("tau", tau)
+        if not callable(transfer):
+            raise TypeError(f"transfer must be a callable input -> rate (Hz), e.g. "
+                            f"pd.transfer.sigmoid(...), got {transfer!r}")
+        bias = as_real("bias", bias)
+        if drive is not None and not callable(drive) and not hasattr(drive, "mean"):
+            drive = as_real("drive", drive)
+        r0 = check_nonnegative("r0", r0)
+        if method not in RATE_METHODS:
+            raise ValueError(f"method must be one of {RATE_METHODS}, got {method!r}")
+        unit = RatePopulation(name, tau, transfer, bias, drive, r0, method, self)
+        self.rate_populations[name] = unit
+        return unit
+
     def _resolve(self, obj, role: str, allow_source: bool):
         if isinstance(obj, str):
+            if obj in self.rate_populations:
+                return self.rate_populations[obj]
             if obj in self.populations:
                 return self.populations[obj]
             if allow_source and obj in self.sources:
                 return self.sources[obj]
             raise ValueError(f"{role} {obj!r} is not a population"
                              f"{' or source' if allow_source else ''} of this network")
-        if isinstance(obj, (Population, PoissonSource)):
+        if isinstance(obj, (Population, PoissonSource, RatePopulation)):
             if obj.network is not self:
                 raise ValueError(f"{role} {obj.name!r} belongs to another network")
             if isinstance(obj, PoissonSource) and not allow_source:
@@ -299,6 +375,10 @@ class Network:
         delay = as_delay(delay)
         if input not in INPUT_KINDS:
             raise ValueError(f"input must be one of {INPUT_KINDS}, got {input!r}")
+        if isinstance(post, RatePopulation) and (input != "jump" or reversal is not None):
+            raise ValueError(f"connection to rate unit {post.name!r}: a rate unit sums "
+                             f"weight * n_syn * rate; input={input!r} and "
+                             f"reversal={reversal!r} apply to spiking populations only")
         if reversal is not None:
             reversal = as_real("reversal", reversal)
             if not 0.0 < weight < 1.0:
@@ -547,6 +627,13 @@ class Network:
             raise ValueError(f"t_end must be a whole number of steps dt, got t_end={t_end!r}, "
                              f"dt={dt!r} ({steps:.6g} steps); nearest valid t_end = "
                              f"{round(steps) * dt:.12g}")
+        if self.rate_populations:
+            if "rate_units" not in _COUPLED_RUNNERS:
+                raise ValueError("rate populations need popdens.backends.rate_units "
+                                 "(imported by popdens)")
+            result = _COUPLED_RUNNERS["rate_units"](self, t_end, dt, backend, options)
+            result.description = describe(self)
+            return result
         if not self.populations:
             raise ValueError("the network has no populations; add one with add_population")
         if backend not in _BACKEND_RUNNERS:
@@ -602,6 +689,8 @@ def _per_population(name: str, value, n: int) -> list:
 # Backends register their runner here when imported (popdens/__init__ imports them), so
 # this description layer never imports the solvers above it.
 _BACKEND_RUNNERS: dict = {}
+# Runners of networks with more than spiking populations (rate units), same mechanism.
+_COUPLED_RUNNERS: dict = {}
 
 
 def register_backend(name: str, runner) -> None:
@@ -609,3 +698,9 @@ def register_backend(name: str, runner) -> None:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend name {name!r}; expected one of {BACKENDS}")
     _BACKEND_RUNNERS[name] = runner
+
+
+def register_coupled_runner(name: str, runner) -> None:
+    """Register ``runner(network, t_end, dt, backend, options) -> Result`` for networks
+    holding ``name`` (``"rate_units"``: rate populations)."""
+    _COUPLED_RUNNERS[name] = runner

@@ -217,6 +217,9 @@ class DensitySimulation:
         self.rates = np.zeros((len(self.pops), self.n_steps))
         self.refractory = np.zeros((len(self.pops), self.n_steps))
         self.step = 0
+        # before_step(k), if set, runs before each step k (it may write conn_rate[:, k]);
+        # the stepper then advances one step per call (rate units in a loop)
+        self.before_step = None
 
     def run(self, record_times=(), progress: bool = True) -> Result:
         """Integrate all remaining steps and return a :class:`Result`.
@@ -232,9 +235,14 @@ class DensitySimulation:
         first_step = self.step
 
         def advance(step, stop):
-            self._advance(stop, record_steps, record_next, record_out)
+            hook = self.before_step
+            for k in range(step, stop) if hook is not None else (step,):
+                last = stop if hook is None else k + 1
+                if hook is not None:
+                    hook(k)
+                self._advance(last, record_steps, record_next, record_out)
+                self.step = last
             self._check_state(stop)
-            self.step = stop
             return stop
 
         _, interrupted = run_chunks(advance, self.step, self.n_steps, "density",
