@@ -6,7 +6,7 @@ advances it on a finite-volume grid with numba kernels; a Monte Carlo backend si
 same network neuron by neuron for validation.
 """
 
-from . import balanced, delays, markov, transfer
+from . import balanced, delays, markov, synapses, transfer
 from ._limits import ResourceLimitError
 from ._version import __version__
 from .grid import Axis, Grid
@@ -26,7 +26,7 @@ from .theory import (
 )
 
 __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "ResourceLimitError", "delays",
-           "transfer",
+           "transfer", "synapses",
            "piecewise", "sinusoid",
            "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "Model", "ThresholdReset",
            "SpikeSurface", "__version__",

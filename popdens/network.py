@@ -19,6 +19,7 @@ from .description import describe
 from .grid import Grid
 from .models.base import Model, ThresholdReset
 from .rates import piecewise, sinusoid
+from .synapses import with_delay
 
 __all__ = ["Network", "PoissonSource", "Population", "RatePopulation", "Connection",
            "piecewise", "sinusoid", "rate_table", "register_backend",
@@ -176,6 +177,8 @@ class Connection:
     (V) with ``input="jump"``, or by ``weight * (reversal - v)`` (``weight``
     dimensionless) for a conductance synapse (``reversal`` not None), or the connection
     is replaced by its diffusion (Fokker-Planck) limit with ``input="diffusion"``.
+    With a ``synapse`` filter, ``delay`` is the connection's whole causal kernel (the
+    filter shifted by ``transmission_delay``): the backends read ``delay`` only.
     """
 
     pre: PoissonSource | Population
@@ -185,6 +188,10 @@ class Connection:
     delay: Delay
     input: str
     reversal: float | None = None
+    # a synaptic filter (popdens.synapses); ``delay`` is then the filter after the
+    # transmission delay, which is kept in ``transmission_delay``
+    synapse: object = None
+    transmission_delay: Delay | None = None
 
     @property
     def label(self) -> str:
@@ -289,7 +296,7 @@ class Network:
             Constant added to the input.
         drive : None, float, callable t -> input, or pd.piecewise
             External input ``I(t)`` (the transfer's input units), averaged over each
-            step; may be negative.
+            step; numbers and callables may be negative (``pd.piecewise`` may not).
         r0 : float, default 0
             Rate at t = 0 (Hz), >= 0. The rate before t = 0, seen through delays, is 0
             (as for spiking populations).
@@ -332,7 +339,8 @@ class Network:
         raise TypeError(f"{role} must be a population, a source or a name, got {obj!r}")
 
     def connect(self, pre, post, weight: float, n_syn: float = 1, delay=0.0,
-                input: str = "jump", reversal: float | None = None) -> Connection:
+                input: str = "jump", reversal: float | None = None,
+                synapse=None) -> Connection:
         """Connect ``pre`` to ``post``.
 
         Parameters
@@ -356,13 +364,20 @@ class Network:
             Exact finite jumps, or their diffusion (Fokker-Planck) approximation.
         reversal : float, optional
             Reversal potential (V) of a conductance synapse.
+        synapse : popdens.synapses filter, optional
+            ``pd.synapses.psc(tau_s, n)`` or ``biexponential(tau_rise, tau_decay)``:
+            ``post`` sees ``n_syn`` times the presynaptic rate filtered by the kernel
+            (after the fixed ``delay``). For a spiking ``post`` this is the filtered
+            rate as Poisson drive (see :mod:`popdens.synapses`); the Monte Carlo needs
+            ``connectivity="poisson"`` for it.
         """
-        conn = self._make_connection(pre, post, weight, n_syn, delay, input, reversal)
+        conn = self._make_connection(pre, post, weight, n_syn, delay, input, reversal,
+                                     synapse)
         self.connections.append(conn)
         return conn
 
-    def _make_connection(self, pre, post, weight, n_syn, delay, input, reversal
-                         ) -> Connection:
+    def _make_connection(self, pre, post, weight, n_syn, delay, input, reversal,
+                         synapse=None) -> Connection:
         """A validated :class:`Connection` (not yet added to the network)."""
         pre = self._resolve(pre, "pre", allow_source=True)
         post = self._resolve(post, "post", allow_source=False)
@@ -387,7 +402,10 @@ class Network:
             if input != "jump":
                 raise ValueError("conductance synapses (reversal=...) take input='jump'; "
                                  "their diffusion limit is not implemented")
-        return Connection(pre, post, weight, n_syn, delay, input, reversal)
+        if synapse is None:
+            return Connection(pre, post, weight, n_syn, delay, input, reversal)
+        return Connection(pre, post, weight, n_syn, with_delay(synapse, delay), input,
+                          reversal, synapse, delay)
 
     def connect_matrix(self, pres, posts, W, n_syn=1, delay=0.0, **kw) -> list[Connection]:
         r"""Connect every pair with a nonzero weight: ``W[i, j]`` from ``pres[j]`` to
@@ -411,17 +429,18 @@ class Network:
         delay : float, popdens.delays distribution, or array_like of that shape
             (an object array may hold distributions).
         **kw
-            Passed to :meth:`connect` for every pair (``input``, ``reversal``).
+            Passed to :meth:`connect` for every pair (``input``, ``reversal``,
+            ``synapse``).
 
         Returns
         -------
         list of Connection
             The connections added, in the order above.
         """
-        unknown = set(kw) - {"input", "reversal"}
+        unknown = set(kw) - {"input", "reversal", "synapse"}
         if unknown:
             raise TypeError(f"connect_matrix got unknown keyword(s) {sorted(unknown)}; "
-                            f"known: input, reversal")
+                            f"known: input, reversal, synapse")
         pres, posts = _as_list("pres", pres), _as_list("posts", posts)
         shape = (len(posts), len(pres))
         W = _matrix("W", W, shape, dtype=float)
@@ -438,7 +457,7 @@ class Network:
                 try:
                     made.append(self._make_connection(
                         pre, post, float(W[i, j]), float(n_syn[i, j]), delay[i, j],
-                        kw.get("input", "jump"), kw.get("reversal")))
+                        kw.get("input", "jump"), kw.get("reversal"), kw.get("synapse")))
                 except (TypeError, ValueError) as err:
                     raise type(err)(f"W[{i}, {j}] ({_name(pre)} -> {_name(post)}): "
                                     f"{err}") from err
