@@ -6,7 +6,7 @@ advances it on a finite-volume grid with numba kernels; a Monte Carlo backend si
 same network neuron by neuron for validation.
 """
 
-from . import balanced, delays, markov
+from . import balanced, delays, markov, synapses, transfer
 from ._limits import ResourceLimitError
 from ._version import __version__
 from .grid import Axis, Grid
@@ -26,6 +26,7 @@ from .theory import (
 )
 
 __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "ResourceLimitError", "delays",
+           "transfer", "synapses",
            "piecewise", "sinusoid",
            "HodgkinHuxley", "ReducedHH", "LIFSynaptic", "Model", "ThresholdReset",
            "SpikeSurface", "__version__",
@@ -36,6 +37,7 @@ __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "ResourceLimitError", "de
 # Importing the backends registers them with Network.run.
 from .backends import density as _density  # noqa: E402,F401
 from .backends import montecarlo as _montecarlo  # noqa: E402,F401
+from .backends import rate_units as _rate_units  # noqa: E402,F401
 from .backends.steady import SteadyState, steady_state  # noqa: E402
 
 __all__ += ["SteadyState", "steady_state", "balanced", "markov"]

@@ -189,8 +189,12 @@ def describe(network) -> dict:
     for conn in network.connections:
         connections.append({
             "pre": conn.pre.name, "post": conn.post.name, "weight": float(conn.weight),
-            "n_syn": _plain(conn.n_syn), "delay": describe_delay(conn.delay),
+            "n_syn": _plain(conn.n_syn), "delay": describe_delay(
+                conn.delay if getattr(conn, "synapse", None) is None
+                else conn.transmission_delay),
             "input": conn.input,
             "reversal": None if conn.reversal is None else float(conn.reversal)})
+        if getattr(conn, "synapse", None) is not None:
+            connections[-1]["synapse"] = repr(conn.synapse)
     return {"popdens_version": __version__, "populations": populations,
             "sources": sources, "connections": connections}

@@ -19,13 +19,16 @@ inhibitory spiking neurons, J. Comput. Neurosci. 8:183-208.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._checks import as_real, check_nonnegative, check_positive
 from .grid import Grid
 from .models.lif import LIF
 from .network import Network, piecewise
 
 __all__ = ["brunel_network", "brunel_sizes", "BRUNEL_N_E", "BRUNEL_N_I",
-           "column_network", "COLUMN_POPULATIONS", "COLUMN_SIZES", "COLUMN_GRID"]
+           "column_network", "column_matrices", "COLUMN_POPULATIONS", "COLUMN_SIZES",
+           "COLUMN_GRID"]
 
 BRUNEL_N_E = 10_000
 """Excitatory neurons of Brunel's network (the in-degrees below are 10 % of the sizes)."""
@@ -218,3 +221,43 @@ def column_network(grid=None, background_rate: float = 8.0,
                 net.connect(pops[pre], pops[post], weight=weight,
                             n_syn=probability * COLUMN_SIZES[pre], delay=recurrent_delay)
     return net
+
+
+def column_matrices(background_rate: float = 8.0, background_delay: float = 5e-3,
+                    j_exc: float = 0.175e-3, j_inh: float = -0.7e-3) -> dict:
+    """The column of :func:`column_network` as weight matrices, the keyword arguments of
+    :meth:`popdens.Network.from_matrix` (constant background, zero recurrent delay).
+
+    Returns
+    -------
+    dict
+        ``names``; ``W`` (8, 8): ``W[i, j]`` = ``j_exc`` or ``j_inh`` (by the type of
+        population ``j``) where the connection probability from ``j`` to ``i`` is > 0,
+        else 0; ``n_syn`` (8, 8) = probability x size of ``j``; ``sources`` (one
+        background source per population), ``W_in`` (diagonal, ``j_exc``),
+        ``n_syn_in`` (diagonal background in-degrees) and ``delay_in``
+        (``background_delay`` onto excitatory populations).
+
+    Examples
+    --------
+    >>> import popdens as pd
+    >>> lif = pd.LIF(tau_m=10e-3, v_th=15e-3, v_reset=0.0, e_l=0.0, t_ref=0.0)
+    >>> net = pd.Network.from_matrix(lif, grid=COLUMN_GRID, **column_matrices())
+    >>> len(net.connections)
+    63
+    """
+    names = list(COLUMN_POPULATIONS)
+    prob = np.array([_COLUMN_PROBABILITY[pre] for pre in names]).T     # [post, pre]
+    size = np.array([COLUMN_SIZES[n] for n in names], dtype=float)
+    excitatory = np.array([n.endswith("e") for n in names])
+    weight = np.where(excitatory, check_positive("j_exc", j_exc), as_real("j_inh", j_inh))
+    return {
+        "names": names,
+        "W": np.where(prob > 0.0, weight[None, :], 0.0),
+        "n_syn": prob * size[None, :],
+        "sources": {f"bg_{n}": check_nonnegative("background_rate", background_rate)
+                    for n in names},
+        "W_in": np.diag(np.full(len(names), j_exc)),
+        "n_syn_in": np.diag([float(_COLUMN_BACKGROUND_SYNAPSES[n]) for n in names]),
+        "delay_in": np.diag(np.where(excitatory, background_delay, 0.0)),
+    }

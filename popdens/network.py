@@ -19,11 +19,14 @@ from .description import describe
 from .grid import Grid
 from .models.base import Model, ThresholdReset
 from .rates import piecewise, sinusoid
+from .synapses import with_delay
 
-__all__ = ["Network", "PoissonSource", "Population", "Connection", "piecewise", "sinusoid",
-           "rate_table", "register_backend", "INPUT_KINDS", "BACKENDS"]
+__all__ = ["Network", "PoissonSource", "Population", "RatePopulation", "Connection",
+           "piecewise", "sinusoid", "rate_table", "register_backend",
+           "register_coupled_runner", "INPUT_KINDS", "BACKENDS"]
 
 INPUT_KINDS = ("jump", "diffusion")
+RATE_METHODS = ("exact", "euler")
 # Presynaptic rate (Hz) assumed when a default grid is sized for input from a population
 GRID_GUESS_RATE = 100.0
 BACKENDS = ("density", "montecarlo")
@@ -144,6 +147,28 @@ class Population:
 
 
 @dataclass(eq=False)
+class RatePopulation:
+    r"""A rate unit: a deterministic firing rate ``r(t)`` (Hz) obeying
+
+    .. math:: \tau \frac{dr}{dt} = -r + f\Big(b + I(t) + \sum_c w_c\, n_c\,
+              (p_c * r_{\mathrm{pre}(c)})(t)\Big),
+
+    with ``f`` the transfer function, ``b`` the bias, ``I`` the external drive and the
+    sum over the connections into it (weight ``w_c`` per Hz of presynaptic rate, ``n_c``
+    synapses, delay or synaptic kernel ``p_c``). See :meth:`Network.add_rate_population`.
+    """
+
+    name: str
+    tau: float
+    transfer: object
+    bias: float
+    drive: object
+    r0: float
+    method: str
+    network: Network = field(repr=False)
+
+
+@dataclass(eq=False)
 class Connection:
     """Input from ``pre`` (source or population) to ``post`` (population).
 
@@ -152,6 +177,8 @@ class Connection:
     (V) with ``input="jump"``, or by ``weight * (reversal - v)`` (``weight``
     dimensionless) for a conductance synapse (``reversal`` not None), or the connection
     is replaced by its diffusion (Fokker-Planck) limit with ``input="diffusion"``.
+    With a ``synapse`` filter, ``delay`` is the connection's whole causal kernel (the
+    filter shifted by ``transmission_delay``): the backends read ``delay`` only.
     """
 
     pre: PoissonSource | Population
@@ -161,6 +188,10 @@ class Connection:
     delay: Delay
     input: str
     reversal: float | None = None
+    # a synaptic filter (popdens.synapses); ``delay`` is then the filter after the
+    # transmission delay, which is kept in ``transmission_delay``
+    synapse: object = None
+    transmission_delay: Delay | None = None
 
     @property
     def label(self) -> str:
@@ -183,12 +214,13 @@ class Network:
         self.sources: dict[str, PoissonSource] = {}
         self.populations: dict[str, Population] = {}
         self.connections: list[Connection] = []
+        self.rate_populations: dict[str, RatePopulation] = {}
 
     # --- building ---------------------------------------------------------------------
     def _check_new_name(self, name):
         if not isinstance(name, str) or not name:
             raise TypeError(f"name must be a non-empty string, got {name!r}")
-        if name in self.sources or name in self.populations:
+        if name in self.sources or name in self.populations or name in self.rate_populations:
             raise ValueError(f"name {name!r} is already used in this network")
 
     def add_poisson(self, name: str, rate) -> PoissonSource:
@@ -239,15 +271,66 @@ class Network:
         self.populations[name] = pop
         return pop
 
+    def add_rate_population(self, name: str, tau: float, transfer, bias: float = 0.0,
+                            drive=None, r0: float = 0.0, method: str = "exact"
+                            ) -> RatePopulation:
+        r"""Add a rate unit, :math:`\tau\, dr/dt = -r + f(b + I(t) + \sum_c w_c n_c
+        r_c(t))` (see :class:`RatePopulation`).
+
+        Inputs come from :meth:`connect` with the unit as ``post``: from a source, a
+        spiking population (its firing rate) or another rate unit, each adding
+        ``weight * n_syn`` times the (delayed, filtered) presynaptic rate to the argument
+        of ``f``. As ``pre`` of a spiking population, the unit drives it as a Poisson
+        source of rate ``n_syn * r(t)`` (with jumps of ``weight``), on both backends; in
+        the Monte Carlo the unit itself stays deterministic.
+
+        Parameters
+        ----------
+        name : str
+        tau : float
+            Time constant (s), > 0.
+        transfer : callable
+            ``f``: input -> rate (Hz), elementwise, values finite and >= 0; e.g.
+            ``pd.transfer.sigmoid(max_rate=100.0, gain=2.0, threshold=1.0)``.
+        bias : float, default 0
+            Constant added to the input.
+        drive : None, float, callable t -> input, or pd.piecewise
+            External input ``I(t)`` (the transfer's input units), averaged over each
+            step; numbers and callables may be negative (``pd.piecewise`` may not).
+        r0 : float, default 0
+            Rate at t = 0 (Hz), >= 0. The rate before t = 0, seen through delays, is 0
+            (as for spiking populations).
+        method : {"exact", "euler"}
+            ``"exact"``: exponential integration, exact for an input constant over each
+            step (:func:`popdens.rate_units.rate_step`); ``"euler"``: forward Euler, first
+            order in ``dt / tau`` (kept to show that error).
+        """
+        self._check_new_name(name)
+        tau = check_positive("tau", tau)
+        if not callable(transfer):
+            raise TypeError(f"transfer must be a callable input -> rate (Hz), e.g. "
+                            f"pd.transfer.sigmoid(...), got {transfer!r}")
+        bias = as_real("bias", bias)
+        if drive is not None and not callable(drive) and not hasattr(drive, "mean"):
+            drive = as_real("drive", drive)
+        r0 = check_nonnegative("r0", r0)
+        if method not in RATE_METHODS:
+            raise ValueError(f"method must be one of {RATE_METHODS}, got {method!r}")
+        unit = RatePopulation(name, tau, transfer, bias, drive, r0, method, self)
+        self.rate_populations[name] = unit
+        return unit
+
     def _resolve(self, obj, role: str, allow_source: bool):
         if isinstance(obj, str):
+            if obj in self.rate_populations:
+                return self.rate_populations[obj]
             if obj in self.populations:
                 return self.populations[obj]
             if allow_source and obj in self.sources:
                 return self.sources[obj]
             raise ValueError(f"{role} {obj!r} is not a population"
                              f"{' or source' if allow_source else ''} of this network")
-        if isinstance(obj, (Population, PoissonSource)):
+        if isinstance(obj, (Population, PoissonSource, RatePopulation)):
             if obj.network is not self:
                 raise ValueError(f"{role} {obj.name!r} belongs to another network")
             if isinstance(obj, PoissonSource) and not allow_source:
@@ -256,7 +339,8 @@ class Network:
         raise TypeError(f"{role} must be a population, a source or a name, got {obj!r}")
 
     def connect(self, pre, post, weight: float, n_syn: float = 1, delay=0.0,
-                input: str = "jump", reversal: float | None = None) -> Connection:
+                input: str = "jump", reversal: float | None = None,
+                synapse=None) -> Connection:
         """Connect ``pre`` to ``post``.
 
         Parameters
@@ -280,7 +364,21 @@ class Network:
             Exact finite jumps, or their diffusion (Fokker-Planck) approximation.
         reversal : float, optional
             Reversal potential (V) of a conductance synapse.
+        synapse : popdens.synapses filter, optional
+            ``pd.synapses.psc(tau_s, n)`` or ``biexponential(tau_rise, tau_decay)``:
+            ``post`` sees ``n_syn`` times the presynaptic rate filtered by the kernel
+            (after the fixed ``delay``). For a spiking ``post`` this is the filtered
+            rate as Poisson drive (see :mod:`popdens.synapses`); the Monte Carlo needs
+            ``connectivity="poisson"`` for it.
         """
+        conn = self._make_connection(pre, post, weight, n_syn, delay, input, reversal,
+                                     synapse)
+        self.connections.append(conn)
+        return conn
+
+    def _make_connection(self, pre, post, weight, n_syn, delay, input, reversal,
+                         synapse=None) -> Connection:
+        """A validated :class:`Connection` (not yet added to the network)."""
         pre = self._resolve(pre, "pre", allow_source=True)
         post = self._resolve(post, "post", allow_source=False)
         weight = as_real("weight", weight)
@@ -292,6 +390,10 @@ class Network:
         delay = as_delay(delay)
         if input not in INPUT_KINDS:
             raise ValueError(f"input must be one of {INPUT_KINDS}, got {input!r}")
+        if isinstance(post, RatePopulation) and (input != "jump" or reversal is not None):
+            raise ValueError(f"connection to rate unit {post.name!r}: a rate unit sums "
+                             f"weight * n_syn * rate; input={input!r} and "
+                             f"reversal={reversal!r} apply to spiking populations only")
         if reversal is not None:
             reversal = as_real("reversal", reversal)
             if not 0.0 < weight < 1.0:
@@ -300,9 +402,131 @@ class Network:
             if input != "jump":
                 raise ValueError("conductance synapses (reversal=...) take input='jump'; "
                                  "their diffusion limit is not implemented")
-        conn = Connection(pre, post, weight, n_syn, delay, input, reversal)
-        self.connections.append(conn)
-        return conn
+        if synapse is None:
+            return Connection(pre, post, weight, n_syn, delay, input, reversal)
+        return Connection(pre, post, weight, n_syn, with_delay(synapse, delay), input,
+                          reversal, synapse, delay)
+
+    def connect_matrix(self, pres, posts, W, n_syn=1, delay=0.0, **kw) -> list[Connection]:
+        r"""Connect every pair with a nonzero weight: ``W[i, j]`` from ``pres[j]`` to
+        ``posts[i]``.
+
+        .. math:: \text{post}_i \text{ sees Poisson rate } \sum_j n_{ij}\,
+                  (p_{ij} * r_j)(t) \text{ with jumps } W_{ij} \quad (W_{ij} \neq 0),
+
+        as :meth:`connect` would give for each pair. Zero entries of ``W`` make no
+        connection (whatever ``n_syn`` or ``delay`` hold there). Pairs are connected
+        presynaptic population first (column ``j`` outer, row ``i`` inner). Everything
+        is checked before any connection is added: on an error the network is unchanged.
+
+        Parameters
+        ----------
+        pres, posts : sequence of Population, PoissonSource or name
+            Presynaptic (columns of ``W``) and postsynaptic (rows of ``W``) populations.
+        W : array_like, shape (len(posts), len(pres))
+            Weights (V per event; dimensionless with ``reversal=``).
+        n_syn : float or array_like of that shape, default 1
+        delay : float, popdens.delays distribution, or array_like of that shape
+            (an object array may hold distributions).
+        **kw
+            Passed to :meth:`connect` for every pair (``input``, ``reversal``,
+            ``synapse``).
+
+        Returns
+        -------
+        list of Connection
+            The connections added, in the order above.
+        """
+        unknown = set(kw) - {"input", "reversal", "synapse"}
+        if unknown:
+            raise TypeError(f"connect_matrix got unknown keyword(s) {sorted(unknown)}; "
+                            f"known: input, reversal, synapse")
+        pres, posts = _as_list("pres", pres), _as_list("posts", posts)
+        shape = (len(posts), len(pres))
+        W = _matrix("W", W, shape, dtype=float)
+        if not np.all(np.isfinite(W)):
+            i, j = np.argwhere(~np.isfinite(W))[0]
+            raise ValueError(f"W[{i}, {j}] must be finite, got {W[i, j]!r}")
+        n_syn = _matrix("n_syn", n_syn, shape, dtype=float)
+        delay = _matrix("delay", delay, shape, dtype=object)
+        made = []
+        for j, pre in enumerate(pres):
+            for i, post in enumerate(posts):
+                if W[i, j] == 0.0:
+                    continue
+                try:
+                    made.append(self._make_connection(
+                        pre, post, float(W[i, j]), float(n_syn[i, j]), delay[i, j],
+                        kw.get("input", "jump"), kw.get("reversal"), kw.get("synapse")))
+                except (TypeError, ValueError) as err:
+                    raise type(err)(f"W[{i}, {j}] ({_name(pre)} -> {_name(post)}): "
+                                    f"{err}") from err
+        self.connections.extend(made)
+        return made
+
+    @classmethod
+    def from_matrix(cls, models, W, names=None, n_syn=1, delay=0.0, grid=None,
+                    init=None, sources=None, W_in=None, n_syn_in=1, delay_in=0.0,
+                    **kw) -> Network:
+        """A network of ``len(W)`` populations coupled by the square weight matrix ``W``.
+
+        ``W[i, j]`` (V per event) connects population ``j`` to population ``i``, as in
+        :meth:`connect_matrix`; zero entries make no connection.
+
+        Parameters
+        ----------
+        models : Model or sequence of Model
+            One model for all populations, or one per population.
+        W : array_like, shape (N, N)
+        names : sequence of str, optional
+            Population names (default ``"P0"``, ``"P1"``, ...).
+        n_syn, delay :
+            Scalars or (N, N) arrays, as in :meth:`connect_matrix`.
+        grid, init :
+            One value for all populations or a sequence of N (see :meth:`add_population`).
+        sources : dict, optional
+            ``{name: rate}`` Poisson sources (:meth:`add_poisson`), S of them.
+        W_in : array_like, shape (N, S), optional
+            ``W_in[i, k]`` from source ``k`` (in the order of ``sources``) to population
+            ``i``; required with ``sources``.
+        n_syn_in, delay_in :
+            Scalars or (N, S) arrays for the source connections. These are added before
+            the recurrent ones.
+        **kw
+            ``input``, ``reversal``: passed to every connection.
+
+        Examples
+        --------
+        >>> import numpy as np, popdens as pd
+        >>> lif = pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01)
+        >>> net = pd.Network.from_matrix(lif, np.array([[0.1e-3, -0.4e-3], [0.1e-3, 0.0]]),
+        ...                              names=["E", "I"], n_syn=[[40, 10], [40, 0]])
+        >>> [c.label for c in net.connections]
+        ["'E' -> 'E'", "'E' -> 'I'", "'I' -> 'E'"]
+        """
+        W = np.asarray(W, dtype=float) if not isinstance(W, np.ndarray) else W
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise ValueError(f"W must be a square (N, N) matrix of N populations, got "
+                             f"shape {W.shape}")
+        n = W.shape[0]
+        names = [f"P{k}" for k in range(n)] if names is None else list(names)
+        if len(names) != n:
+            raise ValueError(f"names has {len(names)} entries; W has shape {W.shape}, "
+                             f"so {n} populations")
+        per = {key: _per_population(key, value, n)
+               for key, value in (("models", models), ("grid", grid), ("init", init))}
+        if (sources is None) != (W_in is None):
+            raise ValueError("sources and W_in go together: give both or neither")
+        net = cls()
+        pops = [net.add_population(names[k], per["models"][k], grid=per["grid"][k],
+                                   init=per["init"][k]) for k in range(n)]
+        if sources is not None:
+            if not isinstance(sources, dict):
+                raise TypeError(f"sources must be a dict {{name: rate}}, got {sources!r}")
+            srcs = [net.add_poisson(name, rate) for name, rate in sources.items()]
+            net.connect_matrix(srcs, pops, W_in, n_syn=n_syn_in, delay=delay_in, **kw)
+        net.connect_matrix(pops, pops, W, n_syn=n_syn, delay=delay, **kw)
+        return net
 
     # --- queries used by backends --------------------------------------------------------
     def subnetwork(self, names) -> Network:
@@ -422,6 +646,13 @@ class Network:
             raise ValueError(f"t_end must be a whole number of steps dt, got t_end={t_end!r}, "
                              f"dt={dt!r} ({steps:.6g} steps); nearest valid t_end = "
                              f"{round(steps) * dt:.12g}")
+        if self.rate_populations:
+            if "rate_units" not in _COUPLED_RUNNERS:
+                raise ValueError("rate populations need popdens.backends.rate_units "
+                                 "(imported by popdens)")
+            result = _COUPLED_RUNNERS["rate_units"](self, t_end, dt, backend, options)
+            result.description = describe(self)
+            return result
         if not self.populations:
             raise ValueError("the network has no populations; add one with add_population")
         if backend not in _BACKEND_RUNNERS:
@@ -435,9 +666,50 @@ class Network:
         return result
 
 
+def _name(obj) -> str:
+    return repr(obj if isinstance(obj, str) else getattr(obj, "name", obj))
+
+
+def _as_list(role: str, items) -> list:
+    if isinstance(items, (str, Population, PoissonSource)) or not hasattr(items, "__len__"):
+        raise TypeError(f"{role} must be a sequence of populations (or names), got "
+                        f"{items!r}")
+    return list(items)
+
+
+def _matrix(name: str, value, shape: tuple, dtype) -> np.ndarray:
+    """``value`` as an array of ``shape``: a scalar (or a Delay) is repeated."""
+    if dtype is object and not isinstance(value, (list, tuple, np.ndarray)):
+        out = np.empty(shape, dtype=object)
+        out.fill(value)
+        return out
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number or an array of numbers, got "
+                        f"{value!r}") from exc
+    if arr.ndim == 0:
+        return np.full(shape, arr.item(), dtype=dtype)
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}; expected {shape} = "
+                         f"(len(posts), len(pres))")
+    return arr
+
+
+def _per_population(name: str, value, n: int) -> list:
+    """One value per population: a sequence of ``n``, or one value for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} entries; W has {n} populations")
+        return list(value)
+    return [value] * n
+
+
 # Backends register their runner here when imported (popdens/__init__ imports them), so
 # this description layer never imports the solvers above it.
 _BACKEND_RUNNERS: dict = {}
+# Runners of networks with more than spiking populations (rate units), same mechanism.
+_COUPLED_RUNNERS: dict = {}
 
 
 def register_backend(name: str, runner) -> None:
@@ -445,3 +717,9 @@ def register_backend(name: str, runner) -> None:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend name {name!r}; expected one of {BACKENDS}")
     _BACKEND_RUNNERS[name] = runner
+
+
+def register_coupled_runner(name: str, runner) -> None:
+    """Register ``runner(network, t_end, dt, backend, options) -> Result`` for networks
+    holding ``name`` (``"rate_units"``: rate populations)."""
+    _COUPLED_RUNNERS[name] = runner

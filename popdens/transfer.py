@@ -11,6 +11,12 @@ Parameters are validated on construction; errors name the parameter and the valu
 - :class:`Step`: :math:`r_\max H(x - \theta)`.
 - :class:`LIFRate`: the noiseless LIF rate for a constant drive.
 - :class:`SiegertRate`: the white-noise LIF rate (:func:`popdens.theory.siegert_rate`).
+
+Lower-case constructors (``pd.transfer.sigmoid(max_rate=100.0, gain=2.0, threshold=1.0)``,
+``tanh``, ``arctan``, ``threshold_linear`` (alias ``relu``), ``step``, ``lif_rate``,
+``siegert``) build the same objects; rate populations
+(:meth:`popdens.Network.add_rate_population`) take any of them, or any callable with
+the same elementwise behaviour.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import numpy as np
 from ._checks import as_real, check_nonnegative, check_positive
 from .theory import siegert_rate
 
-__all__ = ["Sigmoid", "Tanh", "Arctan", "ThresholdLinear", "Step", "LIFRate", "SiegertRate"]
+__all__ = ["Sigmoid", "Tanh", "Arctan", "ThresholdLinear", "Step", "LIFRate", "SiegertRate",
+           "sigmoid", "tanh", "arctan", "threshold_linear", "relu", "step", "lif_rate",
+           "siegert"]
 
 
 def _input(x) -> np.ndarray:
@@ -274,3 +282,41 @@ class SiegertRate:
         mu = _input(x)
         h = 1e-4 * self.sigma
         return (self._rate(mu + h) - self._rate(mu - h)) / (2.0 * h)
+
+
+def sigmoid(max_rate=1.0, gain=1.0, threshold=0.0) -> Sigmoid:
+    """Logistic transfer function (:class:`Sigmoid`)."""
+    return Sigmoid(max_rate, gain, threshold)
+
+
+def tanh(max_rate=1.0, gain=1.0, threshold=0.0) -> Tanh:
+    """Shifted hyperbolic tangent (:class:`Tanh`)."""
+    return Tanh(max_rate, gain, threshold)
+
+
+def arctan(max_rate=1.0, gain=1.0, threshold=0.0) -> Arctan:
+    """Arctangent (:class:`Arctan`)."""
+    return Arctan(max_rate, gain, threshold)
+
+
+def threshold_linear(gain=1.0, threshold=0.0, max_rate=math.inf) -> ThresholdLinear:
+    """Threshold-linear with saturation (:class:`ThresholdLinear`)."""
+    return ThresholdLinear(gain, threshold, max_rate)
+
+
+relu = threshold_linear
+
+
+def step(max_rate=1.0, threshold=0.0) -> Step:
+    """Heaviside step (:class:`Step`)."""
+    return Step(max_rate, threshold)
+
+
+def lif_rate(tau, v_th, t_ref=0.0) -> LIFRate:
+    """Noiseless LIF rate curve (:class:`LIFRate`)."""
+    return LIFRate(tau, v_th, t_ref)
+
+
+def siegert(sigma, tau_m, v_th, v_reset, t_ref=0.0) -> SiegertRate:
+    """White-noise LIF rate as a function of the mean drive (:class:`SiegertRate`)."""
+    return SiegertRate(sigma, tau_m, v_th, v_reset, t_ref)

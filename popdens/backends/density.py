@@ -229,6 +229,9 @@ class DensitySimulation:
         self.rates = np.zeros((len(self.pops), self.n_steps))
         self.refractory = np.zeros((len(self.pops), self.n_steps))
         self.step = 0
+        # before_step(k), if set, runs before each step k (it may write conn_rate[:, k]);
+        # the stepper then advances one step per call (rate units in a loop)
+        self.before_step = None
         if start is not None:
             self._restore(start)
 
@@ -281,9 +284,14 @@ class DensitySimulation:
                                 time.perf_counter() - start, interrupted, first_step)
 
         def advance(step, stop):
-            self._advance(stop, record_steps, record_next, record_out)
+            hook = self.before_step
+            for k in range(step, stop) if hook is not None else (step,):
+                last = stop if hook is None else k + 1
+                if hook is not None:
+                    hook(k)
+                self._advance(last, record_steps, record_next, record_out)
+                self.step = last
             self._check_state(stop)
-            self.step = stop
             if checkpoint is not None and stop < self.n_steps and \
                     time.perf_counter() - last_saved[0] >= checkpoint_every:
                 partial = result(True)

@@ -361,6 +361,10 @@ def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
         for conn in network.inputs_of(pop):
             from_population = not isinstance(conn.pre, PoissonSource)
             if from_population and conn.input == "jump" and connectivity == "fixed_indegree":
+                if getattr(conn, "synapse", None) is not None:
+                    raise NotImplementedError(
+                        f"connection {conn.label} has a synaptic filter: the Monte Carlo "
+                        f"drives it with the filtered rate, connectivity='poisson'")
                 _check_indegree(conn, sizes)
                 spiking.append(conn)
                 continue
