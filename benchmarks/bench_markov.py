@@ -35,7 +35,8 @@ P_EI = (0.8, 0.5, 0.75, 1.0)
 T_MIN = 0.1
 LABELS = {"spiking": "spiking network", "sde": "Markov SDE",
           "ode-authors": "Markov ODE, authors' refractory", "ode-textbook":
-          "Markov ODE, textbook refractory", "ode-fine": "Markov ODE, textbook, 1-wide bins"}
+          "Markov ODE, textbook refractory", "ode-fine": "Markov ODE, textbook, 1-wide bins",
+          "density": "popdens density (fixed refractory)"}
 
 
 def one_run(net, method, t_end, seed):

@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._model import POPULATIONS, MIFNetwork
+from .density import DensityReduction
 from .reduction import MarkovODE, MarkovSDE
 from .synchrony import rate_peaks, ssi, ssi_poisson
 
 __all__ = ["ssi", "ssi_poisson", "rate_peaks", "scan", "ScanResult", "METHODS"]
 
-METHODS = ("spiking", "sde", "ode-authors", "ode-textbook")
+# "density" (popdens's engine) is the slowest (~20 s per simulated second): not in the
+# default scan.
+METHODS = ("spiking", "sde", "ode-authors", "ode-textbook", "density")
+SCAN_METHODS = METHODS[:4]
 
 
 def run_method(net: MIFNetwork, method: str, t_end: float, seed: int = 0, **options):
@@ -25,6 +29,8 @@ def run_method(net: MIFNetwork, method: str, t_end: float, seed: int = 0, **opti
         return MarkovSDE(net, **options).run(t_end, seed=seed)
     if method in ("ode-authors", "ode-textbook"):
         return MarkovODE(net, refractory=method[4:], **options).run(t_end)
+    if method == "density":
+        return DensityReduction(net, **options).run(t_end)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
@@ -40,7 +46,7 @@ class ScanResult:
     wall_time: dict = field(default_factory=dict)  # method -> (n_values,) s
 
 
-def scan(net: MIFNetwork, values, param="p_EI", t_end=3.0, methods=METHODS, seed=1,
+def scan(net: MIFNetwork, values, param="p_EI", t_end=3.0, methods=SCAN_METHODS, seed=1,
          t_min=0.1) -> ScanResult:
     """Run each of ``methods`` at every value of ``param`` (default ``p_EI``, the
     inhibitory-to-excitatory release probability of the paper's bifurcation diagram);
