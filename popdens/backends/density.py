@@ -421,8 +421,8 @@ def resume_state(network: Network, previous, dt: float, scheme: str) -> dict:
 
 def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         record_times=(), record_every: int | None = None, max_substep: float | None = None,
-        progress: bool = True, init=None, checkpoint=None, checkpoint_every: float = 60.0,
-        **unknown) -> Result:
+        progress: bool = True, *, init=None, checkpoint=None,
+        checkpoint_every: float = 60.0, **unknown) -> Result:
     """Run ``network`` with the density backend (see :meth:`popdens.Network.run`).
 
     Parameters
