@@ -47,7 +47,7 @@ class FitzHughNagumo(Model):
     -----
     The defaults are FitzHugh's (1961) values a = 0.7, b = 0.8, epsilon = 0.08, with one
     unit of time = 1 ms. Grid: ``v`` in [-2.5, 2.5], ``w`` in [-1, 2] cover the limit
-    cycle for drives up to the upper Hopf point.
+    cycle for drives up to the upper Hopf point (200 x 120 cells).
 
     Examples
     --------
@@ -112,8 +112,11 @@ class FitzHughNagumo(Model):
         return out
 
     def default_grid(self, inputs=()) -> Grid:
-        """``v`` in [-2.5, 2.5] (100 cells), ``w`` in [-1, 2] (60 cells), widened by
-        the largest jump each way."""
+        """``v`` in [-2.5, 2.5] (200 cells), ``w`` in [-1, 2] (120 cells), ``v`` widened
+        by the largest jump each way. Measured (tests/test_if_family_2d.py): the
+        density's rates converge at first order in the cell width; at 100 x 60 cells
+        they were up to 20 % above the Monte Carlo after a synchronous first spike,
+        at 200 x 120 within 8 %, at 400 x 240 within 4 %."""
         jumps = [abs(float(w)) for (_, w, _) in inputs]
         pad = max(jumps, default=0.0)
-        return Grid(v=(-2.5 - pad, 2.5 + pad, 100), w=(-1.0, 2.0, 60))
+        return Grid(v=(-2.5 - pad, 2.5 + pad, 200), w=(-1.0, 2.0, 120))
