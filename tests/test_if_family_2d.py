@@ -117,7 +117,7 @@ def test_adex_adaptation_transient_density_matches_monte_carlo():
     z, d, m = _z_scores(res.rates["E"], mc.rates["E"], n, 0.1, 0.4, 0.02)
     _assert_agreement(z)
     # adaptation: the first 20 ms after the step fire far above the last 20 ms
-    # (measured: density 48.5 -> 20.0 Hz)
+    # (measured: density 48.5 -> 19.6 Hz, Monte Carlo 48.4 -> 19.1 Hz)
     assert d[0] > 2.0 * d[-1] and m[0] > 2.0 * m[-1]
     # 2000 Hz alone is subthreshold: no Monte Carlo spike, density rate < 1e-6 Hz
     assert np.all(mc.rates["E"][:1000] == 0.0) and res.rates["E"][:1000].max() < 1e-6

@@ -114,7 +114,7 @@ class AdEx(Model):
     --------
     >>> import popdens as pd
     >>> m = pd.AdEx()
-    >>> round(m.v_cut * 1e3, 1), m.refractory_map(0.0) == m.b
+    >>> round(m.v_cut * 1e3, 1), bool(m.refractory_map(0.0) == m.b)
     (-40.4, True)
     """
 

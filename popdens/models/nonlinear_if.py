@@ -96,7 +96,7 @@ class EIF(Model):
     --------
     >>> import popdens as pd
     >>> m = pd.EIF()
-    >>> round(m.drift(m.v_t) * m.tau_m * 1e3, 2)     # tau dv/dt at v_t, mV
+    >>> round(float(m.drift(m.v_t)) * m.tau_m * 1e3, 2)     # tau dv/dt at v_t, mV
     -1.62
     """
 
