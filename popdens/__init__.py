@@ -47,6 +47,11 @@ from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
 
 __all__ += ["EquationError", "ParsedModel", "parse_equations"]
 
+# The integrate-and-fire family and FitzHugh-Nagumo (popdens.models).
+from .models import EIF, QIF, AdEx, FitzHughNagumo, Izhikevich  # noqa: E402
+
+__all__ += ["EIF", "QIF", "AdEx", "Izhikevich", "FitzHughNagumo"]
+
 # Front layer: saving/loading results, the network description, scenario files.
 from .io import describe, load  # noqa: E402
 from .scenario import load_scenario  # noqa: E402

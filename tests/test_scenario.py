@@ -205,7 +205,7 @@ def _line_of(text: str, fragment: str) -> int:
      "sources.ext.rate.rates[1]", "rates = [1.0, -2.0]", ">= 0"),
     ("rate = 1500.0", 'rate = { shape = "square", period = 1.0 }', "sources.ext.rate.shape",
      "square", "must be one of"),
-    ('model = "LIF"', 'model = "Izhikevich"', "populations.E.model", "Izhikevich",
+    ('model = "LIF"', 'model = "WilsonCowan"', "populations.E.model", "WilsonCowan",
      "unknown model"),
     ('post = "E"', 'post = "X"', "connections[0].post", 'post = "X"', "not a population"),
     ("weight = 0.5e-3", 'weight = 0.5e-3\ninput = "gauss"', "connections[0].input",

@@ -22,7 +22,8 @@ __all__ = ["Scenario", "load_scenario", "parse_scenario", "network_from_dict",
 
 # Model classes a scenario may name; resolved with getattr so that models added to popdens
 # later are picked up without changing this list's users.
-KNOWN_MODELS = ("LIF", "LIFSynaptic", "HodgkinHuxley", "ReducedHH")
+KNOWN_MODELS = ("LIF", "LIFSynaptic", "HodgkinHuxley", "ReducedHH", "EIF", "QIF", "AdEx",
+                "Izhikevich", "FitzHughNagumo")
 # Sizes a file may ask for; beyond them a typo, not a simulation (checked before anything
 # is allocated)
 MAX_CELLS = 10**8

@@ -88,8 +88,8 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             minimum=0.0, strict=True),
     ),
     "populations.NAME": (
-        Key("model", "string", "LIF, LIFSynaptic, HodgkinHuxley, ReducedHH",
-            required=True),
+        Key("model", "string", "LIF, LIFSynaptic, HodgkinHuxley, ReducedHH, EIF, QIF, "
+                                "AdEx, Izhikevich, FitzHughNagumo", required=True),
         Key("params", "params", "the model's constructor arguments (SI units)"),
         Key("grid", "axes", "`{ AXIS = [lower, upper, num_cells] }` per state variable"),
         Key("boundaries", "boundaries", "N-D outer faces: `{ AXIS = [lower, upper] }` of "
