@@ -42,8 +42,9 @@ __all__ += ["SteadyState", "steady_state", "balanced", "markov"]
 
 # Model text (Brian2-style equations): parser, dimension checks, generated code.
 from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
+from .models import EquationModel  # noqa: E402
 
-__all__ += ["EquationError", "ParsedModel", "parse_equations"]
+__all__ += ["EquationError", "ParsedModel", "parse_equations", "EquationModel"]
 
 # Front layer: saving/loading results, the network description, scenario files.
 from .io import describe, load  # noqa: E402
