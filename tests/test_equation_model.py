@@ -297,3 +297,55 @@ def test_unsupported_noise_and_missing_grid_are_named():
     with pytest.raises(ValueError, match="resting_state must give one finite value"):
         pd.EquationModel(EIF_TEXT, threshold="v > v_cut", reset="v = v_reset",
                          parameters=EIF_PARAMS, resting_state=(0.0, 1.0))
+
+
+# --- scenario files ---------------------------------------------------------------------------
+SCENARIO = '''
+[run]
+t_end = 0.3
+
+[populations.E]
+grid = { v = [-0.09, -0.03, 600] }
+
+[populations.E.model]
+equations = """
+dv/dt = (-(v - e_l) + delta_t*exp((v - v_t)/delta_t) + mu)/tau + sigma*xi/sqrt(tau) : volt
+"""
+threshold = "v > v_cut"
+reset = "v = v_reset"
+refractory = 1.7e-3
+''' + ("parameters = { e_l = -65e-3, v_t = -59.9e-3, delta_t = 3.48e-3, v_cut = -30e-3, "
+       "v_reset = -68e-3, tau = 20e-3, mu = 9e-3, sigma = 4e-3 }\n")
+
+
+def test_scenario_equation_model_is_the_issue_eif(tmp_path):
+    path = tmp_path / "eif.toml"
+    path.write_text(SCENARIO)
+    scenario = pd.load_scenario(path)
+    model = scenario.network.populations["E"].model
+    assert isinstance(model, pd.EquationModel)
+    assert model.parsed.hash == issue_eif().parsed.hash
+    assert model.parsed.parameters == issue_eif().parsed.parameters
+    assert pd.steady_state(scenario.network).rates["E"] == pytest.approx(
+        pd.steady_state(_eif_net()).rates["E"], rel=1e-12)   # the same network
+
+
+@pytest.mark.parametrize("old, new, where", [
+    # a hostile second equation: reported at its own line of the file (11)
+    ("sigma*xi/sqrt(tau) : volt\n", "sigma*xi/sqrt(tau) : volt\ndw/dt = w.real : volt\n",
+     ":11: populations.E.model.equations: line 2, column 9: attribute access"),
+    ('"v > v_cut"', '"v < v_cut"', ":12: populations.E.model.threshold: column 1: "
+                                   "threshold: the threshold must read"),
+    ("refractory = 1.7e-3", "refractory = -1.0", ":14: populations.E.model.refractory: "
+                                                 "must be >= 0"),
+    ("threshold =", "treshold =", ":12: populations.E.model.treshold: unknown key"),
+    ("mu = 9e-3", 'mu = "9 mV"', ":15: populations.E.model.parameters.mu: must be a "
+                                 "number"),
+])
+def test_scenario_equation_errors_have_file_and_line(tmp_path, old, new, where):
+    path = tmp_path / "bad.toml"
+    assert old in SCENARIO
+    path.write_text(SCENARIO.replace(old, new))
+    with pytest.raises(pd.scenario.ScenarioError) as info:
+        pd.load_scenario(path)
+    assert f"{path}{where}" in str(info.value)
