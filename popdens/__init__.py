@@ -44,8 +44,9 @@ __all__ += ["SteadyState", "steady_state", "balanced", "markov"]
 
 # Model text (Brian2-style equations): parser, dimension checks, generated code.
 from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
+from .models import EquationModel  # noqa: E402
 
-__all__ += ["EquationError", "ParsedModel", "parse_equations"]
+__all__ += ["EquationError", "ParsedModel", "parse_equations", "EquationModel"]
 
 # The integrate-and-fire family and FitzHugh-Nagumo (popdens.models).
 from .models import EIF, QIF, AdEx, FitzHughNagumo, Izhikevich  # noqa: E402

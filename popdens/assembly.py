@@ -17,7 +17,7 @@ from .kernels.transport import SCHEME_MC, SCHEME_UPWIND, SCHEME_VANLEER, departu
 
 __all__ = ["SCHEMES", "scheme_code", "point_mass_weights", "initial_masses",
            "PopulationArrays", "population_arrays", "substeps", "release_stencil",
-           "weight_at_threshold"]
+           "weight_at_threshold", "intrinsic_diffusion_1d"]
 
 SCHEMES = {"upwind": SCHEME_UPWIND, "mc": SCHEME_MC, "vanleer": SCHEME_VANLEER}
 
@@ -83,6 +83,12 @@ def weight_at_threshold(conn) -> float:
     if conn.reversal is None:
         return conn.weight
     return conn.weight * (conn.reversal - conn.post.model.spike_rule.threshold)
+
+
+def intrinsic_diffusion_1d(model) -> float:
+    """The diffusion coefficient (V^2/s) of a 1D model's own white noise along its axis
+    (0 if none): it enters the density exactly as an always-on diffusion input."""
+    return float(model.intrinsic_diffusion().get(model.state_vars[0], 0.0))
 
 
 def substeps(dt: float, populations) -> int:

@@ -14,6 +14,7 @@ from .._checks import UnknownOptionError, as_real
 from ..assembly import (
     INPUT_CODES,
     initial_masses,
+    intrinsic_diffusion_1d,
     population_arrays,
     scheme_code,
     substeps,
@@ -142,9 +143,12 @@ class DensitySimulation:
         self.dt_sub = dt / self.n_sub
         _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
 
+        # the model's own white noise diffuses like an always-on diffusion input
+        self.pop_diffusion = np.array([intrinsic_diffusion_1d(p.model) for p in self.pops])
         diffusion_pops = {id(c.post) for c in conns if c.input == "diffusion"}
-        arrays = [population_arrays(p.model, g, self.dt_sub, id(p) in diffusion_pops)
-                  for p, g in zip(self.pops, self.grids)]
+        arrays = [population_arrays(p.model, g, self.dt_sub,
+                                    id(p) in diffusion_pops or d > 0.0)
+                  for p, g, d in zip(self.pops, self.grids, self.pop_diffusion)]
         sizes = [g.num_cells for g in self.grids]
         self.pop_offset = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.pop_mode = np.array([a.mode for a in arrays], dtype=np.int64)
@@ -334,7 +338,7 @@ class DensitySimulation:
 
     def _advance(self, stop, record_steps, record_next, record_out) -> None:
         advance(self.step, stop, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
-                self.mass, self.pop_offset, self.pop_mode, self.pop_dx,
+                self.mass, self.pop_offset, self.pop_mode, self.pop_dx, self.pop_diffusion,
                 self.departure_cell, self.departure_frac, self.departure_quad,
                 self.face_velocity,
                 self.reset_cell, self.reset_frac_hi, self.immediate_reset,
@@ -364,9 +368,10 @@ class DensitySimulation:
         for q, pop in enumerate(self.pops):
             if pop.name in self.edge_warned:
                 continue
-            pushed_down = any(c.post is pop and (c.input == "diffusion" or c.weight < 0
-                                                 and c.reversal is None)
-                              for c in self.network.connections)
+            pushed_down = self.pop_diffusion[q] > 0.0 or any(
+                c.post is pop and (c.input == "diffusion" or c.weight < 0
+                                   and c.reversal is None)
+                for c in self.network.connections)
             held = float(self.mass[self.pop_offset[q]])
             if pushed_down and held > EDGE_WARNING:
                 self.edge_warned.add(pop.name)
@@ -490,6 +495,12 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         return sim.run(record_times=times, progress=bool(progress), checkpoint=checkpoint,
                        checkpoint_every=checkpoint_every)
     one_d, n_d = split_by_engine(network)
+    for name in n_d:
+        if network.populations[name].model.intrinsic_diffusion():
+            raise NotImplementedError(
+                f"population {name!r}: the density of a model with white noise of its own "
+                f"(xi in the equations) is implemented for 1D models with a threshold "
+                f"only; run it with backend='montecarlo'")
     results = []
     if n_d:
         part = network if not one_d else network.subnetwork(n_d)

@@ -11,9 +11,12 @@ time:
    per neuron at the end of the step: a current synapse moves :attr:`Model.input_var` by
    ``K s`` (``s = jump_size(weight)``), a conductance synapse ``K`` times by
    ``w (E - x)``, i.e. to ``E + (x - E)(1 - w)^K``; an ``input="diffusion"``
-   connection adds its Fokker-Planck drift and Gaussian noise (Euler-Maruyama);
+   connection adds its Fokker-Planck drift and Gaussian noise (Euler-Maruyama), and so
+   does the model's own white noise (:meth:`Model.intrinsic_diffusion`: ``sqrt(2 D h)``
+   times a standard normal per noisy variable);
 3. spikes: a :class:`ThresholdReset` fires when the threshold variable reaches the
-   threshold at the step end, or, with diffusion input, when the Brownian bridge between
+   threshold at the step end, or, with diffusion along the threshold variable (input or
+   the model's own), when the Brownian bridge between
    the two end points crossed it (probability ``exp(-2 a b / (2 D h))`` with ``a, b``
    the distances below threshold); the neuron is held for the refractory period and
    released at the reset with its other variables mapped by
@@ -61,6 +64,9 @@ class _Population:
         self.var = self.model.state_vars.index(self.rule.var)
         self.input_axis = self.model.state_vars.index(self.model.input_var)
         self.release_at = np.full(n, -np.inf)          # end of refractory period
+        # the model's own white noise: (axis, D) per noisy state variable
+        self.own_noise = [(self.model.state_vars.index(v), float(d))
+                          for v, d in self.model.intrinsic_diffusion().items() if d > 0.0]
         self.inputs = []
         for conn in network.inputs_of(pop):
             if isinstance(conn.pre, PoissonSource):
@@ -78,13 +84,18 @@ class _Population:
         y0 = self.y[:, active]
         with np.errstate(over="ignore", invalid="ignore"):
             y1 = self._deterministic(y0, h)
-        noise = 0.0
+        noise = 0.0    # diffusion coefficient along the threshold variable
+        for axis, diffusion in self.own_noise:
+            y1[axis] += math.sqrt(2.0 * diffusion * h) * rng.standard_normal(y1.shape[1])
+            if axis == self.var:
+                noise += diffusion
         x = y1[self.input_axis]
         for (conn, _, _), rate in zip(self.inputs, rates):
             if conn.input == "diffusion":
                 mean, diffusion = self.model.input_diffusion(rate, conn.weight)
                 x += mean * h + math.sqrt(2.0 * diffusion * h) * rng.standard_normal(x.size)
-                noise += diffusion
+                if self.input_axis == self.var:
+                    noise += diffusion
                 continue
             k = rng.poisson(rate * h, size=x.size)
             if conn.reversal is None:
@@ -115,7 +126,7 @@ class _Population:
                     f"became non-finite in the Monte Carlo; reduce internal_dt")
             return (before < rule.level) & (after >= rule.level)
         fired = ~(after < rule.threshold)   # NaN / inf: diverged past the threshold
-        if noise > 0.0 and self.var == self.input_axis:
+        if noise > 0.0:
             # Brownian bridge between two end points below threshold
             a = np.maximum(rule.threshold - before, 0.0)
             b = np.maximum(rule.threshold - after, 0.0)

@@ -22,6 +22,7 @@ import scipy.sparse.linalg as spla
 
 from .._checks import as_real, check_positive
 from ..assembly import (
+    intrinsic_diffusion_1d,
     point_mass_weights,
     population_arrays,
     scheme_code,
@@ -168,11 +169,14 @@ class _PopulationStep:
         self.dt_sub = dt_sub
         conns = network.inputs_of(pop)
         diffusive = [(c, s) for c, s in zip(conns, rates) if c.input == "diffusion"]
-        arrays = population_arrays(model, grid, dt_sub, bool(diffusive))
-        self.diffusive = bool(diffusive)
-        if diffusive:
+        own = intrinsic_diffusion_1d(model)   # as in the stepper: an always-on input
+        arrays = population_arrays(model, grid, dt_sub, bool(diffusive) or own > 0.0)
+        self.diffusive = bool(diffusive) or own > 0.0
+        if self.diffusive:
             drive = sum(s * c.weight for c, s in diffusive)
-            diffusion = sum(0.5 * s * c.weight ** 2 for c, s in diffusive)
+            diffusion = own
+            for c, s in diffusive:
+                diffusion += 0.5 * s * c.weight ** 2
             self.generator, self.outflux = _sg_matrix(arrays.face_velocity + drive,
                                                       diffusion, ax.width)
         else:
@@ -434,7 +438,7 @@ def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
     cell face."""
     model = pop.model
     n = grid.num_cells
-    if not any(s > 0.0 for s in rates) and model.e_l < model.v_th:
+    if not any(s > 0.0 for s in rates) and _silent_without_input(model):
         cell, frac = point_mass_weights(grid, model.resting_state)
         mass = np.zeros(n)
         mass[cell] += 1.0 - frac
@@ -475,6 +479,18 @@ def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
                            f"limiter iterations (last rate change "
                            f"{abs(rate - previous):.3g} Hz)")
     return rate, np.maximum(mass, 0.0), pending, count, factors
+
+
+def _silent_without_input(model) -> bool:
+    """Whether a 1D population without input stays at rest: no noise of its own, and its
+    resting state is a fixed point of the drift below threshold (the LIF: ``e_l <
+    v_th``)."""
+    if intrinsic_diffusion_1d(model) > 0.0:
+        return False
+    rule = model.spike_rule
+    rest = float(np.atleast_1d(np.asarray(model.resting_state, dtype=float))[0])
+    scale = abs(rule.threshold - rule.reset) / model.time_scale
+    return rest < rule.threshold and abs(float(model.drift(rest))) <= 1e-9 * scale
 
 
 def _self_consistent_rates(evaluate, names, tol, max_newton, jacobian=None):
@@ -605,7 +621,7 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
     pops = list(network.populations.values())
     names = [p.name for p in pops]
     for p in pops:
-        if not network.inputs_of(p):
+        if not network.inputs_of(p) and not p.model.intrinsic_diffusion():
             warnings.warn(f"steady_state: population {p.name!r} has no input (no "
                           f"connection targets it); its stationary state is its free "
                           f"dynamics: at rest and silent unless e_l >= v_th",

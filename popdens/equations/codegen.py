@@ -26,7 +26,7 @@ import numpy as np
 from .expr import emit
 
 __all__ = ["NumpyFunctions", "ScalarFunctions", "numpy_functions", "compile_scalar",
-           "generate_source"]
+           "generate_source", "constant_value"]
 
 _COMPILED: dict = {}
 
@@ -139,3 +139,14 @@ def compile_scalar(model) -> ScalarFunctions:
                              get("surface"), source)
     _COMPILED[model.hash] = result
     return result
+
+
+def constant_value(model, tree) -> float:
+    """The value of a checked tree that uses only numbers, unit names and parameters
+    (a threshold or reset level), with the model's parameter values."""
+    local = {n: f"p_{n}" for n in model.parameter_names}
+    lines = ["def value(params):"]
+    lines += [f"    {local[n]} = params[{k}]" for k, n in enumerate(model.parameter_names)]
+    lines.append(f"    return {emit(tree, local, 'numpy')}")
+    with np.errstate(all="ignore"):
+        return float(_execute("\n".join(lines))["value"](model.parameter_values))

@@ -46,6 +46,14 @@ FUNCTIONS = {
     "cosh": (1, "dimless", "np.cosh({0})", "math.cosh({0})"),
     "tanh": (1, "dimless", "np.tanh({0})", "math.tanh({0})"),
     "arctan": (1, "dimless", "np.arctan({0})", "math.atan({0})"),
+    # exprel(x) = (exp(x) - 1)/x, 1 at x = 0 (as Brian2): HH rates x/(1 - exp(-x)) are
+    # 1/exprel(-x) without the 0/0 at x = 0; the series 1 + x/2 + x^2/6 below 1e-4 has a
+    # relative error under 1e-13 there
+    "exprel": (1, "dimless",
+               "np.where(np.abs({0}) < 1e-4, 1.0 + ({0})*(0.5 + ({0})/6.0), "
+               "np.expm1({0})/np.where(({0}) == 0.0, 1.0, {0}))",
+               "(1.0 + ({0})*(0.5 + ({0})/6.0) if abs({0}) < 1e-4 "
+               "else math.expm1({0})/({0}))"),
     "abs": (1, "same", "np.abs({0})", "abs({0})"),
     "minimum": (2, "same", "np.minimum({0}, {1})", "min({0}, {1})"),
     "maximum": (2, "same", "np.maximum({0}, {1})", "max({0}, {1})"),

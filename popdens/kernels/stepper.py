@@ -111,7 +111,7 @@ def _schedule(p, p0, q, kind, mass, head, length, base, pipe_start, pipe_mid,
 
 @njit(cache=True)
 def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
-            mass, pop_offset, pop_mode, pop_dx,
+            mass, pop_offset, pop_mode, pop_dx, pop_diffusion,
             departure_cell, departure_frac, departure_quad, face_velocity,
             reset_cell, reset_frac_hi, immediate_reset,
             pipe_start, pipe_mid, pipe_offset, pipe_head,
@@ -124,7 +124,9 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
     """Advance steps ``step_begin .. step_end - 1``; see the module docstring.
 
     Parameters are plain arrays (shapes by population count P, connection count C, total
-    cells M): ``mass`` (M,), ``pop_offset`` (P+1,), ``pop_mode``/``pop_dx`` (P,);
+    cells M): ``mass`` (M,), ``pop_offset`` (P+1,), ``pop_mode``/``pop_dx`` (P,),
+    ``pop_diffusion`` (P,) the model's own constant diffusion coefficient (added to that
+    of the diffusion inputs);
     face arrays (M+P,) (population p's faces start at ``pop_offset[p] + p``): the
     departure points of the faces over one sub-step as ``departure_cell``,
     ``departure_frac``, ``departure_quad`` (see ``transport.departure_table``) and the
@@ -270,7 +272,7 @@ def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
                     kind = 0
                 else:
                     drive = 0.0
-                    diffusion = 0.0
+                    diffusion = pop_diffusion[q]
                     for e in range(by_post_offset[q], by_post_offset[q + 1]):
                         c = by_post[e]
                         if conn_kind[c] == INPUT_DIFFUSION:

@@ -94,6 +94,7 @@ class Model(ABC):
       ``weight * (reversal - x)``.
     - :meth:`input_diffusion`: the Fokker-Planck limit of Poisson events of rate ``r``,
       drift ``r s`` and diffusion ``r s^2 / 2`` along :attr:`input_var` (``s`` the jump).
+    - :meth:`intrinsic_diffusion`: no white noise of the model's own.
     - :meth:`refractory_map`: the other variables are unchanged while refractory.
     - :meth:`validate_grid`: the grid's axes are the state variables in order, the
       threshold is the upper face of its axis (and the reset inside), or the spike
@@ -244,6 +245,12 @@ class Model(ABC):
         ``(rate * s, rate * s**2 / 2)`` with ``s = jump_size(weight)``."""
         s = self.jump_size(weight)
         return rate * s, 0.5 * rate * s * s
+
+    def intrinsic_diffusion(self) -> dict:
+        r"""Constant diffusion coefficients of the model's own white noise, ``{var: D}``
+        (units of ``var``\ :sup:`2`/s): a term :math:`D\,\partial_x^2 \rho` of the
+        density along that axis, :math:`\sqrt{2 D}\,dW` per neuron (default: none)."""
+        return {}
 
     def refractory_map(self, *others):
         """The variables other than the threshold variable, at release, of a neuron that

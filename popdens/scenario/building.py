@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import models
-from .parsing import ScenarioError, parse_toml, read_text
+from .parsing import Problem, ScenarioError, parse_toml, read_text
 from .schema import (
     DELAY_DISTRIBUTIONS,
     RATE_SHAPES,
@@ -113,6 +113,7 @@ def model_registry() -> dict:
         cls = getattr(models, name, None)
         if isinstance(cls, type) and hasattr(cls, "state_vars"):
             registry.setdefault(name, cls)
+    registry.pop("EquationModel", None)   # written as a table: model = { equations = ... }
     return registry
 
 
@@ -343,7 +344,83 @@ def _model_arguments(cls) -> tuple[set, set]:
     return required, optional
 
 
+# Keys of an equations table (``model = { equations = "...", ... }``): the arguments of
+# popdens.EquationModel a file can hold (the grid is the population's ``grid``).
+EQUATION_KEYS = ({"equations"}, {"threshold", "reset", "refractory", "spike_surface",
+                                 "parameters", "units", "resting_state", "input_var"})
+
+
+def _build_equation_model(check: Checker, path: tuple, table):
+    """An :class:`popdens.EquationModel` from an equations table; an error in the text
+    is reported at its line in the file (the ``equations`` key's line plus the line of
+    the text, for a multi-line string)."""
+    from ..equations import EquationError
+
+    mark = check.mark()
+    table = check.table(path, table, *EQUATION_KEYS, what="model name or equations table")
+    if table is None:
+        return None
+    for key in ("equations", "threshold", "spike_surface", "input_var"):
+        if table.get(key) is not None:
+            check.string(path + (key,), table[key])
+    reset = table.get("reset")
+    if reset is not None and not (isinstance(reset, str) or isinstance(reset, list) and all(
+            isinstance(r, str) for r in reset)):
+        check.error(path + ("reset",), f"must be a string or an array of strings, got "
+                                       f"{describe_value(reset)}")
+    if table.get("refractory") is not None:
+        check.number(path + ("refractory",), table["refractory"], 0.0, unit="s")
+    for name, value in (table.get("parameters") or {}).items():
+        check.number(path + ("parameters", name), value)
+    for name, value in (table.get("units") or {}).items():
+        check.string(path + ("units", name), value)
+    rest = table.get("resting_state")
+    if rest is not None and not isinstance(rest, numbers.Real):
+        check.numbers(path + ("resting_state",), rest)
+    for key in ("parameters", "units"):
+        if table.get(key) is not None and not isinstance(table[key], dict):
+            check.error(path + (key,), f"must be a table, got {describe_value(table[key])}")
+    if check.failed_since(mark):
+        return None
+    text_errors = []
+
+    def build(**arguments):
+        try:
+            return models.EquationModel(**arguments)
+        except EquationError as exc:
+            text_errors.append(exc)
+            return None
+
+    model = check.attempt(path, build, **table)
+    for exc in text_errors:
+        key = "equations" if exc.line is not None else _event_key(str(exc))
+        line = check.line_of(path + (key,))
+        if line is not None and exc.line is not None and "\n" in table["equations"]:
+            line += exc.line
+        check.problems.append(Problem(path + (key,), line, str(exc).split("\n")[0]))
+    return model
+
+
+def _event_key(message: str) -> str:
+    """The key an event error belongs to (its message names the event)."""
+    for key in ("threshold", "reset", "spike_surface"):
+        if f"{key}: " in message:
+            return key
+    return "equations"
+
+
 def _build_model(check: Checker, path: tuple, spec: dict, model_name):
+    if isinstance(model_name, dict):
+        if spec.get("params") is not None:
+            check.error(path + ("params",), "an equations model takes its values from "
+                                            "model.parameters, not params")
+            return None
+        return _build_equation_model(check, path + ("model",), model_name)
+    if model_name is not None and not isinstance(model_name, str):
+        check.error(path + ("model",), f"must be a model name or an equations table "
+                                       f"{{ equations = \"...\", threshold = ..., ... }}, "
+                                       f"got {describe_value(model_name)}")
+        return None
     registry = model_registry()
     if model_name is not None and model_name not in registry:
         check.error(path + ("model",), f"unknown model {model_name!r}; known models: "

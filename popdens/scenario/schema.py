@@ -30,7 +30,8 @@ class Key:
 
     ``kind``: ``number``, ``integer``, ``string``, ``bool``, ``numbers`` (array of
     numbers), or a structured kind checked by its builder (``table``, ``tables``,
-    ``rate``, ``delay``, ``sizes``, ``axes``, ``boundaries``, ``params``).
+    ``rate``, ``delay``, ``sizes``, ``axes``, ``boundaries``, ``params``, ``model``: a
+    model name or an equations table).
     """
 
     name: str
@@ -88,8 +89,9 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
             minimum=0.0, strict=True),
     ),
     "populations.NAME": (
-        Key("model", "string", "LIF, LIFSynaptic, HodgkinHuxley, ReducedHH, EIF, QIF, "
-                                "AdEx, Izhikevich, FitzHughNagumo", required=True),
+        Key("model", "model", "LIF, LIFSynaptic, HodgkinHuxley, ReducedHH, EIF, QIF, "
+            "AdEx, Izhikevich, FitzHughNagumo, or an equations table (`EquationModel`)",
+            required=True),
         Key("params", "params", "the model's constructor arguments (SI units)"),
         Key("grid", "axes", "`{ AXIS = [lower, upper, num_cells] }` per state variable"),
         Key("boundaries", "boundaries", "N-D outer faces: `{ AXIS = [lower, upper] }` of "
