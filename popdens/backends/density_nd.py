@@ -161,6 +161,8 @@ class _Population:
         width = axis.width
         self.conn_shift = np.zeros(len(conns))
         self.conn_scale = np.ones(len(conns))
+        self.conn_diffusion = np.array([conn.input == "diffusion" for conn in conns],
+                                       dtype=np.int64)
         for c, conn in enumerate(conns):
             if conn.reversal is None:
                 self.conn_shift[c] = float(model.jump_size(conn.weight)) / width
@@ -193,9 +195,10 @@ class _Population:
 def _check_connections(network) -> None:
     """Refuse inputs the N-D engine cannot take, with the reason."""
     for conn in network.connections:
-        if conn.input != "jump":
-            raise NotImplementedError(f"connection {conn.label}: input={conn.input!r} "
-                                      f"is not implemented for N-D populations")
+        if conn.input == "diffusion" and conn.reversal is not None:
+            raise NotImplementedError(f"connection {conn.label}: conductance synapses "
+                                      f"(reversal=) with input='diffusion' are not "
+                                      f"implemented for N-D populations")
         if conn.reversal is not None and conn.post.model.input_var != "v":
             raise ValueError(
                 f"connection {conn.label}: a conductance synapse "
@@ -217,7 +220,8 @@ def _population_step(network, pop, grid, t_end, max_substep) -> float:
             peak = float(np.max(network.source_rate_table(conn, t0, window)))
         else:
             peak = conn.n_syn * GRID_GUESS_RATE
-        inputs.append((peak, conn.weight))
+        if conn.input == "jump":
+            inputs.append((peak, conn.weight))
     return internal_step(pop.model, grid, model_kind(pop.model, grid), inputs, max_substep)
 
 
@@ -472,7 +476,7 @@ class NDDensitySimulation:
                    pop.mass, pop.outer, pop.n, pop.inner, pop.departure,
                    pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.jump_edges,
                    pop.conn_shift,
-                   pop.conn_scale, pop.conn_rate,
+                   pop.conn_scale, pop.conn_rate, pop.conn_diffusion,
                    info.spike_axis, info.spike_face, info.reset_axis,
                    pop.reset_source, pop.reset_target, pop.reset_weight,
                    pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,
