@@ -1,7 +1,15 @@
 """Density backend for populations in any number of dimensions (HH, reduced HH, LIF
 with synaptic current, ...): one compiled engine, :func:`popdens.kernels.nd.advance_nd`.
 
-Scheme, per internal sub-step ``dt_sub`` (``dt / n_sub``):
+Time: the internal step ``h`` (``info["dt_sub"]``) comes from the models, grids, inputs
+and ``max_substep`` only (:func:`popdens.assembly_nd.internal_step`; default at most
+0.1 ms), never from the report step ``dt``, so a run's numerical solution is the same for
+every ``dt``. Input rates are means over internal steps, coupling delays act on the
+internal step, and the rate of a report step is the fired mass accumulated per internal
+step, interpolated linearly inside the internal steps that hold report boundaries (report
+steps may be shorter, longer or not multiples of ``h``).
+
+Scheme, per internal step ``h``:
 
 1. release of refractory mass due now (reset models) through the sparse reset map;
 2. dimension splitting: one drift sweep per axis, then the jump stage of every input
@@ -55,10 +63,11 @@ so the compound-Poisson propagator is a sum of conservative affine remaps of the
 reconstruction (mass mapped past a face handled as for current jumps).
 
 Coupling: a connection from a population delivers Poisson events at rate
-``n_syn * (delayed rate of pre)``, the pre population's rate per reporting step convolved
-with the delay's exact lag weights (``Delay.explicit_lag_weights(dt)``: the part of the
-delay within the current step uses the previous step's rate, as the Monte Carlo
-backends' ``connectivity="poisson"``). The populations advance together in blocks of the
+``n_syn * (delayed rate of pre)``, the pre population's rate per internal step convolved
+with the delay's exact lag weights (``Delay.explicit_lag_weights(h)``: the part of the
+delay within the current internal step uses the previous one's rate, as the Monte Carlo
+backends' ``connectivity="poisson"``; a zero delay acts as one internal step, as in the
+1D engine). The populations advance together in blocks of the
 shortest coupling lag, each by one compiled call per block.
 
 Not implemented (raise ``NotImplementedError``): ``input="diffusion"`` onto N-D
@@ -67,6 +76,7 @@ populations.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 
@@ -78,9 +88,9 @@ from ..assembly import scheme_code
 from ..assembly_nd import (
     affine_axes,
     axis_views,
-    choose_substep,
     face_departures,
     initial_masses_nd,
+    internal_step,
     model_kind,
     release_schedule,
     reset_map,
@@ -100,6 +110,10 @@ __all__ = ["NDDensitySimulation"]
 EDGE_WARNING = 1e-3
 # No loss bookkeeping for populations whose outer faces all reflect.
 _NOTHING = np.zeros(0)
+# Peak input rates (for the internal step) are taken over windows of this length (s), at
+# most PEAK_SAMPLES of them over the run.
+PEAK_WINDOW = 1e-4
+PEAK_SAMPLES = 100_000
 # Cell-steps per compiled call: Python checks the state only between chunks.
 CHUNK_CELL_STEPS = 2e8
 
@@ -147,6 +161,8 @@ class _Population:
         width = axis.width
         self.conn_shift = np.zeros(len(conns))
         self.conn_scale = np.ones(len(conns))
+        self.conn_diffusion = np.array([conn.input == "diffusion" for conn in conns],
+                                       dtype=np.int64)
         for c, conn in enumerate(conns):
             if conn.reversal is None:
                 self.conn_shift[c] = float(model.jump_size(conn.weight)) / width
@@ -176,8 +192,99 @@ class _Population:
         self.edge_warned = set()
 
 
+def _check_connections(network) -> None:
+    """Refuse inputs the N-D engine cannot take, with the reason."""
+    for conn in network.connections:
+        if conn.input == "diffusion" and conn.reversal is not None:
+            raise NotImplementedError(f"connection {conn.label}: conductance synapses "
+                                      f"(reversal=) with input='diffusion' are not "
+                                      f"implemented for N-D populations")
+        if conn.reversal is not None and conn.post.model.input_var != "v":
+            raise ValueError(
+                f"connection {conn.label}: a conductance synapse "
+                f"(reversal={conn.reversal!r}) moves the membrane potential v, but "
+                f"{type(conn.post.model).__name__} takes input on "
+                f"{conn.post.model.input_var!r}")
+
+
+def _population_step(network, pop, grid, t_end, max_substep) -> float:
+    """Internal step one population needs: from its model, grid, the peak rates and
+    jumps of its inputs over ``[0, t_end)``, and ``max_substep`` (never from the report
+    step)."""
+    inputs = []
+    # the peak input rate: means over windows of PEAK_WINDOW (at most PEAK_SAMPLES)
+    window = max(PEAK_WINDOW, t_end / PEAK_SAMPLES)
+    t0 = np.arange(int(math.ceil(t_end / window - 1e-9))) * window
+    for conn in network.inputs_of(pop):
+        if isinstance(conn.pre, PoissonSource):
+            peak = float(np.max(network.source_rate_table(conn, t0, window)))
+        else:
+            peak = conn.n_syn * GRID_GUESS_RATE
+        if conn.input == "jump":
+            inputs.append((peak, conn.weight))
+    return internal_step(pop.model, grid, model_kind(pop.model, grid), inputs, max_substep)
+
+
+def report_means(per_step: np.ndarray, h: float, dt: float, n_report: int,
+                 start: float = 0.0) -> np.ndarray:
+    """Amounts per report step from amounts per internal step.
+
+    ``per_step[k]`` is what happened in internal step ``[k h, (k + 1) h)`` (fired or
+    lost mass); its cumulative sum at the internal step boundaries is interpolated
+    linearly (uniform within an internal step) at the report boundaries ``i dt``, and
+    differenced. Report steps may be shorter or longer than ``h``; the sum over report
+    steps is the sum over internal steps, and over any window whose ends are
+    internal-step boundaries the result does not depend on ``dt`` (to round-off).
+    ``start`` is the value of the quantity at time 0 for a level (non-cumulative)
+    quantity, see :func:`report_levels`.
+
+    Parameters
+    ----------
+    per_step : (K,) float
+        Amount per internal step.
+    h, dt : float
+        Internal and report step (s).
+    n_report : int
+        Report steps wanted (their end must not pass ``K h``).
+
+    Returns
+    -------
+    (n_report,) float
+    """
+    cumulative = np.concatenate([[start], start + np.cumsum(per_step)])
+    return np.diff(_at_report_times(cumulative, h, dt, n_report + 1))
+
+
+def report_levels(level_after: np.ndarray, h: float, dt: float, n_report: int,
+                  start: float = 0.0) -> np.ndarray:
+    """Level at the end of each report step from the levels at the end of each internal
+    step (``start`` at time 0), interpolated linearly in time."""
+    levels = np.concatenate([[start], level_after])
+    return _at_report_times(levels, h, dt, n_report + 1)[1:]
+
+
+def _at_report_times(values: np.ndarray, h: float, dt: float, count: int) -> np.ndarray:
+    """``values`` given at ``k h`` (k = 0 .. K), linearly interpolated at ``i dt``,
+    ``i = 0 .. count - 1``; positions within 1e-9 of an internal boundary snap to it, so
+    report steps that are multiples of ``h`` take the internal values exactly."""
+    position = np.arange(count) * (dt / h)
+    nearest = np.round(position)
+    position = np.where(np.abs(position - nearest) < 1e-9, nearest, position)
+    return np.interp(position, np.arange(values.size), values)
+
+
 class NDDensitySimulation:
     """A network of N-D (any dimension) populations prepared for density integration.
+
+    The internal step ``h`` (``self.dt_sub``) is chosen from the populations' models,
+    grids, inputs and ``max_substep`` only (:func:`popdens.assembly_nd.internal_step`),
+    never from the report step ``dt``: the numerical solution is one and the same for
+    every ``dt``. Report steps may be shorter or longer than ``h`` and need not be
+    multiples of it: the mass fired per internal step is accumulated and the rate of a
+    report step is the cumulative fired mass, interpolated linearly within the internal
+    step holding each report boundary, differenced and divided by ``dt``; densities
+    recorded at a time inside an internal step are the linear interpolation of the two
+    states around it (mass-conserving and non-negative).
 
     Parameters
     ----------
@@ -190,7 +297,8 @@ class NDDensitySimulation:
     scheme : {"mc", "vanleer", "upwind"}, default "mc"
         Reconstruction inside cells for the drift sweeps and fractional jumps.
     max_substep : float, optional
-        Upper bound on the internal step (s).
+        Upper bound on the internal step (s), smaller or larger than ``dt``; default
+        ``assembly_nd.DEFAULT_STEP`` (0.1 ms).
 
     Raises
     ------
@@ -220,60 +328,48 @@ class NDDensitySimulation:
         self.n_steps = int(round(t_end / dt))
         if abs(self.n_steps * dt - t_end) > 1e-9 * t_end:
             self.n_steps = int(np.ceil(t_end / dt))
-        t0 = np.arange(self.n_steps) * dt
         pops = list(network.populations.values())
         if not pops:
             raise ValueError("the network has no populations")
-        for conn in network.connections:
-            if conn.input != "jump":
-                raise NotImplementedError(f"connection {conn.label}: input={conn.input!r} "
-                                          f"is not implemented for N-D populations")
-            if conn.reversal is not None and conn.post.model.input_var != "v":
-                raise ValueError(
-                    f"connection {conn.label}: a conductance synapse "
-                    f"(reversal={conn.reversal!r}) moves the membrane potential v, but "
-                    f"{type(conn.post.model).__name__} takes input on "
-                    f"{conn.post.model.input_var!r}")
-        self.pops = []
-        self.n_sub = 1
-        prepared = []
+        _check_connections(network)
+        # default grids sized from input rates sampled at PEAK_WINDOW, not at dt
+        grids = [network.grid_of(pop, t_end, PEAK_WINDOW) for pop in pops]
+        self.dt_sub = min(_population_step(network, pop, grid, t_end, max_substep)
+                          for pop, grid in zip(pops, grids))
+        h = self.dt_sub
+        # internal steps covering every report step
+        self.n_internal = max(1, int(math.ceil(self.n_steps * dt / h - 1e-9)))
+        # report steps per internal step's worth (a whole number when dt is a multiple)
+        ratio = dt / h
+        self.n_sub = int(round(ratio)) if abs(ratio - round(ratio)) < 1e-9 else ratio
+        _limits.check_substeps(network, self.n_internal, 1, h, max_substep)
+        t0 = np.arange(self.n_internal) * h
         index = {id(pop): q for q, pop in enumerate(pops)}
-        # population -> population inputs: (post, row, pre, n_syn, explicit lag weights)
+        # population -> population inputs: (post, row, pre, n_syn, explicit lag weights),
+        # all in internal steps
         self.coupling = []
-        for q, pop in enumerate(pops):
-            grid = network.grid_of(pop, t_end, dt)
+        self.pops = []
+        for q, (pop, grid) in enumerate(zip(pops, grids)):
             conns = network.inputs_of(pop)
-            rate = np.zeros((len(conns), self.n_steps))
-            peak = np.zeros(len(conns))
+            rate = np.zeros((len(conns), self.n_internal))
             for c, conn in enumerate(conns):
                 if isinstance(conn.pre, PoissonSource):
-                    rate[c] = network.source_rate_table(conn, t0, dt)
-                    peak[c] = rate[c].max() if self.n_steps else 0.0
+                    rate[c] = network.source_rate_table(conn, t0, h)
                 else:
                     # filled block by block while the network runs
                     self.coupling.append((q, c, index[id(conn.pre)], conn.n_syn,
-                                          conn.delay.explicit_lag_weights(dt)))
-                    peak[c] = conn.n_syn * GRID_GUESS_RATE
-            info = model_kind(pop.model, grid)
-            inputs = [(float(peak[c]), conn.weight) for c, conn in enumerate(conns)]
-            self.n_sub = max(self.n_sub, choose_substep(dt, pop.model, grid, info, inputs,
-                                                        max_substep))
-            prepared.append((pop, grid, rate, conns))
-        self.dt_sub = dt / self.n_sub
-        _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
-        for pop, grid, rate, conns in prepared:
-            self.pops.append(_Population(pop, grid, network, self.n_sub, self.dt_sub, rate,
-                                         conns))
+                                          conn.delay.explicit_lag_weights(h)))
+            self.pops.append(_Population(pop, grid, network, 1, h, rate, conns))
         self.names = [p.name for p in self.pops]
-        self.rates = np.zeros((len(self.pops), self.n_steps))
-        self.refractory = np.zeros((len(self.pops), self.n_steps))
-        # mass lost per step through outflow / absorbing faces (populations with any)
-        self.absorbed = {q: np.zeros(self.n_steps) for q, p in enumerate(self.pops)
+        # per internal step: rate (Hz), refractory mass at its end, mass lost in it
+        self.rates = np.zeros((len(self.pops), self.n_internal))
+        self.refractory = np.zeros((len(self.pops), self.n_internal))
+        self.absorbed = {q: np.zeros(self.n_internal) for q, p in enumerate(self.pops)
                          if p.has_open}
         self.step = 0
 
     def run(self, record_times=(), progress: bool = True) -> Result:
-        """Integrate all remaining steps and return a :class:`popdens.Result`.
+        """Integrate all remaining internal steps and return a :class:`popdens.Result`.
 
         Parameters
         ----------
@@ -285,19 +381,21 @@ class NDDensitySimulation:
         Notes
         -----
         Ctrl-C stops the run at the end of the compiled call running (within about
-        ``progress.CHUNK_SECONDS``) and returns the steps done, marked
+        ``progress.CHUNK_SECONDS``) and returns the report steps done, marked
         ``info["interrupted"]`` (see :func:`popdens.progress.run_chunks`).
         """
         first_step = self.step
+        h = self.dt_sub
         record_steps = record_steps_for(record_times, self.t_end, self.dt, self.n_steps)
-        records = [np.zeros((record_steps.size, p.grid.num_cells)) for p in self.pops]
+        internal, lower, upper, frac = self._record_plan(record_steps)
+        records = [np.zeros((internal.size, p.grid.num_cells)) for p in self.pops]
         cursors = [np.zeros(1, dtype=np.int64) for _ in self.pops]
         start = time.perf_counter()
         # every population advances by one compiled call per slice; with coupling, a slice
         # is at most the shortest coupling lag (as NEST's min-delay communication): within
         # it every input rate is already known
         cells = sum(p.grid.num_cells for p in self.pops)
-        longest = max(1, int(CHUNK_CELL_STEPS / (cells * self.n_sub)))
+        longest = max(1, int(CHUNK_CELL_STEPS / cells))
         if self.coupling:
             longest = min(longest, min(int(np.flatnonzero(w)[0]) for *_, w in self.coupling))
 
@@ -306,51 +404,79 @@ class NDDensitySimulation:
                 self.pops[q_post].conn_rate[c, step:stop] = n_syn * delayed_rates(
                     self.rates[q_pre], lags, step, stop)
             for q in range(len(self.pops)):
-                # the records at t_end (step n_steps) are taken on the last call
-                self._advance(q, step, stop, record_steps, cursors[q], records[q])
+                # the records at the last internal step are taken on the last call
+                self._advance(q, step, stop, internal, cursors[q], records[q])
                 self._check_state(q, stop)
             self.step = stop
             return stop
 
-        done, interrupted = run_chunks(advance, self.step, self.n_steps, "density (N-D)",
-                                       progress=progress, max_chunk=longest, dt=self.dt)
+        done, interrupted = run_chunks(advance, self.step, self.n_internal,
+                                       "density (N-D)", progress=progress,
+                                       max_chunk=longest, dt=h)
         wall = time.perf_counter() - start
-        recorded = int(cursors[0][0]) if cursors else 0
-        densities = {p.name: records[q][:recorded].reshape((-1, *p.grid.shape))
-                     for q, p in enumerate(self.pops)}
+        reported = min(self.n_steps, int(math.floor(done * h / self.dt + 1e-9)))
+        # a record is complete when both internal states around its time are
+        available = int(np.searchsorted(upper, done, side="right"))
+        densities = {}
+        for q, p in enumerate(self.pops):
+            rec = records[q]
+            blended = ((1.0 - frac[:available, None]) * rec[lower[:available]]
+                       + frac[:available, None] * rec[upper[:available]])
+            densities[p.name] = blended.reshape((-1, *p.grid.shape))
         return Result(
-            t=np.arange(done) * self.dt,
+            t=np.arange(reported) * self.dt,
             dt=self.dt,
-            rates={n: self.rates[q, :done].copy() for q, n in enumerate(self.names)},
-            record_times=record_steps[:recorded] * self.dt,
+            rates={n: report_means(self.rates[q, :done] * h, h, self.dt, reported)
+                   / self.dt for q, n in enumerate(self.names)},
+            record_times=record_steps[:available] * self.dt,
             densities=densities,
             grids={p.name: p.grid for p in self.pops},
             backend="density",
             wall_time=wall,
-            refractory={n: self.refractory[q, :done].copy()
+            refractory={n: report_levels(self.refractory[q, :done], h, self.dt, reported)
                         for q, n in enumerate(self.names)},
-            info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": self.dt_sub,
-                  "interrupted": interrupted, "steps_done": done - first_step,
+            info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": h,
+                  "internal_steps": done,
+                  "interrupted": interrupted, "steps_done": reported - min(
+                      self.n_steps, int(math.floor(first_step * h / self.dt + 1e-9))),
                   "exact_axes": {p.name: tuple(p.exact_axes) for p in self.pops},
                   "final_mass": {p.name: float(p.mass.sum()) for p in self.pops},
                   "refractory_mass": {p.name: float(p.pipe.sum()) for p in self.pops},
-                  # mass lost per step through outflow / absorbing faces
-                  "absorbed": {self.pops[q].name: a[:done].copy()
+                  # mass lost per report step through outflow / absorbing faces
+                  "absorbed": {self.pops[q].name: report_means(a[:done], h, self.dt,
+                                                               reported)
                                for q, a in self.absorbed.items()},
                   # largest mass fraction seen in the input axis' edge slices that
                   # jumps push towards (checked between compiled calls)
                   "jump_edge_mass": {p.name: dict(p.edge_mass) for p in self.pops}},
         )
 
+    def _record_plan(self, record_steps):
+        """Internal steps to record and, per report record, the two recorded states
+        around its time (indices into the internal records) and the weight of the
+        later one."""
+        position = record_steps * (self.dt / self.dt_sub)
+        nearest = np.round(position)
+        position = np.where(np.abs(position - nearest) < 1e-9, nearest, position)
+        position = np.minimum(position, self.n_internal)
+        below = np.floor(position).astype(np.int64)
+        frac = position - below
+        above = np.where(frac > 0.0, np.minimum(below + 1, self.n_internal), below)
+        internal = np.union1d(below, above).astype(np.int64)
+        lower = np.searchsorted(internal, below)
+        upper = np.searchsorted(internal, above)
+        return internal, lower, upper, frac
+
     def _advance(self, q, begin, end, record_steps, cursor, record_out):
         pop = self.pops[q]
         info = pop.info
-        # the state at t_end is recorded by the last chunk
-        advance_nd(begin, end, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
+        # one internal step per kernel step (n_sub = 1): the kernel's rates_out and
+        # records are per internal step
+        advance_nd(begin, end, 1, self.dt_sub, self.scheme_code, POISSON_TAIL,
                    pop.mass, pop.outer, pop.n, pop.inner, pop.departure,
                    pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.jump_edges,
                    pop.conn_shift,
-                   pop.conn_scale, pop.conn_rate,
+                   pop.conn_scale, pop.conn_rate, pop.conn_diffusion,
                    info.spike_axis, info.spike_face, info.reset_axis,
                    pop.reset_source, pop.reset_target, pop.reset_weight,
                    pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,

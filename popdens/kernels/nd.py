@@ -42,12 +42,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .transport import poisson_weights
+from .transport import poisson_weights, sg_coefficients
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
-           "jump_affine", "advance_nd", "TOP_REFLECT", "TOP_FIRE", "TOP_ABSORB", "SWEEP_LOCAL",
-           "SWEEP_GATHER"]
+           "jump_affine", "diffusion_lines", "advance_nd", "TOP_REFLECT", "TOP_FIRE",
+           "TOP_ABSORB", "SWEEP_LOCAL", "SWEEP_GATHER"]
 
 SCHEME_UPWIND = 0
 SCHEME_MC = 1
@@ -562,6 +562,94 @@ def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top
                             src, g, base, inner, t, n, start, float(watch_face))
 
 
+@njit(cache=True, error_model="numpy")
+def diffusion_lines(src, dst, outer, n, inner, drive, diffusion, dt, top_mode, coef,
+                    work, crossed, watch_face, watched):
+    """Diffusion input along an axis: one backward-Euler step of the Scharfetter-Gummel
+    operator (uniform drift ``drive`` and diffusion ``diffusion``, cell units: cells/s
+    and cells^2/s) on every line, written in flux form (the 1D engine's diffusion step,
+    :func:`popdens.kernels.transport.sg_implicit_step`, as a line operation).
+
+    The lower face reflects; the upper face is an absorbing threshold (ghost value
+    ``-p``) for ``TOP_FIRE`` (the outflux of each line added to ``crossed``) and
+    ``TOP_ABSORB`` (lost), reflecting for ``TOP_REFLECT``. The net upward flux through
+    face ``watch_face`` (> 0) is added per line to ``watched``. The matrix is the same on
+    every line, so its elimination coefficients are computed once and the lines of a row
+    (contiguous index ``t``) are solved together. ``coef``: ``4 (n + 1)`` entries;
+    ``work``: ``(n + 1) * inner`` entries. Masses below ``TINY`` become 0.
+    """
+    to_right = coef[:n + 1]
+    to_left = coef[n + 1:2 * n + 2]
+    ratio = coef[2 * n + 2:3 * n + 3]
+    denom = coef[3 * n + 3:4 * n + 4]
+    velocity = np.full(n + 1, drive)
+    sg_coefficients(velocity, diffusion, 1.0, to_right, to_left)
+    if top_mode == TOP_REFLECT:
+        to_right[n] = 0.0
+    # Thomas coefficients of (I - dt L): row j has lower -dt r_j, diagonal
+    # 1 + dt (l_j + r_{j+1}), upper -dt l_{j+1}
+    for j in range(n):
+        lower = -dt * to_right[j] if j > 0 else 0.0
+        diag = 1.0 + dt * (to_left[j] + to_right[j + 1])
+        upper = -dt * to_left[j + 1] if j < n - 1 else 0.0
+        denom[j] = diag - (lower * ratio[j - 1] if j > 0 else 0.0)
+        ratio[j] = upper / denom[j]
+    for o in range(outer):
+        base = o * n * inner
+        # forward elimination into work (row j at j * inner), all lines of a row at once
+        for j in range(n):
+            row = base + j * inner
+            lower = -dt * to_right[j] if j > 0 else 0.0
+            inv = 1.0 / denom[j]
+            if j == 0:
+                for t in range(inner):
+                    work[t] = src[row + t] * inv
+            else:
+                for t in range(inner):
+                    work[j * inner + t] = (src[row + t]
+                                           - lower * work[(j - 1) * inner + t]) * inv
+        for j in range(n - 2, -1, -1):
+            for t in range(inner):
+                work[j * inner + t] -= ratio[j] * work[(j + 1) * inner + t]
+        # face fluxes (times dt) of the solution; flux-form update from src
+        for t in range(inner):
+            line = o * inner + t
+            below = 0.0
+            for j in range(n):
+                row = base + j * inner
+                if j < n - 1:
+                    above = dt * (to_right[j + 1] * work[j * inner + t]
+                                  - to_left[j + 1] * work[(j + 1) * inner + t])
+                else:
+                    above = dt * to_right[n] * work[j * inner + t]
+                dst[row + t] = _kept(src[row + t] + below - above)
+                if watch_face == j + 1 and watch_face < n:
+                    watched[line] += max(above, 0.0)
+                below = above
+            if top_mode == TOP_FIRE:
+                crossed[line] += below
+
+
+@njit(cache=True)
+def _diffuse(src, dst, conn_shift, conn_rate, conn_diffusion, step, dt, outer, n, inner,
+             top_mode, coef, work, crossed, watch_face, watched):
+    """The diffusion inputs of one sub-step (summed drift and diffusion), ``src`` into
+    ``dst`` (a copy when there are none)."""
+    drive = 0.0
+    diffusion = 0.0
+    for c in range(conn_shift.shape[0]):
+        if conn_diffusion[c] == 1:
+            rate = conn_rate[c, step]
+            drive += rate * conn_shift[c]
+            diffusion += 0.5 * rate * conn_shift[c] * conn_shift[c]
+    if diffusion <= 0.0:
+        for i in range(src.shape[0]):
+            dst[i] = src[i]
+        return
+    diffusion_lines(src, dst, outer, n, inner, drive, diffusion, dt, top_mode, coef, work,
+                    crossed, watch_face, watched)
+
+
 @njit(cache=True)
 def _total(state, pipe):
     """Mass on the grid plus mass waiting in the refractory pipeline."""
@@ -577,7 +665,7 @@ def _total(state, pipe):
 @njit(cache=True)
 def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                axis_outer, axis_n, axis_inner, departure, departure_offset, sweep_mode,
-               jump_axis, jump_edges, conn_shift, conn_scale, conn_rate,
+               jump_axis, jump_edges, conn_shift, conn_scale, conn_rate, conn_diffusion,
                spike_axis, spike_face, reset_axis,
                reset_source, reset_target, reset_weight, release_offset, release_weight,
                pipe, pipe_head,
@@ -657,11 +745,17 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
     fired_slice = np.zeros(slice_size)
     pipe_length = pipe.shape[0]
     weights = np.zeros(MAX_TERMS)
+    has_diffusion = False
+    for c in range(num_conns):
+        has_diffusion = has_diffusion or conn_diffusion[c] == 1
+    diff_coef = np.zeros(4 * (axis_n[jump_axis] + 1))
+    diff_work = np.zeros((axis_n[jump_axis] + 1) * axis_inner[jump_axis])
     # connections with the same one-event map (shift and scale) share one jump stage
     merged_into = np.arange(num_conns)
     for c in range(num_conns):
         for c2 in range(c):
-            if conn_shift[c2] == conn_shift[c] and conn_scale[c2] == conn_scale[c]:
+            if (conn_shift[c2] == conn_shift[c] and conn_scale[c2] == conn_scale[c]
+                    and conn_diffusion[c2] == conn_diffusion[c]):
                 merged_into[c] = merged_into[c2]
                 break
     step_length = n_sub * dt_sub
@@ -711,9 +805,14 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                     d = ndim
                 else:
                     d = ndim - stage
+                if d == ndim and not forward and has_diffusion:
+                    _diffuse(state, other, conn_shift, conn_rate, conn_diffusion, step,
+                             dt_sub, j_outer, j_n, j_inner, top_mode, diff_coef,
+                             diff_work, fired_slice, jump_watch, watched)
+                    state, other = other, state
                 if d == ndim:
                     for c in range(num_conns):
-                        if merged_into[c] != c:
+                        if merged_into[c] != c or conn_diffusion[c] == 1:
                             continue
                         # Poisson superposition: connections with the same jump are one
                         # stream at the summed rate (one pass instead of several)
@@ -745,6 +844,11 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                                             watched)
                         state, other = other, state
                         untidy = not tidy
+                    if forward and has_diffusion:
+                        _diffuse(state, other, conn_shift, conn_rate, conn_diffusion, step,
+                                 dt_sub, j_outer, j_n, j_inner, top_mode, diff_coef,
+                                 diff_work, fired_slice, jump_watch, watched)
+                        state, other = other, state
                     continue
                 outer = axis_outer[d]
                 n = axis_n[d]
