@@ -14,7 +14,7 @@ import pytest
 
 import popdens as pd
 from popdens.backends import montecarlo_nd as mc_nd
-from popdens.kernels import montecarlo_nd as kernels
+from popdens.kernels import mc_engine, mc_hh, mc_lif_synaptic
 from popdens.models.hh import hh_rate_functions
 
 # Regression value: Hz at i_ext = 10 uA/cm^2, measured with popdens' own HH kernel at
@@ -83,10 +83,10 @@ def _v_crossings_with_dead_time(t, v, dead_time, level=0.0):
     return count, idx.size
 
 
-def _trace(model, kind, t_end, h, events=None, y0=None):
+def _trace(model, t_end, h, events=None, y0=None):
     events = (np.zeros(0), np.zeros(0)) if events is None else events
     y0 = np.asarray(type(model)().resting_state if y0 is None else y0, dtype=float)
-    return kernels.hh_trace(y0, model.mc_parameters(), kind, t_end, h, *events)
+    return mc_engine.trace(model.compiled_params(), y0, t_end, h, *events)
 
 
 def _single_population(model, rate=None, weight=None, grid=None, init=None, **conn):
@@ -158,10 +158,10 @@ def test_compiled_drift_matches_model_drift():
     v = np.concatenate([rng.uniform(-0.1, 0.06, 2000), [-0.04, -0.055, -0.04 + 1e-9]])
     gates = rng.uniform(0.0, 1.0, (3, v.size))
     hh = pd.HodgkinHuxley(i_ext=0.05)
-    np.testing.assert_allclose(kernels.hh_drift(v, *gates, hh.mc_parameters()),
+    np.testing.assert_allclose(mc_hh.hh_drift(v, *gates, hh.compiled_params()),
                                np.array(hh.drift(v, *gates)), rtol=1e-10, atol=1e-9)
     red = pd.ReducedHH(i_ext=0.05)
-    np.testing.assert_allclose(kernels.reduced_hh_drift(v, gates[2], red.mc_parameters()),
+    np.testing.assert_allclose(mc_hh.reduced_hh_drift(v, gates[2], red.compiled_params()),
                                np.array(red.drift(v, gates[2])), rtol=1e-10, atol=1e-9)
 
 
@@ -182,7 +182,7 @@ def test_hh_constant_current_rate_matches_known_value():
     net = _single_population(hh, grid=grid,
                              init=_point_init(grid, pd.HodgkinHuxley().resting_state))
     res = mc_nd.run(net, t_end=1.2, dt=1e-3, n_neurons=3, seed=1)
-    t, states, spikes = _trace(hh, kernels.KIND_HH, 1.2, 1e-5)
+    t, states, spikes = _trace(hh, 1.2, 1e-5)
     v_count, raw = _v_crossings_with_dead_time(t, states[:, 0], 2e-3)
     assert v_count == raw == spikes
     # the point init samples inside one cell around rest: the same spike count
@@ -207,9 +207,8 @@ def _point_init(grid, point):
     return init
 
 
-@pytest.mark.parametrize("model_cls, kind", [(pd.HodgkinHuxley, kernels.KIND_HH),
-                                             (pd.ReducedHH, kernels.KIND_REDUCED_HH)])
-def test_spike_counted_once_per_action_potential_with_noisy_input(model_cls, kind):
+@pytest.mark.parametrize("model_cls", [pd.HodgkinHuxley, pd.ReducedHH])
+def test_spike_counted_once_per_action_potential_with_noisy_input(model_cls):
     """n-level crossings equal v = 0 crossings with a 2 ms dead time, while raw v = 0
     crossings count extra re-crossings on the falling phase."""
     model = model_cls()
@@ -218,7 +217,7 @@ def test_spike_counted_once_per_action_potential_with_noisy_input(model_cls, kin
     raw_total = counted_total = 0
     for rate, weight in ((2000.0, 2e-3), (8000.0, 2e-3), (3000.0, 4e-3)):
         events = _poisson_events(rng, rate, t_end, weight)
-        t, states, spikes = _trace(model, kind, t_end, 1e-5, events)
+        t, states, spikes = _trace(model, t_end, 1e-5, events)
         counted, raw = _v_crossings_with_dead_time(t, states[:, 0], 2e-3)
         assert spikes == counted
         assert spikes > 50
@@ -229,7 +228,7 @@ def test_spike_counted_once_per_action_potential_with_noisy_input(model_cls, kin
     # mixed excitation and inhibition
     events = _merge(_poisson_events(rng, 8000.0, t_end, 2e-3),
                     _poisson_events(rng, 2000.0, t_end, -2e-3))
-    t, states, spikes = _trace(model, kind, t_end, 1e-5, events)
+    t, states, spikes = _trace(model, t_end, 1e-5, events)
     assert spikes == _v_crossings_with_dead_time(t, states[:, 0], 2e-3)[0]
 
 
@@ -237,10 +236,9 @@ def test_subthreshold_fluctuations_stay_below_the_spike_level():
     """Away from action potentials (3 ms before to 15 ms after any v = 0 crossing) n stays
     well below the level, so the plane is never reached without a spike."""
     rng = np.random.default_rng(5)
-    for model, kind, limit in ((pd.HodgkinHuxley(), kernels.KIND_HH, 0.47),
-                               (pd.ReducedHH(), kernels.KIND_REDUCED_HH, 0.45)):
+    for model, limit in ((pd.HodgkinHuxley(), 0.47), (pd.ReducedHH(), 0.45)):
         events = _poisson_events(rng, 1500.0, 3.0, 2e-3)
-        t, states, _ = _trace(model, kind, 3.0, 1e-5, events)
+        t, states, _ = _trace(model, 3.0, 1e-5, events)
         v, n = states[:, 0], states[:, -1]
         away = np.ones(t.size, dtype=bool)
         for i in np.flatnonzero((v[:-1] < 0.0) & (v[1:] >= 0.0)):
@@ -250,17 +248,17 @@ def test_subthreshold_fluctuations_stay_below_the_spike_level():
 
 
 # --- Monte Carlo integrator convergence -------------------------------------------------
-@pytest.mark.parametrize("model_cls, kind, min_order", [
-    (pd.HodgkinHuxley, kernels.KIND_HH, 1.75), (pd.ReducedHH, kernels.KIND_REDUCED_HH, 1.4)])
-def test_rush_larsen_step_is_second_order(model_cls, kind, min_order):
+@pytest.mark.parametrize("model_cls, min_order", [
+    (pd.HodgkinHuxley, 1.75), (pd.ReducedHH, 1.4)])
+def test_rush_larsen_step_is_second_order(model_cls, min_order):
     """Global error of v at t = 30 ms (firing at 10 uA/cm^2) against a 0.3125 us run.
     Measured orders for steps 80 -> 5 us: HH 1.61, 1.80, 1.90, 1.96; reduced 1.36, 1.50,
     1.63, 1.74 (pre-asymptotic). Firing-rate error at the default 10 us: 1.9e-4 (HH) and
     5.2e-4 (reduced) relative."""
     model = model_cls(i_ext=0.1)
-    ref = _trace(model, kind, 0.03, 0.3125e-6)[1][-1, 0]
+    ref = _trace(model, 0.03, 0.3125e-6)[1][-1, 0]
     steps = [40e-6, 20e-6, 10e-6, 5e-6]
-    errors = np.array([abs(_trace(model, kind, 0.03, h)[1][-1, 0] - ref) for h in steps])
+    errors = np.array([abs(_trace(model, 0.03, h)[1][-1, 0] - ref) for h in steps])
     orders = np.log2(errors[:-1] / errors[1:])
     assert np.all(orders[1:] > min_order)
     assert np.all(orders < 2.3)
@@ -307,7 +305,7 @@ def test_hh_4d_default_grid_density_matches_monte_carlo():
 def test_lif_synaptic_flow_and_kernel_twin_agree():
     model = pd.LIFSynaptic(tau_m=20e-3, tau_syn=5e-3, v_th=20e-3, v_reset=10e-3, e_l=1e-3)
     v, i = model.flow(5e-3, 2.0, 3e-3)
-    kv, ki = kernels.lif_synaptic_flow(5e-3, 2.0, 3e-3, 1e-3, 20e-3, 5e-3)
+    kv, ki = mc_lif_synaptic.lif_synaptic_flow(5e-3, 2.0, 3e-3, 1e-3, 20e-3, 5e-3)
     assert (v, i) == pytest.approx((kv, ki), rel=1e-13)
     # the flow solves the ODE: compare with a fine RK4 integration
     y = np.array([5e-3, 2.0])
@@ -570,10 +568,12 @@ def test_backend_errors():
         mc_nd.run(net, t_end=0.01, dt=1e-3, n_neurons=0)
     coupled = _single_population(hh, rate=1000.0, weight=1e-3)
     coupled.connect("P", "P", weight=1e-3)
-    with pytest.raises(NotImplementedError, match="connectivity='poisson'"):
-        coupled.run(t_end=0.01, dt=1e-3, backend="montecarlo",
-                    connectivity="fixed_indegree")
-    with pytest.raises(ValueError, match="connectivity must be 'poisson'"):
+    fractional = _single_population(hh, rate=1000.0, weight=1e-3)
+    fractional.connect("P", "P", weight=1e-3, n_syn=2.5)
+    with pytest.raises(ValueError, match="integer n_syn"):
+        fractional.run(t_end=0.01, dt=1e-3, backend="montecarlo",
+                       connectivity="fixed_indegree")
+    with pytest.raises(ValueError, match="connectivity must be one of"):
         mc_nd.run(coupled, t_end=0.01, dt=1e-3, connectivity="random")
     diffusive = _single_population(hh, rate=1000.0, weight=1e-3, input="diffusion")
     with pytest.raises(NotImplementedError, match="diffusion"):
@@ -639,3 +639,56 @@ def test_network_run_dispatches_and_mixed_models_share_a_run():
     assert res.mean_rate("HH", 0.02) > 20.0
     assert np.all(res.refractory["HH"] == 0.0)
     assert res.refractory["S"].max() > 0.0
+
+
+# --- fixed in-degree wiring ---------------------------------------------------------------------
+def _lif_synaptic_ei():
+    model = pd.LIFSynaptic(tau_m=20e-3, tau_syn=5e-3, v_th=20e-3, v_reset=10e-3, t_ref=2e-3)
+    net = pd.Network()
+    ext = net.add_poisson("ext", rate=16000.0)
+    grid = pd.Grid(v=(-0.005, 0.02, 50), i_syn=(-1.0, 3.0, 80))
+    E = net.add_population("E", model, grid=grid)
+    I = net.add_population("I", model, grid=grid)
+    for post in (E, I):
+        net.connect(ext, post, weight=0.1e-3)
+        net.connect(E, post, weight=0.1e-3, n_syn=50, delay=1.5e-3)
+        net.connect(I, post, weight=-0.2e-3, n_syn=20, delay=pd.delays.uniform(1e-3, 3e-3))
+    return net
+
+
+def test_fixed_indegree_matches_poisson_statistics():
+    """Spikes delivered along drawn synapses give the mean rates of independent Poisson
+    input at the measured rate (measured: E 61.94 vs 62.37 Hz, I 62.08 vs 62.23 Hz; the
+    same network without recurrent input fires 59.2 Hz, outside the tolerance), and
+    every spike reaches its drawn synapses."""
+    net = _lif_synaptic_ei()
+    n, t_end, settle = 4000, 0.15, 0.05
+    runs = {c: net.run(t_end=t_end, dt=1e-4, backend="montecarlo", n_neurons=n, seed=4,
+                       connectivity=c) for c in ("poisson", "fixed_indegree")}
+    wired = runs["fixed_indegree"]
+    for name in ("E", "I"):
+        rates = [r.mean_rate(name, settle, t_end) for r in runs.values()]
+        se = math.sqrt(sum(rates) / (n * (t_end - settle)))
+        assert rates[0] > 20.0
+        assert abs(rates[1] - rates[0]) < 3 * se + 0.01 * rates[0]
+    assert wired.info["connectivity"] == "fixed_indegree"
+    assert wired.info["synapses"]["'E' -> 'I'"] == 50 * n
+    # each spike of E goes to 50 * n / n synapses per connection on average
+    spikes_e = wired.rates["E"].sum() * n * 1e-4
+    delivered = wired.info["delivered_events"]["'E' -> 'E'"]
+    assert delivered == pytest.approx(50 * spikes_e, rel=0.05)
+
+
+def test_fixed_indegree_runs_hh_models_with_conductance_synapses():
+    net = pd.Network()
+    ext = net.add_poisson("ext", rate=4000.0)
+    pop = net.add_population("H", pd.ReducedHH())
+    net.connect(ext, pop, weight=2e-3)
+    net.connect(pop, pop, weight=0.02, reversal=-0.08, n_syn=20, delay=1e-3)
+    runs = {c: net.run(t_end=0.06, dt=1e-4, backend="montecarlo", n_neurons=2000, seed=2,
+                       connectivity=c) for c in ("poisson", "fixed_indegree")}
+    rates = [r.mean_rate("H", 0.02, 0.06) for r in runs.values()]
+    se = math.sqrt(sum(rates) / (2000 * 0.04))
+    assert rates[0] > 10.0
+    assert abs(rates[1] - rates[0]) < 4 * se + 0.03 * rates[0]
+    assert runs["fixed_indegree"].info["delivered_events"]["'H' -> 'H'"] > 0

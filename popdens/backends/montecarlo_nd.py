@@ -1,11 +1,15 @@
-"""Monte Carlo backend for multi-dimensional neuron models.
+"""Monte Carlo backend for models with a compiled single-neuron update.
 
-Simulates populations of :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` and
-:class:`popdens.LIFSynaptic` neurons one by one, for validating the N-D density solver.
-The 1D Monte Carlo backend (``backend="montecarlo"``) hands networks of these models to
-:func:`run`. Numerics (exact event times, second-order Rush-Larsen steps for the HH
-models, exact integration of LIFSynaptic) are described in
-:mod:`popdens.kernels.montecarlo_nd`.
+Simulates populations of any model whose ``compiled_params()`` is not None (the built-in
+:class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` and :class:`popdens.LIFSynaptic`,
+or a user model that registers its functions, :mod:`popdens.kernels.mc_interface`) one
+by one, in one model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for
+validating the N-D density solver. The 1D Monte Carlo backend (``backend="montecarlo"``)
+hands networks of these models to :func:`run`; other models go to
+:mod:`popdens.backends.montecarlo_generic`. Numerics: exact event times
+(:mod:`popdens.kernels.mc_engine`), second-order Rush-Larsen steps for the HH models
+(:mod:`popdens.kernels.mc_hh`), exact integration of LIFSynaptic
+(:mod:`popdens.kernels.mc_lif_synaptic`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,7 @@ import numpy as np
 
 from .._checks import UnknownOptionError, check_positive
 from ..delays import delayed_rates
-from ..kernels import montecarlo_nd as kernels
-from ..models.hh import HodgkinHuxley, ReducedHH
-from ..models.lif_synaptic import LIFSynaptic
+from ..kernels import mc_engine as engine
 from ..network import PoissonSource
 from ..progress import run_chunks
 from ..result import Result
@@ -29,10 +31,14 @@ from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
 from .common import initial_states as _initial_states
 from .common import record_steps as _record_steps
+from .mc_wiring import check_indegree, wire
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
 OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
+CONNECTIVITIES = ("poisson", "fixed_indegree")
+# Places beyond twice the largest population in the spike list of fixed in-degree runs
+_SPIKE_LIST_MARGIN = 1024
 
 DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 """Default internal step (s) of the Hodgkin-Huxley integrators. Measured
@@ -40,13 +46,10 @@ DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 against 68.32 Hz at 10 uA/cm^2) and 5.2e-4 (ReducedHH) at 10 us, below the Monte Carlo
 noise of populations up to ~10^6 neurons; 40 us gives 2.6e-3 and 4.7e-3."""
 
-_KINDS = ((HodgkinHuxley, kernels.KIND_HH), (ReducedHH, kernels.KIND_REDUCED_HH),
-          (LIFSynaptic, kernels.KIND_LIF_SYNAPTIC))
-
 
 def _compiled(model) -> bool:
-    """Whether a compiled single-neuron kernel of this backend simulates ``model``."""
-    return any(isinstance(model, cls) for cls, _ in _KINDS)
+    """Whether the model has a compiled single-neuron update (``compiled_params``)."""
+    return model.compiled_params() is not None
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
@@ -57,10 +60,11 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     Parameters
     ----------
     network : popdens.Network
-        Populations of :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` or
-        :class:`popdens.LIFSynaptic` neurons driven by Poisson sources with
-        ``input="jump"`` connections (current jumps; conductance jumps ``reversal=`` for
-        the HH models).
+        Populations of models with a compiled single-neuron update (e.g.
+        :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH`,
+        :class:`popdens.LIFSynaptic`) driven by Poisson sources with ``input="jump"``
+        connections (current jumps; conductance jumps ``reversal=`` for models whose
+        input variable is ``v``).
     t_end : float
         Duration (s); the run has ``ceil(t_end / dt)`` reporting steps.
     dt : float
@@ -75,19 +79,22 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         Times in ``[0, t_end]`` (s) at which to histogram the neurons, each at the first
         step start ``k dt >= time``.
     internal_dt : float, optional
-        Largest internal step (s) of the HH integrators, default
-        :data:`DEFAULT_INTERNAL_DT` (10 us); each reporting step is split into
+        Largest internal step (s) of models without an exact flow (the HH models),
+        default :data:`DEFAULT_INTERNAL_DT` (10 us); each reporting step is split into
         ``ceil(dt / internal_dt)`` equal steps. LIFSynaptic is integrated exactly and
         ignores it.
-    connectivity : {"poisson"}
-        Connections from populations: each post neuron receives independent Poisson
-        events at rate ``n_syn * (delayed rate of pre)``, the pre population's measured
-        rate per step convolved with the delay's exact lag weights (the part of the
-        delay within the current step uses the previous step's rate), timed exactly
-        within the step -- the stochastic counterpart of the density equations, as in
-        the LIF Monte Carlo backend. The populations advance together in blocks of the
-        shortest coupling lag. Fixed in-degree wiring (spike delivery along synapses) is
-        not implemented for these models.
+    connectivity : {"poisson", "fixed_indegree"}, default "poisson"
+        Connections from populations. ``"poisson"``: each post neuron receives
+        independent Poisson events at rate ``n_syn * (delayed rate of pre)``, the pre
+        population's measured rate per step convolved with the delay's exact lag weights
+        (the part of the delay within the current step uses the previous step's rate),
+        timed exactly within the step -- the stochastic counterpart of the density
+        equations; the populations advance together in blocks of the shortest coupling
+        lag. ``"fixed_indegree"``: a spiking network, as in the LIF Monte Carlo: each
+        post neuron gets exactly ``n_syn`` (an integer) distinct presynaptic partners,
+        each synapse its own delay from the connection's distribution; a spike at ``t``
+        reaches its targets at the step boundary nearest to ``t + delay`` (at the
+        earliest the next one) and is applied there (``info["delivered_events"]``).
 
     Returns
     -------
@@ -104,36 +111,15 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     ValueError, TypeError
         Invalid options (naming option and value).
     NotImplementedError
-        ``connectivity="fixed_indegree"``, ``input="diffusion"``, outflow / absorbing
-        ``boundaries`` (a density-grid setting), or a model this backend does not
-        simulate (e.g. :class:`popdens.LIF` mixed into the same network).
+        ``input="diffusion"``, outflow / absorbing ``boundaries`` (a density-grid
+        setting).
     """
     if not all(_compiled(pop.model) for pop in network.populations.values()):
         # user-written models (or LIF beside N-D models): the interface-only engine
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
                                       connectivity=connectivity, **options)
-    if options:
-        unknown = ", ".join(sorted(options))
-        raise UnknownOptionError(f"unknown option(s) for the N-D montecarlo backend: "
-                                 f"{unknown}; valid options are {', '.join(OPTIONS)}")
-    if connectivity == "fixed_indegree":
-        raise NotImplementedError(
-            "connectivity='fixed_indegree' (spike delivery along drawn synapses) is not "
-            "implemented for HodgkinHuxley, ReducedHH and LIFSynaptic populations; use "
-            "connectivity='poisson' (independent Poisson input at the measured, delayed "
-            "rate of the pre population)")
-    if connectivity != "poisson":
-        raise ValueError(f"connectivity must be 'poisson' for N-D populations, got "
-                         f"{connectivity!r}")
-    for pop in network.populations.values():
-        opened = {name: kinds for name, kinds in pop.boundaries.items()
-                  if "outflow" in kinds or "absorb" in kinds}
-        if opened:
-            raise NotImplementedError(
-                f"population {pop.name!r}: boundaries {opened} are faces of the density "
-                f"grid; Monte Carlo neurons have no grid, so outflow / absorbing faces "
-                f"are not simulated (run backend='density', or drop the boundaries)")
+    _check_options(network, connectivity, options)
     t_end = check_positive("t_end", t_end)
     dt = check_positive("dt", dt)
     if dt > t_end:
@@ -142,63 +128,111 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     seed = _check_seed(seed)
     internal_dt = DEFAULT_INTERNAL_DT if internal_dt is None else check_positive(
         "internal_dt", internal_dt)
-    n_sub = max(1, math.ceil(dt / internal_dt - 1e-9))
     n_steps = max(1, math.ceil(t_end / dt - 1e-9))
     step_starts = np.arange(n_steps) * dt
     record_steps = _record_steps(record_times, t_end, dt, n_steps)
-
-    prep = _prepare(network, t_end, dt, step_starts)
-    n_pop = len(prep["names"])
-    counts = np.array([sizes[name] for name in prep["names"]], dtype=np.int64)
-    pop_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    total = int(pop_offsets[-1])
-    seeds = np.random.SeedSequence(seed)
-    init_seq, kernel_seq = seeds.spawn(2)
-    init_rng = np.random.default_rng(init_seq)
-    y = np.zeros((total, kernels.MAX_STATE_VARS))
-    for p, (pop, grid) in enumerate(zip(prep["pops"], prep["grids"])):
-        rows = slice(pop_offsets[p], pop_offsets[p + 1])
-        y[rows, :grid.ndim] = _initial_states(pop, grid, int(counts[p]), init_rng)
-    target = np.empty(total)
-    ref_end = np.full(total, -np.inf)
-    lam = np.zeros(n_pop)
-    state = kernels.seed_targets(kernel_seq.generate_state(1, dtype=np.uint64)[0], target)
-
-    spike_counts = np.zeros((n_pop, n_steps), dtype=np.int64)
-    refractory_counts = np.zeros((n_pop, n_steps), dtype=np.int64)
-    event_counts = np.zeros(n_pop, dtype=np.int64)
-    hist_counts = np.zeros((record_steps.size, int(prep["grid_offsets"][-1])), dtype=np.int64)
-    outside_counts = np.zeros((record_steps.size, n_pop), dtype=np.int64)
-
-    def simulate(begin, end, record_at, generator_state):
-        return kernels.simulate_nd(
-            begin, end, dt, n_sub, np.uint64(generator_state), prep["kinds"], pop_offsets,
-            prep["params"], y, target, ref_end, lam, prep["jump_offsets"],
-            prep["jump_weight"], prep["jump_reversal"], prep["jump_rate"], record_at,
-            prep["grid_ndim"], prep["grid_lower"], prep["grid_width"], prep["grid_cells"],
-            prep["grid_offsets"], spike_counts, refractory_counts, event_counts,
-            hist_counts, outside_counts)
-
-    # zero steps change nothing but compile (or load from numba's cache) the kernel, so
-    # that wall_time measures the simulation only
-    simulate(0, 0, record_steps[:0], state)
+    prep = _prepare(network, t_end, dt, step_starts, sizes, connectivity)
+    sim = _Simulation(prep, sizes, seed, dt, math.ceil(dt / internal_dt - 1e-9),
+                      record_steps, n_steps)
     started = time.perf_counter()
-    coupling = prep["coupling"]
-    # slices of at most the shortest coupling lag: within one, every input rate is known
-    block = min((int(np.flatnonzero(lags)[0]) for *_, lags in coupling), default=None)
+    done, interrupted = run_chunks(sim.advance, 0, n_steps, "montecarlo (N-D)",
+                                   progress=False, max_chunk=sim.block, dt=dt)
+    wall_time = time.perf_counter() - started
+    return _result(prep, sim, sizes, seed, connectivity, step_starts, record_steps, done,
+                   interrupted, wall_time)
 
-    def advance(step, stop):
-        nonlocal state
-        for row, pre, n_syn, lags in coupling:
-            measured = spike_counts[pre] / (counts[pre] * dt)
-            prep["jump_rate"][row, step:stop] = n_syn * delayed_rates(measured, lags,
-                                                                      step, stop)
-        state = simulate(step, stop, record_steps, state)
+
+def _check_options(network, connectivity, options) -> None:
+    if options:
+        unknown = ", ".join(sorted(options))
+        raise UnknownOptionError(f"unknown option(s) for the N-D montecarlo backend: "
+                                 f"{unknown}; valid options are {', '.join(OPTIONS)}")
+    if connectivity not in CONNECTIVITIES:
+        raise ValueError(f"connectivity must be one of {CONNECTIVITIES} for N-D "
+                         f"populations, got {connectivity!r}")
+    for pop in network.populations.values():
+        opened = {name: kinds for name, kinds in pop.boundaries.items()
+                  if "outflow" in kinds or "absorb" in kinds}
+        if opened:
+            raise NotImplementedError(
+                f"population {pop.name!r}: boundaries {opened} are faces of the density "
+                f"grid; Monte Carlo neurons have no grid, so outflow / absorbing faces "
+                f"are not simulated (run backend='density', or drop the boundaries)")
+
+
+class _Simulation:
+    """The kernel's arrays of one run and the calls that advance it."""
+
+    def __init__(self, prep, sizes, seed, dt, n_sub, record_steps, n_steps):
+        n_pop = len(prep["names"])
+        counts = np.array([sizes[name] for name in prep["names"]], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        total = int(offsets[-1])
+        init_seq, kernel_seq, wiring_seq, delay_seq = np.random.SeedSequence(seed).spawn(4)
+        init_rng = np.random.default_rng(init_seq)
+        width = max(grid.ndim for grid in prep["grids"])
+        y = np.zeros((total, width))
+        for p, (pop, grid) in enumerate(zip(prep["pops"], prep["grids"])):
+            y[offsets[p]:offsets[p + 1], :grid.ndim] = _initial_states(
+                pop, grid, int(counts[p]), init_rng)
+        target = np.empty(total)
+        self.state = engine.seed_targets(kernel_seq.generate_state(1, dtype=np.uint64)[0],
+                                         target)
+        self.n_sub = np.array([1 if type(m).exact else max(1, n_sub)
+                               for m in prep["models"]], dtype=np.int64)
+        self.counts, self.dt, self.record_steps = counts, dt, record_steps
+        self.pops = engine.Populations(offsets, self.n_sub, y, target,
+                                       np.full(total, -np.inf), np.zeros(n_pop))
+        self.inputs = engine.Inputs(prep["jump_offsets"], prep["jump_weight"],
+                                    prep["jump_reversal"], prep["jump_rate"])
+        wiring = wire({"index": {n: p for p, n in enumerate(prep["names"])},
+                       "pop_offsets": offsets, "rate_coupled": [],
+                       "spiking": prep["spiking"], "names": prep["names"]},
+                      dt, wiring_seq, np.random.default_rng(delay_seq), total)
+        self.wiring_info = wiring
+        inbox, channel_reversal = wiring["spiking"][11], wiring["spiking"][9]
+        # a population step's spikes, delivered when half full (or at its end)
+        capacity = 2 * int(np.max(counts)) + _SPIKE_LIST_MARGIN if prep["spiking"] else 0
+        self.wiring = engine.Wiring(*wiring["spiking"],
+                                    inbox.shape[0] // channel_reversal.size,
+                                    np.zeros(capacity, dtype=np.int64), np.zeros(capacity))
+        self.rec = engine.Recording(
+            record_steps, prep["grid_ndim"], prep["grid_lower"], prep["grid_width"],
+            prep["grid_cells"], prep["grid_offsets"],
+            np.zeros((n_pop, n_steps), dtype=np.int64),
+            np.zeros((n_pop, n_steps), dtype=np.int64), np.zeros(n_pop, dtype=np.int64),
+            np.zeros((record_steps.size, int(prep["grid_offsets"][-1])), dtype=np.int64),
+            np.zeros((record_steps.size, n_pop), dtype=np.int64))
+        self.models = tuple(prep["models"])
+        self.kernel = engine.simulate if prep["builtin"] else engine.simulate_uncached
+        self.coupling = prep["coupling"]
+        # slices of at most the shortest coupling lag: within one, every input rate is known
+        self.block = min((int(np.flatnonzero(lags)[0]) for *_, lags in self.coupling),
+                         default=None)
+        # zero steps change nothing but compile (or load from numba's cache) the kernel,
+        # so that wall_time measures the simulation only
+        self._simulate(0, 0, self.rec._replace(steps=record_steps[:0]))
+
+    def _simulate(self, begin, end, rec):
+        self.state = self.kernel(begin, end, self.dt, np.uint64(self.state), self.models,
+                                 self.pops, self.inputs, self.wiring, rec)
+
+    def advance(self, step, stop):
+        """Steps ``step .. stop - 1`` (``run_chunks``' callback)."""
+        spikes = self.rec.spikes
+        for row, pre, n_syn, lags in self.coupling:
+            measured = spikes[pre] / (self.counts[pre] * self.dt)
+            self.inputs.rate[row, step:stop] = n_syn * delayed_rates(measured, lags, step,
+                                                                     stop)
+        self._simulate(step, stop, self.rec)
         return stop
 
-    done, interrupted = run_chunks(advance, 0, n_steps, "montecarlo (N-D)",
-                                   progress=False, max_chunk=block, dt=dt)
-    wall_time = time.perf_counter() - started
+
+def _result(prep, sim, sizes, seed, connectivity, step_starts, record_steps, done,
+            interrupted, wall_time) -> Result:
+    rec, dt = sim.rec, sim.dt
+    spike_counts, refractory_counts = rec.spikes, rec.refractory
+    hist_counts, outside_counts = rec.hist, rec.outside
     if interrupted:
         # the first `done` steps and the records taken before step `done`
         kept = record_steps < done
@@ -208,113 +242,105 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     rates, refractory, densities, outside = {}, {}, {}, {}
     for p, name in enumerate(prep["names"]):
         grid = prep["grids"][p]
-        size = int(counts[p])
+        size = int(sim.counts[p])
         rates[name] = spike_counts[p] / (size * dt)
         refractory[name] = refractory_counts[p] / size
         cols = slice(prep["grid_offsets"][p], prep["grid_offsets"][p + 1])
         densities[name] = (hist_counts[:, cols] / (size * grid.cell_volume)).reshape(
             (record_steps.size, *grid.shape))
         outside[name] = outside_counts[:, p] / size
-    neuron_steps = sum(int(c) * done * (n_sub if kind != kernels.KIND_LIF_SYNAPTIC else 1)
-                       for c, kind in zip(counts, prep["kinds"]))
+    neuron_steps = int(np.sum(sim.counts * sim.n_sub)) * done
+    n_sub = int(np.max(sim.n_sub))
+    info = {"seed": seed, "n_steps": rec.spikes.shape[1], "n_neurons": dict(sizes),
+            "interrupted": interrupted, "steps_done": done,
+            "connectivity": connectivity, "internal_dt": dt / n_sub,
+            "internal_steps_per_step": n_sub,
+            "integrator": {name: type(m).integrator
+                           for name, m in zip(prep["names"], prep["models"])},
+            "input_events": dict(zip(prep["names"], rec.events.tolist())),
+            "outside_grid": outside,
+            # internal steps for models without an exact flow, reporting steps otherwise
+            "neuron_steps_per_second": neuron_steps / max(wall_time, 1e-12)}
+    labels = sim.wiring_info["labels"]
+    if labels:
+        info["delivered_events"] = dict(zip(labels, sim.wiring.delivered.tolist()))
+        info["synapses"] = dict(zip(labels, sim.wiring_info["synapses"]))
     common = set(sizes.values())
     return Result(
         t=step_starts, dt=dt, rates=rates, record_times=record_steps * dt,
         densities=densities, grids=dict(zip(prep["names"], prep["grids"])),
         backend="montecarlo", wall_time=wall_time,
         n_neurons=common.pop() if len(common) == 1 else dict(sizes),
-        refractory=refractory,
-        info={"seed": seed, "n_steps": n_steps, "n_neurons": dict(sizes),
-              "interrupted": interrupted, "steps_done": done,
-              "connectivity": connectivity,
-              "internal_dt": dt / n_sub,
-              "internal_steps_per_step": n_sub,
-              "integrator": {name: _INTEGRATOR[int(kind)]
-                             for name, kind in zip(prep["names"], prep["kinds"])},
-              "input_events": dict(zip(prep["names"], event_counts.tolist())),
-              "outside_grid": outside,
-              # internal steps for the HH models, reporting steps for LIFSynaptic
-              "neuron_steps_per_second": neuron_steps / max(wall_time, 1e-12)})
-
-
-_INTEGRATOR = {
-    kernels.KIND_HH: "second-order Rush-Larsen (exponential midpoint), exact event times",
-    kernels.KIND_REDUCED_HH: "second-order Rush-Larsen (exponential midpoint), exact event "
-                             "times",
-    kernels.KIND_LIF_SYNAPTIC: "exact (closed-form flow, bisection for threshold times)",
-}
-
-
-def _kind_of(name, model) -> int:
-    for cls, kind in _KINDS:
-        if isinstance(model, cls):
-            return kind
-    raise NotImplementedError(
-        f"the N-D montecarlo backend simulates HodgkinHuxley, ReducedHH and LIFSynaptic "
-        f"populations; population {name!r} has {type(model).__name__} (LIF populations "
-        f"cannot share a Monte Carlo run with N-D ones yet)")
+        refractory=refractory, info=info)
 
 
 # --- preparation ---------------------------------------------------------------------------
-def _prepare(network, t_end, dt, step_starts) -> dict:
+def _prepare(network, t_end, dt, step_starts, sizes, connectivity) -> dict:
     """Flatten the network into the kernel's arrays."""
-    names, pops, grids, kinds, params = [], [], [], [], []
+    names, pops, grids, models, spiking = [], [], [], [], []
     jump_weight, jump_reversal, jump_rate, jump_offsets = [], [], [], [0]
     coupling = []
     for name, pop in network.populations.items():
-        model = pop.model
-        kind = _kind_of(name, model)
         grid = network.grid_of(pop, t_end, dt)
         names.append(name)
         pops.append(pop)
         grids.append(grid)
-        kinds.append(kind)
-        params.append(model.mc_parameters())
+        models.append(pop.model.compiled_params())
         for conn in network.inputs_of(pop):
-            if conn.input != "jump":
-                raise NotImplementedError(
-                    f"connection {conn.label}: input={conn.input!r} is not supported by the "
-                    f"N-D montecarlo backend; use input='jump'")
-            if conn.reversal is not None and kind == kernels.KIND_LIF_SYNAPTIC:
-                raise ValueError(
-                    f"connection {conn.label}: LIFSynaptic takes current input on i_syn; a "
-                    f"conductance synapse (reversal={conn.reversal!r}) is not defined for it")
-            jump_weight.append(conn.weight)
-            jump_reversal.append(np.nan if conn.reversal is None else conn.reversal)
+            _check_connection(conn)
             if isinstance(conn.pre, PoissonSource):
-                jump_rate.append(network.source_rate_table(conn, step_starts, dt))
+                rate = network.source_rate_table(conn, step_starts, dt)
+            elif connectivity == "fixed_indegree":
+                check_indegree(conn, sizes)
+                spiking.append(conn)
+                continue
             else:
                 # filled block by block from the pre population's measured rate
-                coupling.append((len(jump_weight) - 1, conn.pre.name, conn.n_syn,
+                coupling.append((len(jump_weight), conn.pre.name, conn.n_syn,
                                  conn.delay.explicit_lag_weights(dt)))
-                jump_rate.append(np.zeros(step_starts.size))
+                rate = np.zeros(step_starts.size)
+            jump_weight.append(conn.weight)
+            jump_reversal.append(np.nan if conn.reversal is None else conn.reversal)
+            jump_rate.append(rate)
         jump_offsets.append(len(jump_weight))
-    n_pop = len(names)
-    width = max(p.size for p in params)
-    param_table = np.zeros((n_pop, width))
-    for p, values in enumerate(params):
-        param_table[p, :values.size] = values
-    lower = np.zeros((n_pop, kernels.MAX_STATE_VARS))
-    widths = np.ones((n_pop, kernels.MAX_STATE_VARS))
-    cells = np.ones((n_pop, kernels.MAX_STATE_VARS), dtype=np.int64)
-    for p, grid in enumerate(grids):
-        for d, axis in enumerate(grid.axes):
-            lower[p, d] = axis.lower
-            widths[p, d] = axis.width
-            cells[p, d] = axis.num_cells
     return {
-        "names": names, "pops": pops, "grids": grids,
+        "names": names, "pops": pops, "grids": grids, "models": models,
+        "builtin": all(type(m).__module__.startswith("popdens.") for m in models),
+        "spiking": spiking,
         "coupling": [(row, names.index(pre), n_syn, lags)
                      for row, pre, n_syn, lags in coupling],
-        "kinds": np.asarray(kinds, dtype=np.int64), "params": param_table,
         "jump_offsets": np.asarray(jump_offsets, dtype=np.int64),
         "jump_weight": np.asarray(jump_weight, dtype=float),
         "jump_reversal": np.asarray(jump_reversal, dtype=float),
         "jump_rate": (np.ascontiguousarray(jump_rate, dtype=float) if jump_rate
                       else np.zeros((0, step_starts.size))),
-        "grid_ndim": np.array([g.ndim for g in grids], dtype=np.int64),
-        "grid_lower": lower, "grid_width": widths, "grid_cells": cells,
-        "grid_offsets": np.concatenate([[0], np.cumsum([g.num_cells for g in grids])]
-                                       ).astype(np.int64),
-    }
+        **_grid_arrays(grids)}
 
+
+def _check_connection(conn) -> None:
+    if conn.input != "jump":
+        raise NotImplementedError(
+            f"connection {conn.label}: input={conn.input!r} is not supported by the "
+            f"N-D montecarlo backend; use input='jump'")
+    model = conn.post.model
+    if conn.reversal is not None and model.input_var != "v":
+        raise ValueError(
+            f"connection {conn.label}: a conductance synapse (reversal={conn.reversal!r}) "
+            f"moves the membrane potential v, but {type(model).__name__} takes input on "
+            f"{model.input_var!r}")
+
+
+def _grid_arrays(grids) -> dict:
+    width = max(g.ndim for g in grids)
+    lower = np.zeros((len(grids), width))
+    widths = np.ones((len(grids), width))
+    cells = np.ones((len(grids), width), dtype=np.int64)
+    for p, grid in enumerate(grids):
+        for d, axis in enumerate(grid.axes):
+            lower[p, d] = axis.lower
+            widths[p, d] = axis.width
+            cells[p, d] = axis.num_cells
+    return {"grid_ndim": np.array([g.ndim for g in grids], dtype=np.int64),
+            "grid_lower": lower, "grid_width": widths, "grid_cells": cells,
+            "grid_offsets": np.concatenate([[0], np.cumsum([g.num_cells for g in grids])]
+                                           ).astype(np.int64)}

@@ -252,6 +252,14 @@ class Model(ABC):
         density along that axis, :math:`\sqrt{2 D}\,dW` per neuron (default: none)."""
         return {}
 
+    def compiled_params(self):
+        """The parameters of the model's compiled single-neuron update for the Monte
+        Carlo loop: an instance of a :class:`typing.NamedTuple` class whose functions
+        are registered with :func:`popdens.kernels.mc_interface.register`; ``None``
+        (default): the Monte Carlo simulates the model through this interface in NumPy.
+        """
+        return None
+
     def refractory_map(self, *others):
         """The variables other than the threshold variable, at release, of a neuron that
         spiked with them (default: unchanged)."""

@@ -20,6 +20,7 @@ from scipy.optimize import brentq
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
+from ..kernels.mc_hh import HHParams, ReducedHHParams
 from .base import Model, SpikeSurface
 
 __all__ = ["HodgkinHuxley", "ReducedHH", "hh_rate_functions"]
@@ -213,11 +214,9 @@ class _HHBase(Model):
             self._rest = (key, self._state_at(v0))
         return self._rest[1]
 
-    def mc_parameters(self) -> np.ndarray:
-        """The parameters as the Monte Carlo kernel's float array: ``c_m, g_na, g_k,
-        g_l, e_na, e_k, e_l, i_ext, spike_level`` (extended by subclasses)."""
-        return np.array([self.c_m, self.g_na, self.g_k, self.g_l, self.e_na, self.e_k,
-                         self.e_l, self.i_ext, self.spike_level], dtype=float)
+    def _compiled_fields(self) -> tuple:
+        return (1.0 / self.c_m, self.g_na, self.g_k, self.g_l, self.e_na, self.e_k,
+                self.e_l, self.i_ext, self.spike_level)
 
 
 class HodgkinHuxley(_HHBase):
@@ -290,6 +289,10 @@ class HodgkinHuxley(_HHBase):
                  g_l: float = 3.0, e_na: float = 0.05, e_k: float = -0.077,
                  e_l: float = -0.054387, i_ext: float = 0.0, spike_level: float = 0.6):
         super().__init__(c_m, g_na, g_k, g_l, e_na, e_k, e_l, i_ext, spike_level)
+
+    def compiled_params(self) -> HHParams:
+        """Parameters of the compiled single-neuron update (:mod:`popdens.kernels.mc_hh`)."""
+        return HHParams(*self._compiled_fields())
 
     def drift(self, v, m, h, n):
         """Deterministic velocities ``(dv/dt, dm/dt, dh/dt, dn/dt)`` (V/s and 1/s).
@@ -510,9 +513,9 @@ class ReducedHH(_HHBase):
                              "within 3 % for sum(rate * weight^2) >= 1e-3 V^2/s")
         return Grid(v=v_axis, n=(0.0, 1.0, _check_cells("gate_cells", gate_cells)))
 
-    def mc_parameters(self) -> np.ndarray:
-        """:meth:`HodgkinHuxley.mc_parameters` followed by ``h_intercept, h_slope``."""
-        return np.concatenate([super().mc_parameters(), [self.h_intercept, self.h_slope]])
+    def compiled_params(self) -> ReducedHHParams:
+        """Parameters of the compiled single-neuron update (:mod:`popdens.kernels.mc_hh`)."""
+        return ReducedHHParams(*self._compiled_fields(), self.h_intercept, self.h_slope)
 
 
 def _check_cells(name, value) -> int:

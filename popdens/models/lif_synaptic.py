@@ -8,6 +8,7 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
+from ..kernels.mc_lif_synaptic import LIFSynapticParams, lif_synaptic_params
 from .base import Model, ThresholdReset, check_grid_axes
 
 __all__ = ["LIFSynaptic"]
@@ -221,11 +222,11 @@ class LIFSynaptic(Model):
         dv = (self.v_th - v_lo) / n_v
         return Grid(v=(self.v_th - n_v * dv, self.v_th, n_v), i_syn=(i_lo, i_hi, n_i))
 
-    def mc_parameters(self) -> np.ndarray:
-        """Parameters for the Monte Carlo kernel: ``tau_m, tau_syn, v_th, v_reset, e_l,
-        t_ref``."""
-        return np.array([self.tau_m, self.tau_syn, self.v_th, self.v_reset, self.e_l,
-                         self.t_ref], dtype=float)
+    def compiled_params(self) -> LIFSynapticParams:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_lif_synaptic`)."""
+        return lif_synaptic_params(self.tau_m, self.tau_syn, self.v_th, self.v_reset,
+                                   self.e_l, self.t_ref)
 
 
 def _check_cells(name, value) -> int:

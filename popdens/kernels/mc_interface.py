@@ -1,0 +1,155 @@
+"""The compiled single-neuron interface of the model-agnostic Monte Carlo loop.
+
+A model opts into the compiled loop (:mod:`popdens.kernels.mc_engine`) with a parameters
+class, a :class:`typing.NamedTuple` of floats, and an implementation of each function
+below for that class, registered with :func:`register` (``numba.extending.overload``
+keyed on the NamedTuple type). The loop is compiled once per model type and the model's
+functions are inlined into it, so a model costs what it would cost written into the loop.
+
+The state of one neuron is a tuple of floats ``x`` (one per state variable, in the
+order of the model's ``state_vars``), kept in registers by the loop and stored in row
+``i`` of a float array ``y`` between steps. The functions (``p``: the parameters tuple):
+
+``load(p, y, i) -> x`` and ``store(p, y, i, x)``
+    Read and write a neuron's state.
+``advance(p, x, duration) -> x``
+    The state after ``duration >= 0`` seconds without input (exact flow or one step of an
+    integrator; the loop calls it with at most the internal step unless ``p`` is of a
+    class with ``exact = True``).
+``crossing(p, x, x_new, duration) -> s``
+    Whether the segment from ``x`` to ``x_new = advance(p, x, duration)`` holds a spike:
+    its time ``0 <= s <= duration`` from the start, or ``-1.0``.
+``jump(p, x, weight, reversal) -> x``
+    One synaptic event (``reversal`` NaN: a current synapse).
+``resets(p) -> bool``
+    Whether a spike resets the neuron (threshold models) or it carries on (spike
+    surface); a constant, so the loop's branch is compiled away.
+``hold(p, x) -> x``, ``is_held(p, x) -> bool``, ``release(p, x) -> x``,
+``refractory_period(p) -> float``
+    Reset models: ``hold`` maps the state at a spike to the refractory state (which
+    ``is_held`` recognises; it must lie off every grid, e.g. ``v = inf``), ``release``
+    maps it to the state at the end of the refractory period. Models without reset use
+    :func:`register`'s defaults.
+
+Implementations take exactly the argument names above (numba checks them).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+from numba import types
+from numba.core.errors import NumbaIRAssumptionWarning
+from numba.extending import overload, register_jitable
+
+# numba's IR inliner (inline="always" overloads, which keep the models as fast as code
+# written into the loop) trips its own pedantic SSA check ("variable ... is not in
+# scope") on tuple-returning inlinees; the compiled code is correct (golden tests).
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
+
+__all__ = ["load", "store", "advance", "crossing", "jump", "resets", "hold", "is_held",
+           "release", "refractory_period", "register", "FUNCTIONS"]
+
+
+def load(p, y, i):
+    raise NotImplementedError("load is only callable from compiled code")
+
+
+def store(p, y, i, x):
+    raise NotImplementedError("store is only callable from compiled code")
+
+
+def advance(p, x, duration):
+    raise NotImplementedError("advance is only callable from compiled code")
+
+
+def crossing(p, x, x_new, duration):
+    raise NotImplementedError("crossing is only callable from compiled code")
+
+
+def jump(p, x, weight, reversal):
+    raise NotImplementedError("jump is only callable from compiled code")
+
+
+def resets(p):
+    raise NotImplementedError("resets is only callable from compiled code")
+
+
+def hold(p, x):
+    raise NotImplementedError("hold is only callable from compiled code")
+
+
+def is_held(p, x):
+    raise NotImplementedError("is_held is only callable from compiled code")
+
+
+def release(p, x):
+    raise NotImplementedError("release is only callable from compiled code")
+
+
+def refractory_period(p):
+    raise NotImplementedError("refractory_period is only callable from compiled code")
+
+
+FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, jump, resets, hold,
+                                     is_held, release, refractory_period)}
+_REQUIRED = ("load", "store", "advance", "crossing", "jump")
+
+
+@register_jitable
+def _no_reset(p):
+    return False
+
+
+@register_jitable
+def _identity(p, x):
+    return x
+
+
+@register_jitable
+def _never_held(p, x):
+    return False
+
+
+@register_jitable
+def _no_refractory_period(p):
+    return 0.0
+
+
+_NO_RESET_DEFAULTS = {"resets": _no_reset, "hold": _identity, "is_held": _never_held,
+                      "release": _identity, "refractory_period": _no_refractory_period}
+
+
+def register(params_class, **implementations) -> None:
+    """Register a model's compiled functions for the NamedTuple ``params_class``.
+
+    ``implementations`` maps names of :data:`FUNCTIONS` to plain Python functions
+    (compiled by numba where the loop calls them). ``load``, ``store``, ``advance``,
+    ``crossing`` and ``jump`` are required; without ``resets`` the model has no reset
+    and the reset functions default to doing nothing."""
+    unknown = sorted(set(implementations) - set(FUNCTIONS))
+    if unknown:
+        raise TypeError(f"unknown compiled model function(s) {unknown}; known: "
+                        f"{sorted(FUNCTIONS)}")
+    missing = [name for name in _REQUIRED if name not in implementations]
+    if missing:
+        raise TypeError(f"{params_class.__name__}: missing compiled function(s) {missing}")
+    if "resets" not in implementations:
+        implementations = {**_NO_RESET_DEFAULTS, **implementations}
+    elif set(_NO_RESET_DEFAULTS) - set(implementations):
+        raise TypeError(f"{params_class.__name__}: a model with resets needs "
+                        f"{sorted(_NO_RESET_DEFAULTS)}")
+    for name, impl in implementations.items():
+        _overload_for(FUNCTIONS[name], params_class, impl)
+
+
+def _overload_for(stub, params_class, impl):
+    """``overload(stub)`` answering for arguments whose first one is a ``params_class``
+    instance with ``impl``."""
+    def typer(p, *args):
+        if isinstance(p, types.BaseNamedTuple) and p.instance_class is params_class:
+            return impl
+        return None
+    typer.__signature__ = inspect.signature(stub)
+    overload(stub, inline="always")(typer)
