@@ -416,7 +416,8 @@ class NDDensitySimulation:
         wall = time.perf_counter() - start
         reported = min(self.n_steps, int(math.floor(done * h / self.dt + 1e-9)))
         # a record is complete when both internal states around its time are
-        available = int(np.searchsorted(upper, done, side="right"))
+        # (``upper`` indexes the recorded internal steps, which are sorted)
+        available = int(np.searchsorted(internal[upper], done, side="right"))
         densities = {}
         for q, p in enumerate(self.pops):
             rec = records[q]
