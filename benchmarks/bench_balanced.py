@@ -1,6 +1,6 @@
 """Balanced E/I network: Monte Carlo error against the Gaussian n -> infinity limit.
 
-The scenario of ``tests/test_balanced.py`` (a = 1, b = 2, tau_E = 0.5, tau_I = 1, probit
+The scenario of ``tests/reductions/test_balanced.py`` (a = 1, b = 2, tau_E = 0.5, tau_I = 1, probit
 rates with thresholds -1 and 0, h_E a step of 0.5 on [1, 2.5), t = 0..4, dt = 4e-3): the
 RMS over time of the errors of the class means and variances, averaged over seeds, for
 n = 250 ... 16000 neurons per class, the fitted log-log slope (expected -1/2), the per-seed

@@ -23,7 +23,7 @@ SCHEMES = {"upwind": SCHEME_UPWIND, "mc": SCHEME_MC, "vanleer": SCHEME_VANLEER}
 
 # Largest internal step as a fraction of the membrane time constant: keeps the
 # transport/jump operator splitting error of transients well under 1 % (measured in
-# tests/test_density.py::test_substep_convergence).
+# tests/backends/test_density.py::test_substep_convergence).
 SUBSTEP_FRACTION = 1.0 / 100.0
 # A sub-step never carries more than this many expected events per connection, so the
 # compound-Poisson series stays short.
@@ -95,8 +95,8 @@ def substeps(dt: float, populations) -> int:
     """Internal sub-steps per reporting step ``dt``.
 
     ``populations`` is a list of ``(model, inputs)`` with ``inputs`` a list of
-    ``(peak_rate, weight, kind)``. Three limits, all measured (tests/test_accuracy.py,
-    tests/test_agreement.py):
+    ``(peak_rate, weight, kind)``. Three limits, all measured (tests/accuracy/test_accuracy.py,
+    tests/accuracy/test_agreement.py):
 
     * ``dt_sub <= model.time_scale / 100`` (``tau_m`` for the LIF) keeps the
       transport/jump splitting error of transients well under 1 %;

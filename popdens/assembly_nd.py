@@ -43,7 +43,7 @@ DEFAULT_STEP = 1e-4
 # their own coordinate (v of ReducedHH: median 2.7e4 / s, so dt_sub <= 110 us; every
 # axis of the full HH model is affine). Measured for ReducedHH (default grid) vs Monte
 # Carlo (2e4 neurons, 2 mV jumps at 2 then 4 kHz): dt_sub = 20, 50, 100 us agree within
-# 0.29 %, 0.32 %, 0.53 % per segment (|z| < 1.7); tests/test_nd.py checks it.
+# 0.29 %, 0.32 %, 0.53 % per segment (|z| < 1.7); tests/backends/test_nd.py checks it.
 SPLIT_RATE = 3.0
 # Largest drift displacement at the threshold face per sub-step, in units of the smallest
 # jump along the threshold axis (reset models; same rule as the 1D solver).

@@ -51,7 +51,7 @@ OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
 
 DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 """Default internal step (s): first-order event timing; the rate error it causes is
-measured in ``tests/test_user_model.py``."""
+measured in ``tests/models/test_user_model.py``."""
 
 
 class _Population:

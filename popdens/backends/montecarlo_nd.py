@@ -42,7 +42,7 @@ _SPIKE_LIST_MARGIN = 1024
 
 DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 """Default internal step (s) of the Hodgkin-Huxley integrators. Measured
-(``tests/test_models_nd.py``): relative firing-rate error 1.9e-4 (HodgkinHuxley, 68.31
+(``tests/models/test_models_nd.py``): relative firing-rate error 1.9e-4 (HodgkinHuxley, 68.31
 against 68.32 Hz at 10 uA/cm^2) and 5.2e-4 (ReducedHH) at 10 us, below the Monte Carlo
 noise of populations up to ~10^6 neurons; 40 us gives 2.6e-3 and 4.7e-3."""
 

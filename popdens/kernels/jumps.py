@@ -16,7 +16,7 @@ Current synapses only (every map a shift): the interior cells, filled from insid
 grid by every input, *gather* from their two source cells per input in loops that
 vectorize, and only the few edge cells use the scatter loops. Each cell receives the same
 terms in the same order either way, so the two forms agree to the last bit
-(tests/test_mixture_gather.py); the gather form is about 3x faster (the cortical column's
+(tests/kernels/test_mixture_gather.py); the gather form is about 3x faster (the cortical column's
 jump stage: 15 us -> 5 us per population and sub-step of 225 cells and 16 Poisson terms).
 """
 

@@ -9,7 +9,7 @@ i_ext) / c_m``). One step of length ``h``: a semi-implicit Euler half step,
 in [0, 1], no ``exp``); the step is then the exact exponential update from the start with
 the coefficients frozen at the midpoint, ``y_inf + (y - y_inf) exp(-b h)``. The stiff
 ``v`` and ``m`` relax exactly toward their moving targets, so any step is stable; the
-scheme is second order (measured in ``tests/test_models_nd.py``: orders 1.6 -> 1.96 for
+scheme is second order (measured in ``tests/models/test_models_nd.py``: orders 1.6 -> 1.96 for
 steps 80 -> 5 us; relative firing-rate error 1.9e-4 at the default 10 us). A spike is an
 upward crossing of ``n = spike_level`` within a step (the gates do not jump, so every
 crossing happens inside a step); its time is interpolated linearly in ``n``.
@@ -19,7 +19,7 @@ decay factors from a short polynomial, about 115 ns of CPU per neuron and intern
 on the 2.5 GHz development machine (8.7e6 neuron-steps per CPU second for HH).
 
 The NumPy twins are :func:`popdens.models.hh.hh_rate_functions` and the models'
-``drift`` (compared in ``tests/test_models_nd.py``).
+``drift`` (compared in ``tests/models/test_models_nd.py``).
 """
 
 from __future__ import annotations

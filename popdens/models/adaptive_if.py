@@ -23,7 +23,7 @@ _SPREAD_SDS = 6.0          # free-membrane standard deviations covered around th
 _ADAPT_SDS = 3.0           # ... in the estimates of the adaptation range
 # Cells per adaptation increment (b, d): the adaptation axis's resolution limits the
 # accuracy of transients (the v sweeps see the adaptation at cell centres); measured for
-# Izhikevich RS (tests/test_if_family.py): 60 cells over its range (d / 5 per cell) put
+# Izhikevich RS (tests/models/test_if_family.py): 60 cells over its range (d / 5 per cell) put
 # the density 30 % above the Monte Carlo in the first 50 ms, d / 20 within its noise.
 _CELLS_PER_INCREMENT = 16
 _MAX_DEFAULT_CELLS = 4000  # per axis

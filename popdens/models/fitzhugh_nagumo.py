@@ -113,7 +113,7 @@ class FitzHughNagumo(Model):
 
     def default_grid(self, inputs=()) -> Grid:
         """``v`` in [-2.5, 2.5] (200 cells), ``w`` in [-1, 2] (120 cells), ``v`` widened
-        by the largest jump each way. Measured (tests/test_if_family_2d.py): the
+        by the largest jump each way. Measured (tests/models/test_if_family_2d.py): the
         density's rates converge at first order in the cell width; at 100 x 60 cells
         they were up to 20 % above the Monte Carlo after a synchronous first spike,
         at 200 x 120 within 8 %, at 400 x 240 within 4 %."""

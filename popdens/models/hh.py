@@ -245,7 +245,7 @@ class HodgkinHuxley(_HHBase):
     (``v`` above -46.5 mV for 0.6).
 
     Measured (single-neuron traces at 10 us steps, 5 s per condition; checked in
-    ``tests/test_models_nd.py``): with Poisson 2 mV jumps at 1-16 kHz, 0.5 mV at 20-40
+    ``tests/models/test_models_nd.py``): with Poisson 2 mV jumps at 1-16 kHz, 0.5 mV at 20-40
     kHz, 4 mV at 3 kHz and mixed excitation/inhibition, the counts at every level from
     0.55 to 0.7 equal exactly the upward crossings of v = 0 mV with a 2 ms dead time
     (0.5 over-counts at 16 kHz, 0.45 at 8 kHz), whereas raw v = 0 crossings exceed them by

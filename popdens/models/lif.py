@@ -14,7 +14,7 @@ __all__ = ["LIF"]
 
 # Default grid resolution: cells between reset and threshold. Measured: the steady rate
 # of the documented examples is within 0.5 % of the converged value from 200 cells on
-# (benchmarks/bench_lif_1d.py, tests/test_accuracy.py); 400 leaves margin.
+# (benchmarks/bench_lif_1d.py, tests/accuracy/test_accuracy.py); 400 leaves margin.
 _CELLS_PER_RESET_GAP = 400
 _MAX_DEFAULT_CELLS = 20_000
 

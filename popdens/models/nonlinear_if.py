@@ -14,7 +14,7 @@ from .base import Model, ThresholdReset
 __all__ = ["EIF", "QIF", "input_moments"]
 
 # Default resolution: cells between reset and cut-off. The EIF's stationary rate on its
-# default grid (tests/test_if_family.py) is within 0.5 % of threshold integration.
+# default grid (tests/models/test_if_family.py) is within 0.5 % of threshold integration.
 _EIF_CELLS_PER_GAP = 400
 _QIF_CELLS_PER_GAP = 1000
 _MAX_DEFAULT_CELLS = 20_000

@@ -1,7 +1,7 @@
 """The one-dimensional integrate-and-fire family (pd.EIF, pd.QIF): parameters, default
 grids, and stationary rates under white noise against threshold integration
 (pd.threshold_integration_1d, itself checked against independent quadratures in
-tests/test_theory_1d.py) on the density backend and the Monte Carlo."""
+tests/accuracy/test_theory_1d.py) on the density backend and the Monte Carlo."""
 
 from __future__ import annotations
 

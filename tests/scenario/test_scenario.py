@@ -18,7 +18,7 @@ from popdens.scenario import (
     ramp,
 )
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.toml"))
 
 GOOD = textwrap.dedent("""\
     title = "test"
@@ -416,5 +416,5 @@ def test_binary_and_folder_and_bom_files(tmp_path):
 def test_readme_reference_table_is_the_schema():
     from popdens.scenario import reference_table
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert reference_table() in readme

@@ -659,7 +659,7 @@ def test_spike_surface_outside_grid():
 
 
 def test_unsupported_inputs_raise():
-    """Diffusion inputs run (tests/test_nd_diffusion.py); conductance ones do not."""
+    """Diffusion inputs run (tests/backends/test_nd_diffusion.py); conductance ones do not."""
     net = pd.Network()
     a = net.add_population("A", pd.models.ReducedHH(),
                            grid=pd.Grid(v=(-0.083, 0.057, 20), n=(0.0, 1.0, 5)))

@@ -3,7 +3,7 @@
 The model is the exponential integrate-and-fire neuron of the README (the same code);
 its stationary rate under white noise is known independently by threshold integration
 (popdens.theory.threshold_integration_1d, checked against the LIF's Siegert formula in
-tests/test_theory_1d.py).
+tests/accuracy/test_theory_1d.py).
 """
 
 from __future__ import annotations

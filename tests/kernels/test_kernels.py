@@ -8,7 +8,7 @@ import popdens as pd
 from popdens.backends.density import POISSON_TAIL, prepare
 from popdens.kernels import transport as tk
 
-from . import reference as ref
+from .. import reference as ref
 
 RNG = np.random.default_rng(12345)
 

@@ -7,7 +7,7 @@ import pytest
 
 import popdens as pd
 
-from .reference import textbook_upwind_rate
+from ..reference import textbook_upwind_rate
 
 TAU, THETA, RESET, T_REF = 0.02, 0.02, 0.01, 0.002
 

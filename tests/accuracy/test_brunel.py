@@ -11,7 +11,7 @@ import pytest
 import popdens as pd
 from popdens.examples import brunel_network, brunel_sizes
 
-from .reference import assert_z_agree
+from ..reference import assert_z_agree
 
 pytestmark = pytest.mark.slow
 

@@ -20,12 +20,6 @@ import popdens as pd  # noqa: E402
 from popdens import cli, plot  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def test_demo_prints_rates_writes_png_and_backends_agree(tmp_path, capsys, monkeypatch):
     returned = {}
     original = cli.demo
@@ -176,7 +170,7 @@ def test_density_heatmap(runs):
 
 
 # --- popdens run / check / plot ------------------------------------------------------------
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _image_ok(path):

@@ -13,7 +13,7 @@ import pytest
 
 import popdens as pd
 
-from .reference import assert_z_agree
+from ..reference import assert_z_agree
 
 N = 100_000
 TAU, THETA, RESET, T_REF = 0.02, 0.02, 0.01, 0.002

@@ -10,7 +10,7 @@ import pytest
 from popdens.kernels import jumps
 from popdens.kernels.transport import poisson_weights
 
-from . import reference as ref
+from .. import reference as ref
 
 SHIFTS = (0.875, -3.5, 2.0, -1.0, 0.3, -7.25, 5.0, -0.6, 12.4, -30.0, 1.0, 0.0)
 

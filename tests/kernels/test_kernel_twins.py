@@ -14,7 +14,7 @@ from popdens.kernels import transport as tk
 from popdens.kernels.jumps import mixture_jump, remap_affine
 from popdens.kernels.nd import TOP_ABSORB, TOP_FIRE, TOP_REFLECT, jump_fractional
 
-from . import reference as ref
+from .. import reference as ref
 
 SENTINEL = -7.0
 

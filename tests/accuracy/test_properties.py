@@ -2,7 +2,7 @@
 backends (coupled 1D networks, N-D ReducedHH and LIFSynaptic) conserve mass to round-off
 and keep the density finite and non-negative; the Monte Carlo backends (1D and N-D) give
 identical results for identical seeds. The single 1D population is covered by
-tests/test_density.py::test_conservation_positivity_finiteness.
+tests/backends/test_density.py::test_conservation_positivity_finiteness.
 
 Small grids, short runs and few examples: each test takes a few seconds."""
 

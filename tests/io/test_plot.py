@@ -18,12 +18,6 @@ import popdens as pd  # noqa: E402
 from popdens import plot  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _network():
     net = pd.Network()
     ext = net.add_poisson("ext", rate=2500.0)

@@ -1,7 +1,7 @@
 """pd.EquationModel: models written as text run on both backends.
 
 References: threshold integration (``pd.threshold_integration_1d``, checked against the
-Siegert formula and an independent quadrature in tests/test_theory_1d.py) for the EIF
+Siegert formula and an independent quadrature in tests/accuracy/test_theory_1d.py) for the EIF
 with white noise; the hand-written ``pd.LIF`` and ``pd.ReducedHH`` for the same
 equations written as text.
 """
@@ -102,7 +102,7 @@ def test_issue_eif_monte_carlo(theory_rate):
     rate, se = _stationary_mc_rate(_eif_net(), n=2000, t_end=0.35, t0=0.05,
                                    internal_dt=2e-5)
     # 3 standard errors (Poisson counts); the step bias of the generic engine at 20 us
-    # was measured at 0.002 Hz for this EIF (tests/test_user_model.py), < 0.02 SE
+    # was measured at 0.002 Hz for this EIF (tests/models/test_user_model.py), < 0.02 SE
     assert abs(rate - theory_rate) < 3.0 * se, (rate, theory_rate, se)
 
 
