@@ -652,6 +652,7 @@ class Network:
                                  "(imported by popdens)")
             result = _COUPLED_RUNNERS["rate_units"](self, t_end, dt, backend, options)
             result.description = describe(self)
+            _common_info(result, t_end, dt)
             return result
         if not self.populations:
             raise ValueError("the network has no populations; add one with add_population")
@@ -663,7 +664,19 @@ class Network:
         with _limits.active(run_limits):
             result = _BACKEND_RUNNERS[backend](self, t_end, dt, **options)
         result.description = describe(self)
+        _common_info(result, t_end, dt)
         return result
+
+
+def _common_info(result, t_end: float, dt: float) -> None:
+    """The ``Result.info`` keys every backend and dimension reports (README, "Result.info"):
+    ``interrupted``, ``steps_done`` and ``n_steps`` (report steps done and planned) and
+    ``dt_sub`` (the internal step; per population where parts of a network differ)."""
+    info = result.info
+    info.setdefault("interrupted", False)
+    info.setdefault("n_steps", int(round(t_end / dt)))
+    info.setdefault("steps_done", int(result.t.size))
+    info.setdefault("dt_sub", info.get("internal_dt", dt))
 
 
 def _name(obj) -> str:
