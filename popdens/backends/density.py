@@ -21,7 +21,15 @@ from ..assembly import (
     weight_at_threshold,
 )
 from ..grid import Grid
-from ..kernels.stepper import advance
+from ..kernels.stepper import (
+    Connections,
+    Faces,
+    Outputs,
+    Populations,
+    Refractory,
+    Stepping,
+    advance,
+)
 from ..models.base import ThresholdReset
 from ..models.lif import LIF
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
@@ -337,19 +345,21 @@ class DensitySimulation:
         )
 
     def _advance(self, stop, record_steps, record_next, record_out) -> None:
-        advance(self.step, stop, self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL,
-                self.mass, self.pop_offset, self.pop_mode, self.pop_dx, self.pop_diffusion,
-                self.departure_cell, self.departure_frac, self.departure_quad,
-                self.face_velocity,
-                self.reset_cell, self.reset_frac_hi, self.immediate_reset,
-                self.pipe_start, self.pipe_mid, self.pipe_offset, self.pipe_head,
-                self.stencil_count, self.stencil_offset, self.stencil_type,
-                self.stencil_weight, self.stencil_cell, self.stencil_frac,
-                self.conn_post, self.conn_kind, self.conn_shift, self.conn_scale,
-                self.conn_weight, self.conn_rate, self.conn_pre, self.conn_n_syn,
-                self.lag_offset, self.lag_weight, self.history, self.history_cursor,
-                self.rates, self.refractory,
-                record_steps, record_next, record_out)
+        advance(self.step, stop,
+                Stepping(self.n_sub, self.dt_sub, self.scheme_code, POISSON_TAIL),
+                self.mass,
+                Populations(self.pop_offset, self.pop_mode, self.pop_dx, self.pop_diffusion,
+                            self.reset_cell, self.reset_frac_hi, self.immediate_reset),
+                Faces(self.departure_cell, self.departure_frac, self.departure_quad,
+                      self.face_velocity),
+                Refractory(self.pipe_start, self.pipe_mid, self.pipe_offset, self.pipe_head,
+                           self.stencil_count, self.stencil_offset, self.stencil_type,
+                           self.stencil_weight, self.stencil_cell, self.stencil_frac),
+                Connections(self.conn_post, self.conn_kind, self.conn_shift, self.conn_scale,
+                            self.conn_weight, self.conn_rate, self.conn_pre, self.conn_n_syn,
+                            self.lag_offset, self.lag_weight, self.history,
+                            self.history_cursor),
+                Outputs(self.rates, self.refractory, record_steps, record_next, record_out))
 
     def _check_state(self, step: int) -> None:
         # The kernels are conservative and positivity-preserving by construction; a

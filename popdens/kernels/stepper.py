@@ -38,6 +38,8 @@ touch this file or clear ``__pycache__``, or the old machine code keeps running.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -57,7 +59,8 @@ from .transport import (
     sg_implicit_step,
 )
 
-__all__ = ["advance", "MODE_REMAP", "MODE_DIFFUSION", "INPUT_JUMP", "INPUT_DIFFUSION"]
+__all__ = ["advance", "Stepping", "Populations", "Faces", "Refractory", "Connections",
+           "Outputs", "MODE_REMAP", "MODE_DIFFUSION", "INPUT_JUMP", "INPUT_DIFFUSION"]
 
 MODE_REMAP = 0
 MODE_DIFFUSION = 1
@@ -87,6 +90,126 @@ def _reinject(p, cell, frac_hi, mass):
         p[cell + 1] += frac_hi * mass
 
 
+class Stepping(NamedTuple):
+    """The sub-step: ``n_sub`` sub-steps of ``dt_sub`` per report step; limiter
+    ``scheme``; Poisson series cut where the tail is below ``tail``."""
+
+    n_sub: int
+    dt_sub: float
+    scheme: int
+    tail: float
+
+
+class Populations(NamedTuple):
+    """Per population (P,): cells ``offset[q] .. offset[q + 1]`` of the mass array
+    (``offset`` (P+1,)), transport ``mode``, cell width ``dx``, the model's own constant
+    ``diffusion`` coefficient (added to that of the diffusion inputs), the reset cell and
+    its fraction into the next cell, and ``immediate_reset`` (in-step reset for jumps, no
+    refractory period)."""
+
+    offset: np.ndarray
+    mode: np.ndarray
+    dx: np.ndarray
+    diffusion: np.ndarray
+    reset_cell: np.ndarray
+    reset_frac_hi: np.ndarray
+    immediate_reset: np.ndarray
+
+
+class Faces(NamedTuple):
+    """Face arrays (M+P,), population q's faces from ``offset[q] + q``: the departure
+    points of the faces over one sub-step (``transport.departure_table``) and the
+    deterministic drift ``velocity``."""
+
+    departure_cell: np.ndarray
+    departure_frac: np.ndarray
+    departure_quad: np.ndarray
+    velocity: np.ndarray
+
+
+class Refractory(NamedTuple):
+    """Refractory ring buffers ``pipe_start``/``pipe_mid`` (population q's at
+    ``pipe_offset[q]``, ring position ``pipe_head[q]``) and the release stencils
+    (P, 3, 3) per firing kind (see ``_schedule``)."""
+
+    pipe_start: np.ndarray
+    pipe_mid: np.ndarray
+    pipe_offset: np.ndarray
+    pipe_head: np.ndarray
+    stencil_count: np.ndarray
+    stencil_offset: np.ndarray
+    stencil_type: np.ndarray
+    stencil_weight: np.ndarray
+    stencil_cell: np.ndarray
+    stencil_frac: np.ndarray
+
+
+class Connections(NamedTuple):
+    """Connection rows (C,): target ``post``, input ``kind``, jump in cells ``shift``
+    (for a conductance synapse ``scale`` = 1 - w != 1: an event maps
+    ``x -> scale x + shift`` in cell units), ``weight``, per-step event rates ``rate``
+    (C, n_steps) in Hz of source connections (``pre`` = -1). A connection from population
+    ``pre[c] >= 0`` sees ``n_syn[c]`` times that population's past sub-step rates
+    weighted by ``lag_weight[lag_offset[c] + l - 1]`` for lags ``l = 1, 2, ...``
+    (``history`` (P, H): ring buffer of sub-step rates, write position
+    ``history_cursor[0]``)."""
+
+    post: np.ndarray
+    kind: np.ndarray
+    shift: np.ndarray
+    scale: np.ndarray
+    weight: np.ndarray
+    rate: np.ndarray
+    pre: np.ndarray
+    n_syn: np.ndarray
+    lag_offset: np.ndarray
+    lag_weight: np.ndarray
+    history: np.ndarray
+    history_cursor: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """Rates and refractory mass per report step (P, n_steps); density snapshots
+    ``record`` (R, M) taken at the start of the steps in ``record_steps``
+    (``record_next``: a 1-element cursor)."""
+
+    rates: np.ndarray
+    refractory: np.ndarray
+    record_steps: np.ndarray
+    record_next: np.ndarray
+    record: np.ndarray
+
+
+class Workspace(NamedTuple):
+    """Scratch arrays of one :func:`advance` call (see :func:`_workspace`)."""
+
+    state: np.ndarray
+    slopes: np.ndarray
+    work: np.ndarray
+    cumulative: np.ndarray
+    face_flux: np.ndarray
+    to_right: np.ndarray
+    to_left: np.ndarray
+    velocity: np.ndarray
+    work_c: np.ndarray
+    work_d: np.ndarray
+    work_old: np.ndarray
+    weights: np.ndarray
+    weight_count: np.ndarray
+    weight_lam: np.ndarray
+    jump_scratch: np.ndarray
+    mix_shift: np.ndarray
+    mix_scale: np.ndarray
+    mix_prob: np.ndarray
+    mix_weights: np.ndarray
+    rate_now: np.ndarray
+    by_post: np.ndarray
+    by_post_offset: np.ndarray
+    run_start: np.ndarray
+    run_offset: np.ndarray
+    num_runs: np.ndarray
+
+
 @njit(cache=True, inline="always")
 def _schedule(p, p0, q, kind, mass, head, length, base, pipe_start, pipe_mid,
               stencil_count, stencil_offset, stencil_type, stencil_weight, stencil_cell,
@@ -110,102 +233,104 @@ def _schedule(p, p0, q, kind, mass, head, length, base, pipe_start, pipe_mid,
 
 
 @njit(cache=True)
-def advance(step_begin, step_end, n_sub, dt_sub, scheme, tail,
-            mass, pop_offset, pop_mode, pop_dx, pop_diffusion,
-            departure_cell, departure_frac, departure_quad, face_velocity,
-            reset_cell, reset_frac_hi, immediate_reset,
-            pipe_start, pipe_mid, pipe_offset, pipe_head,
-            stencil_count, stencil_offset, stencil_type, stencil_weight, stencil_cell,
-            stencil_frac,
-            conn_post, conn_kind, conn_shift, conn_scale, conn_weight, conn_rate,
-            conn_pre, conn_n_syn, lag_offset, lag_weight, history, history_cursor,
-            rates_out, refractory_out,
-            record_steps, record_next, record_out):
-    """Advance steps ``step_begin .. step_end - 1``; see the module docstring.
-
-    Parameters are plain arrays (shapes by population count P, connection count C, total
-    cells M): ``mass`` (M,), ``pop_offset`` (P+1,), ``pop_mode``/``pop_dx`` (P,),
-    ``pop_diffusion`` (P,) the model's own constant diffusion coefficient (added to that
-    of the diffusion inputs);
-    face arrays (M+P,) (population p's faces start at ``pop_offset[p] + p``): the
-    departure points of the faces over one sub-step as ``departure_cell``,
-    ``departure_frac``, ``departure_quad`` (see ``transport.departure_table``) and the
-    deterministic drift ``face_velocity``; the reset cell and fraction into the next
-    cell (P,); ``immediate_reset`` (P,) selects in-step reset for jumps (no refractory
-    period); refractory ring buffers ``pipe_start``/``pipe_mid`` with ``pipe_offset``
-    (P+1,) and ring position ``pipe_head`` (P,); release stencils (P, 3, 3) per firing
-    kind (see ``_schedule``); connection arrays (C,): target, kind, jump in cells
-    (``conn_shift``; for a conductance synapse, ``conn_scale`` = 1 - w != 1 and the event
-    maps ``x -> conn_scale x + conn_shift`` in cell units) and per-step event rates
-    ``conn_rate`` (C, n_steps) in Hz of source connections (``conn_pre`` = -1);
-    a connection from population ``conn_pre[c] >= 0`` sees ``conn_n_syn[c]`` times that
-    population's past sub-step rates weighted by ``lag_weight[lag_offset[c] + l - 1]``
-    for lags ``l = 1, 2, ...`` (``history`` (P, H) ring buffer of sub-step rates, write
-    position ``history_cursor[0]``); outputs ``rates_out``/``refractory_out``
-    (P, n_steps); density snapshots ``record_out`` (R, M) taken at the start of the
-    steps listed in ``record_steps`` (``record_next`` is a 1-element cursor).
-    """
-    num_pops = pop_mode.shape[0]
-    num_conns = conn_post.shape[0]
-    max_cells = 0
-    for q in range(num_pops):
-        max_cells = max(max_cells, pop_offset[q + 1] - pop_offset[q])
-    # the state: every population's masses, then a scratch region that the
-    # out-of-place stages alternate with (one array, so that swapping the two is
-    # swapping offsets); copied back to ``mass`` before returning
-    total = mass.shape[0]
-    state = np.empty(total + max_cells)
-    for i in range(total):
-        state[i] = mass[i]
-    slopes = np.zeros(max_cells)
-    work = np.zeros(max_cells)
-    cumulative = np.zeros(max_cells + 1)
-    face_flux = np.zeros(max_cells + 1)
-    to_right = np.zeros(max_cells + 1)
-    to_left = np.zeros(max_cells + 1)
-    velocity = np.zeros(max_cells + 1)
-    work_c = np.zeros(max_cells)
-    work_d = np.zeros(max_cells)
-    work_old = np.zeros(max_cells)
-    # Poisson weights per connection (row c at c * MAX_TERMS), for the lam they were
-    # made for
-    weights = np.zeros(max(num_conns, 1) * MAX_TERMS)
-    weight_count = np.zeros(max(num_conns, 1), dtype=np.int64)
-    weight_lam = np.full(max(num_conns, 1), -1.0)
-    jump_scratch = np.zeros(2 * MAX_TERMS)
-    mix_shift = np.zeros(max(num_conns, 1))
-    mix_prob = np.zeros(max(num_conns, 1))
-    mix_weights = np.zeros(MAX_TERMS)
-    # connections grouped by target population, in their original order
+def _connections_by_post(post, num_pops):
+    """Connection indices grouped by target population, in their original order, and
+    each population's slice of them."""
+    num_conns = post.shape[0]
     by_post = np.zeros(max(num_conns, 1), dtype=np.int64)
     by_post_offset = np.zeros(num_pops + 1, dtype=np.int64)
     for c in range(num_conns):
-        by_post_offset[conn_post[c] + 1] += 1
+        by_post_offset[post[c] + 1] += 1
     for q in range(num_pops):
         by_post_offset[q + 1] += by_post_offset[q]
     filled = by_post_offset[:num_pops].copy()
     for c in range(num_conns):
-        by_post[filled[conn_post[c]]] = c
-        filled[conn_post[c]] += 1
-    # departure cells as runs of constant offset (population q's at pop_offset[q] + 2 q);
-    # a population whose flow has many short runs uses the per-face gather instead
-    # (num_runs 0)
-    run_start = np.zeros(mass.shape[0] + 2 * num_pops, dtype=np.int64)
-    run_offset = np.zeros(mass.shape[0] + 2 * num_pops, dtype=np.int64)
+        by_post[filled[post[c]]] = c
+        filled[post[c]] += 1
+    return by_post, by_post_offset
+
+
+@njit(cache=True)
+def _departure_runs(pops, faces, total):
+    """Departure cells as runs of constant offset (population q's at offset[q] + 2 q); a
+    population whose flow has many short runs uses the per-face gather instead
+    (``num_runs`` 0)."""
+    num_pops = pops.mode.shape[0]
+    run_start = np.zeros(total + 2 * num_pops, dtype=np.int64)
+    run_offset = np.zeros(total + 2 * num_pops, dtype=np.int64)
     num_runs = np.zeros(num_pops, dtype=np.int64)
     for q in range(num_pops):
-        lo = pop_offset[q]
-        n = pop_offset[q + 1] - lo
-        if pop_mode[q] != MODE_REMAP:
+        lo = pops.offset[q]
+        n = pops.offset[q + 1] - lo
+        if pops.mode[q] != MODE_REMAP:
             continue
         starts = run_start[lo + 2 * q:lo + 2 * q + n + 1]
         offsets = run_offset[lo + 2 * q:lo + 2 * q + n + 1]
-        count = departure_runs(departure_cell[lo + q:lo + q + n + 1], starts, offsets)
+        count = departure_runs(faces.departure_cell[lo + q:lo + q + n + 1], starts, offsets)
         if count * MIN_RUN_LENGTH <= n:
             num_runs[q] = count
+    return run_start, run_offset, num_runs
+
+
+@njit(cache=True)
+def _workspace(mass, pops, faces, conns):
+    """The scratch arrays of one call. ``state``: every population's masses, then a
+    scratch region that the out-of-place stages alternate with (one array, so that
+    swapping the two is swapping offsets)."""
+    num_pops = pops.mode.shape[0]
+    num_conns = conns.post.shape[0]
+    max_cells = 0
+    for q in range(num_pops):
+        max_cells = max(max_cells, pops.offset[q + 1] - pops.offset[q])
+    total = mass.shape[0]
+    state = np.empty(total + max_cells)
+    for i in range(total):
+        state[i] = mass[i]
+    rows = max(num_conns, 1)
+    by_post, by_post_offset = _connections_by_post(conns.post, num_pops)
+    run_start, run_offset, num_runs = _departure_runs(pops, faces, total)
+    return Workspace(
+        state, np.zeros(max_cells), np.zeros(max_cells), np.zeros(max_cells + 1),
+        np.zeros(max_cells + 1), np.zeros(max_cells + 1), np.zeros(max_cells + 1),
+        np.zeros(max_cells + 1), np.zeros(max_cells), np.zeros(max_cells),
+        np.zeros(max_cells),
+        # Poisson weights per connection (row c at c * MAX_TERMS), for the lam they
+        # were made for
+        np.zeros(rows * MAX_TERMS), np.zeros(rows, dtype=np.int64), np.full(rows, -1.0),
+        np.zeros(2 * MAX_TERMS),
+        np.zeros(rows), np.ones(rows), np.zeros(rows), np.zeros(MAX_TERMS),
+        np.zeros(rows), by_post, by_post_offset, run_start, run_offset, num_runs)
+
+
+@njit(cache=True)
+def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
+    """Advance steps ``step_begin .. step_end - 1`` in place (``mass``, the ring buffers
+    and cursors, ``out``); see the module docstring and the named tuples
+    :class:`Stepping`, :class:`Populations`, :class:`Faces`, :class:`Refractory`,
+    :class:`Connections` and :class:`Outputs` for the arguments.
+
+    The time loop stays one function on purpose: its stages address the unpacked arrays
+    directly. Split into inlined functions taking the named tuples it ran 35 % slower
+    (1000-cell LIF: 28 instead of 20.5 ms CPU per simulated second), as passing or
+    taking a member of a tuple of arrays costs reference-count updates per sub-step.
+    """
+    n_sub, dt_sub, scheme, tail = st
+    (pop_offset, pop_mode, pop_dx, pop_diffusion, reset_cell, reset_frac_hi,
+     immediate_reset) = pops
+    departure_cell, departure_frac, departure_quad, face_velocity = faces
+    (pipe_start, pipe_mid, pipe_offset, pipe_head, stencil_count, stencil_offset,
+     stencil_type, stencil_weight, stencil_cell, stencil_frac) = refr
+    (conn_post, conn_kind, conn_shift, conn_scale, conn_weight, conn_rate, conn_pre,
+     conn_n_syn, lag_offset, lag_weight, history, history_cursor) = conns
+    rates_out, refractory_out, record_steps, record_next, record_out = out
+    (state, slopes, work, cumulative, face_flux, to_right, to_left, velocity, work_c,
+     work_d, work_old, weights, weight_count, weight_lam, jump_scratch, mix_shift,
+     mix_scale, mix_prob, mix_weights, rate_now, by_post, by_post_offset, run_start,
+     run_offset, num_runs) = _workspace(mass, pops, faces, conns)
+    num_pops = pop_mode.shape[0]
+    num_conns = conn_post.shape[0]
+    total = mass.shape[0]
     step_length = n_sub * dt_sub
-    rate_now = np.zeros(max(num_conns, 1))
-    mix_scale = np.ones(max(num_conns, 1))
     history_length = history.shape[1]
     coupled = False
     for c in range(num_conns):
