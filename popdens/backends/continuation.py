@@ -20,8 +20,10 @@ import numpy as np
 from .._checks import as_real
 from ..description import describe
 from ..saving import save
+from .common import check_seed
 
-__all__ = ["stamp", "checked_state", "check_checkpoint", "write_atomically", "Checkpointer"]
+__all__ = ["stamp", "checked_state", "saved_grids", "check_checkpoint", "write_atomically",
+           "Checkpointer", "continued_seed", "copy_into"]
 
 
 def _populations_and_connections(network) -> dict:
@@ -181,3 +183,26 @@ class Checkpointer:
     def save_final(self, result) -> None:
         if self.path is not None:
             self.writer(self.path, result)
+
+
+def continued_seed(start: dict | None, seed) -> int:
+    """The seed of a run: checked (a fresh one for None); for a continued run (``start``)
+    the seed of the result it continues, which fixed the wiring (another seed given is
+    an error)."""
+    if start is None:
+        return check_seed(seed)
+    saved = json.loads(start["stamp"]["settings"])["seed"]
+    if seed is not None and check_seed(seed) != saved:
+        raise ValueError(f"init: the result used seed={saved!r}, this run seed={seed!r} "
+                         f"(a continued run keeps the seed, which fixed the wiring)")
+    return int(saved)
+
+
+def copy_into(kept: np.ndarray, saved) -> None:
+    """Copy a saved state array into the run's array of the same shape."""
+    saved = np.asarray(saved)
+    if saved.shape != kept.shape:
+        raise ValueError(f"init: the saved state has an array of shape {saved.shape} where "
+                         f"this network needs {kept.shape} (a changed network, grid or "
+                         f"delay cannot continue a run)")
+    kept[...] = saved

@@ -16,7 +16,6 @@ than LIF go to ``popdens.backends.montecarlo_nd`` when that module exists.
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import time
 
@@ -30,11 +29,18 @@ from ..models.lif import LIF
 from ..network import PoissonSource, register_backend
 from ..progress import run_chunks
 from ..result import Result
-from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
 from .common import initial_states
 from .common import record_steps as _record_steps
-from .continuation import Checkpointer, check_checkpoint, checked_state, saved_grids, stamp
+from .continuation import (
+    Checkpointer,
+    check_checkpoint,
+    checked_state,
+    continued_seed,
+    copy_into,
+    saved_grids,
+    stamp,
+)
 from .mc_wiring import check_indegree as _check_indegree
 from .mc_wiring import wire as _wire
 
@@ -189,9 +195,7 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         start = checked_state(init, network, "montecarlo", "1d", dt,
                               {n: p.grid for n, p in network.populations.items()},
                               **settings)
-        seed = _continued_seed(start, seed)
-    else:
-        seed = _check_seed(seed)
+    seed = continued_seed(start, seed)
     if checkpoint is not None:
         checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
     # a continued run counts steps from where the result stopped (absolute times; the
@@ -251,7 +255,7 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
                                             pop_offsets, prepared["t_ref"], on_grid)
     if start is not None:
         for kept, saved in zip(grid_lists, start["grid_lists"]):
-            _copy_into(kept, saved)
+            copy_into(kept, saved)
     neurons["grid_lists"] = grid_lists
 
     def simulate(first_step, last_step, records):
@@ -320,31 +324,12 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     return out
 
 
-def _continued_seed(start, seed) -> int:
-    """The seed of a continued run: the one of the result it continues (which fixed the
-    wiring); another seed given is an error."""
-    saved = json.loads(start["stamp"]["settings"])["seed"]
-    if seed is not None and _check_seed(seed) != saved:
-        raise ValueError(f"init: the result used seed={saved!r}, this run seed={seed!r} "
-                         f"(a continued run keeps the seed, which fixed the wiring)")
-    return int(saved)
-
-
-def _copy_into(kept: np.ndarray, saved) -> None:
-    saved = np.asarray(saved)
-    if saved.shape != kept.shape:
-        raise ValueError(f"init: the saved state has an array of shape {saved.shape} "
-                         f"where this network needs {kept.shape} (a changed network "
-                         f"cannot continue a run)")
-    kept[...] = saved
-
-
 def _restore(start, neurons, first) -> int:
     """Load a saved state into the run's arrays; return the generator state."""
     for key in ("v", "target", "ref_end", "lam", "inbox"):
-        _copy_into(neurons[key], start[key])
+        copy_into(neurons[key], start[key])
     tail = np.asarray(start["spikes"])
-    _copy_into(neurons["spikes"][:, first - tail.shape[1]:first], tail)
+    copy_into(neurons["spikes"][:, first - tail.shape[1]:first], tail)
     return int(np.asarray(start["rng"]).reshape(-1)[0])
 
 
