@@ -206,3 +206,18 @@ def copy_into(kept: np.ndarray, saved) -> None:
                          f"this network needs {kept.shape} (a changed network, grid or "
                          f"delay cannot continue a run)")
     kept[...] = saved
+
+
+def shifted_record_times(record_times, start: float, t_end: float):
+    """``record_times`` (absolute, s) of a run continued from time ``start`` for
+    ``t_end`` more seconds, relative to its start; times outside
+    ``[start, start + t_end]`` are an error naming that interval."""
+    if start == 0.0 or record_times is None:
+        return record_times
+    times = np.atleast_1d(np.asarray(record_times, dtype=float))
+    outside = (times < start * (1 - 1e-12)) | (times > (start + t_end) * (1 + 1e-12))
+    if np.any(outside):
+        raise ValueError(f"record_times of a continued run are absolute and must lie in "
+                         f"[{start!r}, {start + t_end!r}] s (it starts at t={start!r} s), "
+                         f"got {times[outside].tolist()}")
+    return np.clip(times - start, 0.0, t_end)

@@ -34,7 +34,14 @@ from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import run_chunks
 from ..result import Result
 from .common import POISSON_TAIL, record_steps_for
-from .continuation import Checkpointer, check_checkpoint, checked_state, stamp, write_atomically
+from .continuation import (
+    Checkpointer,
+    check_checkpoint,
+    checked_state,
+    shifted_record_times,
+    stamp,
+    write_atomically,
+)
 from .density_nd import NDDensitySimulation
 
 __all__ = ["run", "prepare", "DensitySimulation"]
@@ -462,8 +469,8 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
     # record_times are absolute; the engines count from their first step
     offset = int(start["step"]) * dt if start is not None else 0.0
-    times = np.atleast_1d(np.asarray(record_times if record_times is not None else (),
-                                     dtype=float)) - offset
+    times = np.atleast_1d(np.asarray(shifted_record_times(
+        record_times if record_times is not None else (), offset, t_end), dtype=float))
     if record_every is not None:
         if isinstance(record_every, bool) or not isinstance(record_every,
                                                             (int, np.integer)) \

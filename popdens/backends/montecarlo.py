@@ -39,6 +39,7 @@ from .continuation import (
     continued_seed,
     copy_into,
     saved_grids,
+    shifted_record_times,
     stamp,
 )
 from .mc_wiring import check_indegree as _check_indegree
@@ -203,8 +204,8 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     first = int(start["step"]) if start is not None else 0
     n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
     step_starts = np.arange(first, n_steps) * dt
-    record_steps = first + _record_steps(record_times if first == 0 else np.asarray(
-        record_times, dtype=float) - first * dt, t_end, dt, n_steps - first)
+    record_steps = first + _record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
 
     prepared = _prepare(network, t_end, dt, sizes, step_starts, connectivity, first,
                         saved_grids(start) if start is not None else None)

@@ -54,6 +54,7 @@ from .continuation import (
     continued_seed,
     copy_into,
     saved_grids,
+    shifted_record_times,
     stamp,
 )
 
@@ -228,8 +229,8 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None, record_ti
     # a continued run counts steps from where the result stopped (tables from step 0)
     first = int(start["step"]) if start is not None else 0
     n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
-    record_steps = first + _mc.record_steps(record_times if first == 0 else np.asarray(
-        record_times, dtype=float) - first * dt, t_end, dt, n_steps - first)
+    record_steps = first + _mc.record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
     sim = _Simulation(network, sizes, seed, (t_end, dt), n_sub, first, n_steps,
                       record_steps, start)
     mark = stamp(network, "montecarlo", "generic", dt,

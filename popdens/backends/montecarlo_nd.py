@@ -38,6 +38,7 @@ from .continuation import (
     continued_seed,
     copy_into,
     saved_grids,
+    shifted_record_times,
     stamp,
 )
 from .mc_wiring import check_indegree, wire
@@ -152,8 +153,8 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     # a continued run counts steps from where the result stopped (tables from step 0)
     first = int(start["step"]) if start is not None else 0
     n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
-    record_steps = first + _record_steps(record_times if first == 0 else np.asarray(
-        record_times, dtype=float) - first * dt, t_end, dt, n_steps - first)
+    record_steps = first + _record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
     prep = _prepare(network, t_end, dt, np.arange(first, n_steps) * dt, sizes,
                     connectivity, first, saved_grids(start) if start is not None else None)
     sim = _Simulation(prep, sizes, seed, dt, math.ceil(dt / internal_dt - 1e-9),
