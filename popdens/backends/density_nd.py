@@ -541,7 +541,8 @@ class NDDensitySimulation:
         position = reported * (dt / h)
         nearest = round(position)
         below = nearest if abs(position - nearest) < 1e-9 else math.floor(position)
-        longest = max([w.size for *_, w in self.coupling], default=0)
+        # at least one step: netCDF files cannot hold empty arrays
+        longest = max([w.size for *_, w in self.coupling], default=1)
         tail = max(self.tail_start, min(below, done - longest))
         per = slice(self.tail_start, tail)
 

@@ -255,8 +255,8 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     grid_lists = kernels.grid_release_lists(first, dt, v, ref_end,
                                             pop_offsets, prepared["t_ref"], on_grid)
     if start is not None:
-        for kept, saved in zip(grid_lists, start["grid_lists"]):
-            copy_into(kept, saved)
+        for kept, key in zip(grid_lists, _GRID_LISTS):
+            copy_into(kept, start[key])
     neurons["grid_lists"] = grid_lists
 
     def simulate(first_step, last_step, records):
@@ -325,13 +325,17 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     return out
 
 
+# the grid engine's release lists, as returned by kernels.grid_release_lists
+_GRID_LISTS = ("next_released", "release_head", "n_refractory")
+
+
 def _restore(start, neurons, first) -> int:
     """Load a saved state into the run's arrays; return the generator state."""
     for key in ("v", "target", "ref_end", "lam", "inbox"):
         copy_into(neurons[key], start[key])
     tail = np.asarray(start["spikes"])
     copy_into(neurons["spikes"][:, first - tail.shape[1]:first], tail)
-    return int(np.asarray(start["rng"]).reshape(-1)[0])
+    return int(start["rng"])
 
 
 def _state(mark, neurons, done, wiring, pop_offsets, on_grid) -> dict:
@@ -340,15 +344,17 @@ def _state(mark, neurons, done, wiring, pop_offsets, on_grid) -> dict:
     grid engine's release lists, the spike counts the delays still read, the
     generator state and the step reached. The wiring is not stored: the seed
     (in the stamp) draws it again."""
-    longest = int(np.max(np.diff(wiring["rate_coupling"][2]), initial=0))
+    # at least one step: netCDF files cannot hold empty arrays
+    longest = int(np.max(np.diff(wiring["rate_coupling"][2]), initial=1))
     v = neurons["v"].copy()
     kernels.end_grid_release(v, pop_offsets, on_grid)
     return {"stamp": mark, "step": int(done), "v": v,
             "target": neurons["target"].copy(), "ref_end": neurons["ref_end"].copy(),
             "lam": neurons["lam"].copy(), "inbox": neurons["inbox"].copy(),
             "spikes": neurons["spikes"][:, max(0, done - longest):done].copy(),
-            "grid_lists": tuple(a.copy() for a in neurons["grid_lists"]),
-            "rng": np.array([neurons["rng"]], dtype=np.uint64)}
+            **{key: a.copy() for key, a in zip(_GRID_LISTS, neurons["grid_lists"])},
+            # a decimal string: netCDF files have no 64-bit unsigned integers
+            "rng": str(int(neurons["rng"]))}
 
 
 def _result(prepared, sizes, dt, first, done, interrupted, record_steps, spike_counts,

@@ -312,8 +312,9 @@ class _Simulation:
     def saved_state(self, done, mark) -> dict:
         """What a continued run needs: neuron states and refractory ends, the spike
         counts the delays still read, the generator's state, the step reached."""
+        # at least one step: netCDF files cannot hold empty arrays
         longest = max((lags.size for p in self.pops.values() for _, _, lags in p.inputs
-                       if lags is not None), default=0)
+                       if lags is not None), default=1)
         return {"stamp": mark, "step": int(done),
                 "y": {name: p.y.copy() for name, p in self.pops.items()},
                 "release_at": {name: p.release_at.copy() for name, p in self.pops.items()},

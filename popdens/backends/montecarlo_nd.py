@@ -266,11 +266,13 @@ class _Simulation:
         targets, refractory ends, cumulative intensities, spike ring buffers, the spike
         counts the delays still read, the generator state and the step reached (the
         wiring is drawn again from the seed in ``mark``)."""
-        longest = max((lags.size for *_, lags in self.coupling), default=0)
+        # at least one step: netCDF files cannot hold empty arrays
+        longest = max((lags.size for *_, lags in self.coupling), default=1)
         out = {key: value.copy() for key, value in self._arrays().items()}
         out.update(stamp=mark, step=int(done),
                    spikes=self.rec.spikes[:, max(0, done - longest):done].copy(),
-                   rng=np.array([self.state], dtype=np.uint64))
+                   # a decimal string: netCDF files have no 64-bit unsigned integers
+                   rng=str(int(self.state)))
         return out
 
     def _restore(self, start: dict) -> None:
@@ -278,7 +280,7 @@ class _Simulation:
             copy_into(kept, start[key])
         tail = np.asarray(start["spikes"])
         copy_into(self.rec.spikes[:, self.first - tail.shape[1]:self.first], tail)
-        self.state = np.uint64(np.asarray(start["rng"]).reshape(-1)[0])
+        self.state = np.uint64(int(start["rng"]))
 
     def _simulate(self, begin, end, rec):
         self.state = self.kernel(begin, end, self.dt, np.uint64(self.state), self.models,
