@@ -447,13 +447,12 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         for ``t_end`` more seconds: its grids, internal step, cell masses, refractory
         pipelines and delay history carry over, times (``t``, ``record_times``) are
         absolute, and the two parts together equal one uninterrupted run bit for bit.
-        1D populations only.
+        Networks of 1D populations or of N-D populations (not both: two engines).
     checkpoint : str or path, optional
         A ``.npz`` file that always holds the run so far (written atomically every
         ``checkpoint_every`` seconds of wall time, marked ``info["checkpoint"]`` and
         ``info["interrupted"]``; the finished result at the end): after a crash,
-        ``net.run(rest, dt, init=pd.load(checkpoint))`` continues it. 1D populations
-        only.
+        ``net.run(rest, dt, init=pd.load(checkpoint))`` continues it.
     checkpoint_every : float, default 60
         Seconds of wall time between checkpoints.
     """

@@ -135,6 +135,20 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         the dynamics, for 5-10x the speed when the input rate is high. Populations with a
         ``input="diffusion"`` input keep the exact engine.
 
+    init : Result, optional
+        Continue that run (a Monte Carlo result of this network and these options,
+        finished or interrupted) for ``t_end`` more seconds from its final state
+        (``info["state"]``: neuron states, event targets, refractory ends, spikes in
+        flight, the generator state; the wiring is drawn again from its seed). Times and
+        ``record_times`` are absolute; the two parts equal one run bit for bit.
+    checkpoint : str or path, optional
+        A ``.npz`` file that always holds the run so far (written atomically every
+        ``checkpoint_every`` seconds of wall time, marked ``info["checkpoint"]`` and
+        ``info["interrupted"]``; the finished result at the end); ``init=pd.load(...)``
+        continues it after a crash.
+    checkpoint_every : float, default 60
+        Seconds of wall time between checkpoints.
+
     Returns
     -------
     Result

@@ -107,6 +107,11 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         reaches its targets at the step boundary nearest to ``t + delay`` (at the
         earliest the next one) and is applied there (``info["delivered_events"]``).
 
+    init, checkpoint, checkpoint_every
+        Continue a result of this network (its ``info["state"]``), and write the run so
+        far to a ``.npz`` checkpoint, as for the 1D Monte Carlo
+        (:func:`popdens.backends.montecarlo.run`).
+
     Returns
     -------
     Result
