@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -411,15 +412,32 @@ def prepare(network: Network, t_end: float, dt: float, scheme: str = "mc",
 def resume_state(network: Network, previous, dt: float, scheme: str) -> dict:
     """The state to continue ``previous`` (a density :class:`Result` of this network)
     from, checked: same backend and engine, populations, models, connections, grids,
-    reporting step and scheme (:func:`popdens.backends.continuation.checked_state`)."""
+    reporting step and scheme (:func:`popdens.backends.continuation.checked_state`).
+    A network run by both engines (1D and N-D populations) gets
+    ``{"1d": state, "nd": state, "step": step}``, one state per part."""
     one_d, n_d = split_by_engine(network)
-    if one_d and n_d:
-        raise NotImplementedError("init= (continuing a run) is implemented for networks "
-                                  "run by one density engine (all populations 1D, or all "
-                                  "N-D); this network has both")
+    if not (one_d and n_d):
+        return _part_state(network, previous, dt, scheme, "nd" if n_d else "1d")
+    info = getattr(previous, "info", None)
+    saved = info.get("state") if isinstance(info, dict) else None
+    if not isinstance(saved, dict) or not {one_d[0], n_d[0]} <= set(saved) \
+            or "stamp" in saved:
+        raise ValueError("init must be a Result of backend='density' of this network of "
+                         "1D and N-D populations, with the final state of each part "
+                         "(Result.info['state'][population])")
+    parts = {engine: _part_state(network.subnetwork(names),
+                                 SimpleNamespace(info={"state": saved[names[0]]}), dt,
+                                 scheme, engine)
+             for engine, names in (("1d", one_d), ("nd", n_d))}
+    if int(parts["1d"]["step"]) != int(parts["nd"]["step"]):
+        raise ValueError(f"init: the 1D part of the result stopped at step "
+                         f"{parts['1d']['step']}, the N-D part at {parts['nd']['step']}")
+    return {**parts, "step": parts["1d"]["step"]}
+
+
+def _part_state(network, previous, dt, scheme, engine) -> dict:
     grids = {name: pop.grid for name, pop in network.populations.items()}
-    return checked_state(previous, network, "density", "nd" if n_d else "1d", dt, grids,
-                         scheme=scheme)
+    return checked_state(previous, network, "density", engine, dt, grids, scheme=scheme)
 
 
 def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
@@ -447,7 +465,8 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         for ``t_end`` more seconds: its grids, internal step, cell masses, refractory
         pipelines and delay history carry over, times (``t``, ``record_times``) are
         absolute, and the two parts together equal one uninterrupted run bit for bit.
-        Networks of 1D populations or of N-D populations (not both: two engines).
+        Networks of 1D and N-D populations (run by two engines) keep one state per
+        engine.
     checkpoint : str or path, optional
         A ``.npz`` file that always holds the run so far (written atomically every
         ``checkpoint_every`` seconds of wall time, marked ``info["checkpoint"]`` and
@@ -482,8 +501,9 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
     if checkpoint is not None and one_d and n_d:
         raise NotImplementedError("checkpoint= is implemented for networks run by one "
                                   "density engine (all populations 1D, or all N-D); this "
-                                  "network has both")
-    if (start is not None or checkpoint is not None) and not n_d:
+                                  "network has both: run its parts as separate networks "
+                                  "or continue it with init= after an interruption")
+    if (start is not None or checkpoint is not None) and not n_d:  # one engine: 1D
         sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep,
                       start=start)
         return sim.run(record_times=times, progress=bool(progress), checkpoint=checkpoint,
@@ -498,12 +518,13 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
     if n_d:
         part = network if not one_d else network.subnetwork(n_d)
         sim = NDDensitySimulation(part, t_end, dt, scheme=scheme, max_substep=max_substep,
-                                  start=start)
+                                  start=start["nd"] if one_d and start else start)
         results.append(sim.run(record_times=times, progress=bool(progress),
                                checkpoint=checkpoint, checkpoint_every=checkpoint_every))
     if one_d:
         part = network if not n_d else network.subnetwork(one_d)
-        sim = prepare(part, t_end, dt, scheme=scheme, max_substep=max_substep)
+        sim = prepare(part, t_end, dt, scheme=scheme, max_substep=max_substep,
+                      start=start["1d"] if start else None)
         results.append(sim.run(record_times=times, progress=bool(progress)))
     return results[0] if len(results) == 1 else merge_results(results)
 

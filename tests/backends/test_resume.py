@@ -314,3 +314,29 @@ def test_continuing_refuses_another_backend_model_grid_or_seed():
         _lif_synaptic().run(0.002, 2.5e-4, init=nd_first, scheme="upwind")
     with pytest.raises(ValueError, match=r"absolute and must lie in \[0.002, 0.004"):
         _lif_synaptic().run(0.002, 2.5e-4, init=nd_first, record_times=[0.001])
+
+
+def _mixed():
+    """The 1D network beside an unconnected N-D population: two density engines."""
+    net = _network()
+    model = pd.models.LIFSynaptic(tau_m=0.02, tau_syn=0.005, v_th=0.02, v_reset=0.01,
+                                  t_ref=0.002)
+    x = net.add_population("X", model, grid=pd.Grid(v=(-0.02, 0.02, 40),
+                                                    i_syn=(-2.0, 5.0, 20)))
+    net.connect(net.add_poisson("drive X", 5000.0), x, weight=0.5e-3)
+    return net
+
+
+def test_a_network_of_both_density_engines_continues_bit_for_bit(tmp_path):
+    whole = _mixed().run(0.03, 2.5e-4, record_times=[0.03])
+    first = _mixed().run(0.01175, 2.5e-4)
+    path = tmp_path / "first.npz"
+    pd.io.save(first, path)
+    second = _mixed().run(0.03 - 0.01175, 2.5e-4, init=pd.load(path), record_times=[0.03])
+    for name in ("E", "I", "X"):
+        assert np.mean(whole.rates[name]) > 1.0, name
+        np.testing.assert_array_equal(np.concatenate([first.rates[name], second.rates[name]]),
+                                      whole.rates[name])
+        np.testing.assert_array_equal(second.densities[name], whole.densities[name])
+    with pytest.raises(ValueError, match="each part"):
+        _mixed().run(0.01, 2.5e-4, init=_network().run(0.01, 2.5e-4))
