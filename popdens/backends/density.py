@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -35,8 +34,15 @@ from ..models.lif import LIF
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import run_chunks
 from ..result import Result
-from ..saving import save
 from .common import POISSON_TAIL, record_steps_for
+from .continuation import (
+    Checkpointer,
+    check_checkpoint,
+    checked_state,
+    shifted_record_times,
+    stamp,
+    write_atomically,
+)
 from .density_nd import NDDensitySimulation
 
 __all__ = ["run", "prepare", "DensitySimulation"]
@@ -257,6 +263,8 @@ class DensitySimulation:
         out = {name: getattr(self, name).copy() for name in self._STATE_ARRAYS}
         out.update(step=self.first_step + self.step, n_sub=self.n_sub, dt=self.dt,
                    scheme=self.scheme,
+                   stamp=stamp(self.network, "density", "1d", self.dt,
+                               dict(zip(self.names, self.grids)), scheme=self.scheme),
                    grids={name: {ax.name: (ax.lower, ax.upper, ax.num_cells)
                                  for ax in grid.axes}
                           for name, grid in zip(self.names, self.grids)})
@@ -289,7 +297,7 @@ class DensitySimulation:
         record_next = np.zeros(1, dtype=np.int64)
         start = time.perf_counter()
         first_step = self.step
-        last_saved = [start]
+        saver = Checkpointer(checkpoint, checkpoint_every, writer=_write)
 
         def result(interrupted):
             return self._result(record_steps, record_out, int(record_next[0]),
@@ -304,19 +312,14 @@ class DensitySimulation:
                 self._advance(last, record_steps, record_next, record_out)
                 self.step = last
             self._check_state(stop)
-            if checkpoint is not None and stop < self.n_steps and \
-                    time.perf_counter() - last_saved[0] >= checkpoint_every:
-                partial = result(True)
-                partial.info["checkpoint"] = True
-                write_atomically(checkpoint, partial)
-                last_saved[0] = time.perf_counter()
+            if stop < self.n_steps and saver.due():
+                saver.save_partial(result(True))
             return stop
 
         _, interrupted = run_chunks(advance, self.step, self.n_steps, "density",
                                     progress=progress, max_chunk=CHUNK_STEPS, dt=self.dt)
         out = result(interrupted)
-        if checkpoint is not None:
-            write_atomically(checkpoint, out)
+        saver.save_final(out)
         return out
 
     def _result(self, record_steps, record_out, recorded, wall, interrupted, first_step
@@ -393,13 +396,9 @@ class DensitySimulation:
                     f"this input: lower the grid's lower edge", RuntimeWarning, stacklevel=4)
 
 
-def write_atomically(path, result) -> None:
-    """Save ``result`` to ``path`` through a temporary file in the same folder, so that
-    ``path`` always holds a whole file (the previous one or the new one)."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".partial.npz")
-    save(result, temporary)
-    os.replace(temporary, path)
+def _write(path, result) -> None:
+    # looked up at call time, so tests can watch the checkpoints written
+    write_atomically(path, result)
 
 
 def prepare(network: Network, t_end: float, dt: float, scheme: str = "mc",
@@ -412,26 +411,33 @@ def prepare(network: Network, t_end: float, dt: float, scheme: str = "mc",
 
 def resume_state(network: Network, previous, dt: float, scheme: str) -> dict:
     """The state to continue ``previous`` (a density :class:`Result` of this network)
-    from, checked: same populations, reporting step and scheme, 1D populations only."""
+    from, checked: same backend and engine, populations, models, connections, grids,
+    reporting step and scheme (:func:`popdens.backends.continuation.checked_state`).
+    A network run by both engines (1D and N-D populations) gets
+    ``{"1d": state, "nd": state, "step": step}``, one state per part."""
+    one_d, n_d = split_by_engine(network)
+    if not (one_d and n_d):
+        return _part_state(network, previous, dt, scheme, "nd" if n_d else "1d")
     info = getattr(previous, "info", None)
-    if getattr(previous, "backend", None) != "density" or not isinstance(info, dict) \
-            or "state" not in info:
-        raise ValueError("init must be a Result of backend='density' that carries its "
-                         "final state (Result.info['state'])")
-    state = info["state"]
-    if sorted(state["grids"]) != sorted(network.populations):
-        raise ValueError(f"init: the result has populations {sorted(state['grids'])}, the "
-                         f"network {sorted(network.populations)}")
-    if not np.isclose(float(state["dt"]), dt, rtol=1e-12, atol=0.0):
-        raise ValueError(f"init: the result has dt={state['dt']!r}, this run dt={dt!r}; a "
-                         f"continued run keeps the reporting step")
-    if state["scheme"] != scheme:
-        raise ValueError(f"init: the result used scheme={state['scheme']!r}, this run "
-                         f"scheme={scheme!r}")
-    if split_by_engine(network)[1]:
-        raise NotImplementedError("init= (continuing a run) is implemented for networks of "
-                                  "1D populations only")
-    return state
+    saved = info.get("state") if isinstance(info, dict) else None
+    if not isinstance(saved, dict) or not {one_d[0], n_d[0]} <= set(saved) \
+            or "stamp" in saved:
+        raise ValueError("init must be a Result of backend='density' of this network of "
+                         "1D and N-D populations, with the final state of each part "
+                         "(Result.info['state'][population])")
+    parts = {engine: _part_state(network.subnetwork(names),
+                                 SimpleNamespace(info={"state": saved[names[0]]}), dt,
+                                 scheme, engine)
+             for engine, names in (("1d", one_d), ("nd", n_d))}
+    if int(parts["1d"]["step"]) != int(parts["nd"]["step"]):
+        raise ValueError(f"init: the 1D part of the result stopped at step "
+                         f"{parts['1d']['step']}, the N-D part at {parts['nd']['step']}")
+    return {**parts, "step": parts["1d"]["step"]}
+
+
+def _part_state(network, previous, dt, scheme, engine) -> dict:
+    grids = {name: pop.grid for name, pop in network.populations.items()}
+    return checked_state(previous, network, "density", engine, dt, grids, scheme=scheme)
 
 
 def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
@@ -459,13 +465,13 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
         for ``t_end`` more seconds: its grids, internal step, cell masses, refractory
         pipelines and delay history carry over, times (``t``, ``record_times``) are
         absolute, and the two parts together equal one uninterrupted run bit for bit.
-        1D populations only.
+        Networks of 1D and N-D populations (run by two engines) keep one state per
+        engine.
     checkpoint : str or path, optional
         A ``.npz`` file that always holds the run so far (written atomically every
         ``checkpoint_every`` seconds of wall time, marked ``info["checkpoint"]`` and
         ``info["interrupted"]``; the finished result at the end): after a crash,
-        ``net.run(rest, dt, init=pd.load(checkpoint))`` continues it. 1D populations
-        only.
+        ``net.run(rest, dt, init=pd.load(checkpoint))`` continues it.
     checkpoint_every : float, default 60
         Seconds of wall time between checkpoints.
     """
@@ -477,10 +483,12 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {progress!r}")
     start = resume_state(network, init, dt, scheme) if init is not None else None
+    if checkpoint is not None:
+        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
     # record_times are absolute; the engines count from their first step
     offset = int(start["step"]) * dt if start is not None else 0.0
-    times = np.atleast_1d(np.asarray(record_times if record_times is not None else (),
-                                     dtype=float)) - offset
+    times = np.atleast_1d(np.asarray(shifted_record_times(
+        record_times if record_times is not None else (), offset, t_end), dtype=float))
     if record_every is not None:
         if isinstance(record_every, bool) or not isinstance(record_every,
                                                             (int, np.integer)) \
@@ -489,22 +497,17 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
                              f"{record_every!r}")
         every = np.arange(0, int(round(t_end / dt)) + 1, int(record_every)) * dt
         times = np.union1d(times, np.minimum(every, t_end))
-    if checkpoint is not None:
-        checkpoint_every = as_real("checkpoint_every", checkpoint_every)
-        if not checkpoint_every > 0:
-            raise ValueError(f"checkpoint_every must be > 0 s, got {checkpoint_every!r}")
-        if Path(checkpoint).suffix != ".npz" or not Path(checkpoint).resolve().parent.is_dir():
-            raise ValueError(f"checkpoint must be a .npz path in an existing folder, got "
-                             f"{str(checkpoint)!r}")
-        if split_by_engine(network)[1]:
-            raise NotImplementedError("checkpoint= is implemented for networks of 1D "
-                                      "populations only")
-    if start is not None or checkpoint is not None:
+    one_d, n_d = split_by_engine(network)
+    if checkpoint is not None and one_d and n_d:
+        raise NotImplementedError("checkpoint= is implemented for networks run by one "
+                                  "density engine (all populations 1D, or all N-D); this "
+                                  "network has both: run its parts as separate networks "
+                                  "or continue it with init= after an interruption")
+    if (start is not None or checkpoint is not None) and not n_d:  # one engine: 1D
         sim = prepare(network, t_end, dt, scheme=scheme, max_substep=max_substep,
                       start=start)
         return sim.run(record_times=times, progress=bool(progress), checkpoint=checkpoint,
                        checkpoint_every=checkpoint_every)
-    one_d, n_d = split_by_engine(network)
     for name in n_d:
         if network.populations[name].model.intrinsic_diffusion():
             raise NotImplementedError(
@@ -514,12 +517,14 @@ def run(network: Network, t_end: float, dt: float, scheme: str = "mc",
     results = []
     if n_d:
         part = network if not one_d else network.subnetwork(n_d)
-        results.append(NDDensitySimulation(part, t_end, dt, scheme=scheme,
-                                           max_substep=max_substep).run(record_times=times,
-                                                                       progress=bool(progress)))
+        sim = NDDensitySimulation(part, t_end, dt, scheme=scheme, max_substep=max_substep,
+                                  start=start["nd"] if one_d and start else start)
+        results.append(sim.run(record_times=times, progress=bool(progress),
+                               checkpoint=checkpoint, checkpoint_every=checkpoint_every))
     if one_d:
         part = network if not n_d else network.subnetwork(one_d)
-        sim = prepare(part, t_end, dt, scheme=scheme, max_substep=max_substep)
+        sim = prepare(part, t_end, dt, scheme=scheme, max_substep=max_substep,
+                      start=start["1d"] if start else None)
         results.append(sim.run(record_times=times, progress=bool(progress)))
     return results[0] if len(results) == 1 else merge_results(results)
 

@@ -97,11 +97,13 @@ from ..assembly_nd import (
     sweep_anchors,
 )
 from ..delays import delayed_rates
+from ..grid import Grid
 from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_REFLECT, advance_nd
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..progress import run_chunks
 from ..result import Result
 from .common import POISSON_TAIL, record_steps_for
+from .continuation import Checkpointer, saved_grids, stamp, write_atomically
 
 __all__ = ["NDDensitySimulation"]
 
@@ -226,7 +228,8 @@ def _population_step(network, pop, grid, t_end, max_substep) -> float:
 
 
 def report_means(per_step: np.ndarray, h: float, dt: float, n_report: int,
-                 start: float = 0.0) -> np.ndarray:
+                 start: float = 0.0, first_report: int = 0, first_index: int = 0
+                 ) -> np.ndarray:
     """Amounts per report step from amounts per internal step.
 
     ``per_step[k]`` is what happened in internal step ``[k h, (k + 1) h)`` (fired or
@@ -235,42 +238,58 @@ def report_means(per_step: np.ndarray, h: float, dt: float, n_report: int,
     differenced. Report steps may be shorter or longer than ``h``; the sum over report
     steps is the sum over internal steps, and over any window whose ends are
     internal-step boundaries the result does not depend on ``dt`` (to round-off).
-    ``start`` is the value of the quantity at time 0 for a level (non-cumulative)
-    quantity, see :func:`report_levels`.
+    ``start`` is the cumulative amount before ``per_step[0]``.
 
     Parameters
     ----------
     per_step : (K,) float
-        Amount per internal step.
+        Amount per internal step, from internal step ``first_index`` on.
     h, dt : float
         Internal and report step (s).
     n_report : int
-        Report steps wanted (their end must not pass ``K h``).
+        Report steps wanted, from report step ``first_report`` on (their end must not
+        pass ``(first_index + K) h``).
+    start : float
+        Cumulative amount of the internal steps before ``first_index``.
+    first_report, first_index : int
+        Absolute indices of the first report step and the first internal step (a
+        continued run; the cumulative sum is continued in the same order, so the
+        numbers equal those of one uninterrupted run).
 
     Returns
     -------
     (n_report,) float
     """
-    cumulative = np.concatenate([[start], start + np.cumsum(per_step)])
-    return np.diff(_at_report_times(cumulative, h, dt, n_report + 1))
+    cumulative = np.cumsum(np.concatenate([[start], per_step]))
+    return np.diff(_at_report_times(cumulative, h, dt, n_report + 1, first_report,
+                                    first_index))
 
 
 def report_levels(level_after: np.ndarray, h: float, dt: float, n_report: int,
-                  start: float = 0.0) -> np.ndarray:
+                  start: float = 0.0, first_report: int = 0, first_index: int = 0
+                  ) -> np.ndarray:
     """Level at the end of each report step from the levels at the end of each internal
-    step (``start`` at time 0), interpolated linearly in time."""
+    step (``start`` at the start of internal step ``first_index``), interpolated
+    linearly in time."""
     levels = np.concatenate([[start], level_after])
-    return _at_report_times(levels, h, dt, n_report + 1)[1:]
+    return _at_report_times(levels, h, dt, n_report + 1, first_report, first_index)[1:]
 
 
-def _at_report_times(values: np.ndarray, h: float, dt: float, count: int) -> np.ndarray:
-    """``values`` given at ``k h`` (k = 0 .. K), linearly interpolated at ``i dt``,
-    ``i = 0 .. count - 1``; positions within 1e-9 of an internal boundary snap to it, so
-    report steps that are multiples of ``h`` take the internal values exactly."""
-    position = np.arange(count) * (dt / h)
+def _at_report_times(values: np.ndarray, h: float, dt: float, count: int,
+                     first_report: int = 0, first_index: int = 0) -> np.ndarray:
+    """``values`` given at ``k h`` (k = first_index .. first_index + K), linearly
+    interpolated at ``i dt``, ``i = first_report .. first_report + count - 1``;
+    positions within 1e-9 of an internal boundary snap to it, so report steps that are
+    multiples of ``h`` take the internal values exactly."""
+    position = np.arange(first_report, first_report + count) * (dt / h)
     nearest = np.round(position)
     position = np.where(np.abs(position - nearest) < 1e-9, nearest, position)
-    return np.interp(position, np.arange(values.size), values)
+    return np.interp(position, first_index + np.arange(values.size), values)
+
+
+def _write(path, result) -> None:
+    # looked up at call time, so tests can watch the checkpoints written
+    write_atomically(path, result)
 
 
 class NDDensitySimulation:
@@ -309,7 +328,7 @@ class NDDensitySimulation:
     """
 
     def __init__(self, network: Network, t_end: float, dt: float, scheme: str = "mc",
-                 max_substep: float | None = None):
+                 max_substep: float | None = None, start: dict | None = None):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a popdens.Network, got {network!r}")
         t_end = as_real("t_end", t_end)
@@ -332,18 +351,30 @@ class NDDensitySimulation:
         if not pops:
             raise ValueError("the network has no populations")
         _check_connections(network)
-        # default grids sized from input rates sampled at PEAK_WINDOW, not at dt
-        grids = [network.grid_of(pop, t_end, PEAK_WINDOW) for pop in pops]
-        self.dt_sub = min(_population_step(network, pop, grid, t_end, max_substep)
-                          for pop, grid in zip(pops, grids))
+        # a continued run (``start``) counts report and internal steps from where the
+        # result it continues stopped, and keeps that result's grids and internal step
+        self.first_report = int(start["step"]) if start is not None else 0
+        first_internal = int(start["internal_step"]) if start is not None else 0
+        if start is not None:
+            saved = saved_grids(start)
+            grids = [Grid(**{ax: tuple(limits) for ax, limits in
+                             zip(pop.model.state_vars, saved[pop.name])}) for pop in pops]
+            self.dt_sub = float(start["dt_sub"])
+        else:
+            # default grids sized from input rates sampled at PEAK_WINDOW, not at dt
+            grids = [network.grid_of(pop, t_end, PEAK_WINDOW) for pop in pops]
+            self.dt_sub = min(_population_step(network, pop, grid, t_end, max_substep)
+                              for pop, grid in zip(pops, grids))
         h = self.dt_sub
-        # internal steps covering every report step
-        self.n_internal = max(1, int(math.ceil(self.n_steps * dt / h - 1e-9)))
+        # internal steps covering every report step (absolute: the arrays per internal
+        # step start at time 0 also in a continued run)
+        self.n_report_end = self.first_report + self.n_steps
+        self.n_internal = max(1, int(math.ceil(self.n_report_end * dt / h - 1e-9)))
         # report steps per internal step's worth (a whole number when dt is a multiple)
         ratio = dt / h
         self.n_sub = int(round(ratio)) if abs(ratio - round(ratio)) < 1e-9 else ratio
-        _limits.check_substeps(network, self.n_internal, 1, h, max_substep)
-        t0 = np.arange(self.n_internal) * h
+        _limits.check_substeps(network, self.n_internal - first_internal, 1, h, max_substep)
+        t0 = np.arange(first_internal, self.n_internal) * h
         index = {id(pop): q for q, pop in enumerate(pops)}
         # population -> population inputs: (post, row, pre, n_syn, explicit lag weights),
         # all in internal steps
@@ -354,7 +385,7 @@ class NDDensitySimulation:
             rate = np.zeros((len(conns), self.n_internal))
             for c, conn in enumerate(conns):
                 if isinstance(conn.pre, PoissonSource):
-                    rate[c] = network.source_rate_table(conn, t0, h)
+                    rate[c, first_internal:] = network.source_rate_table(conn, t0, h)
                 else:
                     # filled block by block while the network runs
                     self.coupling.append((q, c, index[id(conn.pre)], conn.n_syn,
@@ -366,31 +397,55 @@ class NDDensitySimulation:
         self.refractory = np.zeros((len(self.pops), self.n_internal))
         self.absorbed = {q: np.zeros(self.n_internal) for q, p in enumerate(self.pops)
                          if p.has_open}
-        self.step = 0
+        self.step = first_internal
+        # the per-internal-step series kept before ``first_internal`` (delays, report
+        # interpolation): from internal step ``tail_start``, with the cumulative fired
+        # and lost mass and the refractory level there
+        self.tail_start = first_internal
+        self.fired_before = np.zeros(len(self.pops))
+        self.absorbed_before = np.zeros(len(self.pops))
+        self.refractory_before = np.zeros(len(self.pops))
+        self.stamp = stamp(network, "density", "nd", dt, dict(zip(self.names, grids)),
+                           scheme=scheme)
+        if start is not None:
+            self._restore(start)
 
-    def run(self, record_times=(), progress: bool = True) -> Result:
+    def run(self, record_times=(), progress: bool = True, checkpoint=None,
+            checkpoint_every: float = 60.0) -> Result:
         """Integrate all remaining internal steps and return a :class:`popdens.Result`.
 
         Parameters
         ----------
         record_times : sequence of float
-            Times (s) at which to store the densities (per unit phase-space volume).
+            Times (s, from the start of this part of the run) at which to store the
+            densities (per unit phase-space volume).
         progress : bool, default True
             Show a progress bar (on a terminal only).
+        checkpoint : str or path, optional
+            A ``.npz`` file written (atomically) every ``checkpoint_every`` seconds of
+            wall time with the result so far, marked ``info["checkpoint"]`` and
+            ``info["interrupted"]``, and with the finished result at the end.
+        checkpoint_every : float, default 60
 
         Notes
         -----
         Ctrl-C stops the run at the end of the compiled call running (within about
         ``progress.CHUNK_SECONDS``) and returns the report steps done, marked
         ``info["interrupted"]`` (see :func:`popdens.progress.run_chunks`).
+        ``info["state"]`` holds what ``init=`` needs to continue the run.
         """
         first_step = self.step
-        h = self.dt_sub
-        record_steps = record_steps_for(record_times, self.t_end, self.dt, self.n_steps)
-        internal, lower, upper, frac = self._record_plan(record_steps)
-        records = [np.zeros((internal.size, p.grid.num_cells)) for p in self.pops]
+        record_steps = self.first_report + record_steps_for(record_times, self.t_end,
+                                                            self.dt, self.n_steps)
+        plan = self._record_plan(record_steps)
+        if plan[0].size and plan[0][0] < first_step:
+            raise ValueError(f"record_times: the density at t={record_steps[0] * self.dt!r}"
+                             f" s needs the state of internal step {plan[0][0]}, before the "
+                             f"step {first_step} this continued run starts from")
+        records = [np.zeros((plan[0].size, p.grid.num_cells)) for p in self.pops]
         cursors = [np.zeros(1, dtype=np.int64) for _ in self.pops]
         start = time.perf_counter()
+        saver = Checkpointer(checkpoint, checkpoint_every, writer=_write)
         # every population advances by one compiled call per slice; with coupling, a slice
         # is at most the shortest coupling lag (as NEST's min-delay communication): within
         # it every input rate is already known
@@ -399,22 +454,37 @@ class NDDensitySimulation:
         if self.coupling:
             longest = min(longest, min(int(np.flatnonzero(w)[0]) for *_, w in self.coupling))
 
+        def result(done, interrupted):
+            return self._result(done, interrupted, first_step, record_steps, plan, records,
+                                time.perf_counter() - start)
+
         def advance(step, stop):
             for q_post, c, q_pre, n_syn, lags in self.coupling:
                 self.pops[q_post].conn_rate[c, step:stop] = n_syn * delayed_rates(
                     self.rates[q_pre], lags, step, stop)
             for q in range(len(self.pops)):
                 # the records at the last internal step are taken on the last call
-                self._advance(q, step, stop, internal, cursors[q], records[q])
+                self._advance(q, step, stop, plan[0], cursors[q], records[q])
                 self._check_state(q, stop)
             self.step = stop
+            if stop < self.n_internal and saver.due():
+                saver.save_partial(result(stop, True))
             return stop
 
         done, interrupted = run_chunks(advance, self.step, self.n_internal,
                                        "density (N-D)", progress=progress,
-                                       max_chunk=longest, dt=h)
-        wall = time.perf_counter() - start
-        reported = min(self.n_steps, int(math.floor(done * h / self.dt + 1e-9)))
+                                       max_chunk=longest, dt=self.dt_sub)
+        out = result(done, interrupted)
+        saver.save_final(out)
+        return out
+
+    def _result(self, done, interrupted, first_step, record_steps, plan, records, wall
+                ) -> Result:
+        """The result of internal steps ``.. done`` (report steps from
+        ``self.first_report``)."""
+        h, dt, first = self.dt_sub, self.dt, self.first_report
+        internal, lower, upper, frac = plan
+        reported = min(self.n_report_end, int(math.floor(done * h / dt + 1e-9)))
         # a record is complete when both internal states around its time are
         # (``upper`` indexes the recorded internal steps, which are sorted)
         available = int(np.searchsorted(internal[upper], done, side="right"))
@@ -424,33 +494,102 @@ class NDDensitySimulation:
             blended = ((1.0 - frac[:available, None]) * rec[lower[:available]]
                        + frac[:available, None] * rec[upper[:available]])
             densities[p.name] = blended.reshape((-1, *p.grid.shape))
+        tail = slice(self.tail_start, done)
+        count = reported - first
+
+        def means(per_step, before):
+            return report_means(per_step[tail] * h, h, dt, count, before, first,
+                                self.tail_start)
         return Result(
-            t=np.arange(reported) * self.dt,
-            dt=self.dt,
-            rates={n: report_means(self.rates[q, :done] * h, h, self.dt, reported)
-                   / self.dt for q, n in enumerate(self.names)},
-            record_times=record_steps[:available] * self.dt,
+            t=np.arange(first, reported) * dt,
+            dt=dt,
+            rates={n: means(self.rates[q], self.fired_before[q]) / dt
+                   for q, n in enumerate(self.names)},
+            record_times=record_steps[:available] * dt,
             densities=densities,
             grids={p.name: p.grid for p in self.pops},
             backend="density",
             wall_time=wall,
-            refractory={n: report_levels(self.refractory[q, :done], h, self.dt, reported)
+            refractory={n: report_levels(self.refractory[q, tail], h, dt, count,
+                                         self.refractory_before[q], first, self.tail_start)
                         for q, n in enumerate(self.names)},
             info={"scheme": self.scheme, "n_sub": self.n_sub, "dt_sub": h,
-                  "internal_steps": done,
-                  "interrupted": interrupted, "steps_done": reported - min(
-                      self.n_steps, int(math.floor(first_step * h / self.dt + 1e-9))),
+                  "internal_steps": done - first_step,
+                  "interrupted": interrupted, "steps_done": reported - max(first, min(
+                      self.n_report_end, int(math.floor(first_step * h / dt + 1e-9)))),
                   "exact_axes": {p.name: tuple(p.exact_axes) for p in self.pops},
                   "final_mass": {p.name: float(p.mass.sum()) for p in self.pops},
                   "refractory_mass": {p.name: float(p.pipe.sum()) for p in self.pops},
                   # mass lost per report step through outflow / absorbing faces
-                  "absorbed": {self.pops[q].name: report_means(a[:done], h, self.dt,
-                                                               reported)
-                               for q, a in self.absorbed.items()},
+                  "absorbed": {self.pops[q].name: report_means(
+                      a[tail], h, dt, count, self.absorbed_before[q], first,
+                      self.tail_start) for q, a in self.absorbed.items()},
                   # largest mass fraction seen in the input axis' edge slices that
                   # jumps push towards (checked between compiled calls)
-                  "jump_edge_mass": {p.name: dict(p.edge_mass) for p in self.pops}},
+                  "jump_edge_mass": {p.name: dict(p.edge_mass) for p in self.pops},
+                  "state": self.state(done, reported)},
         )
+
+    def state(self, done: int, reported: int) -> dict:
+        """What a continued run needs (``Result.info["state"]``) after internal step
+        ``done`` and report step ``reported``: the cell masses and refractory ring
+        buffers, the per-internal-step series a continued run still reads (delayed
+        rates; the internal steps around the last report boundary) with the
+        cumulative fired and lost mass before them, the internal step and a stamp of
+        the network."""
+        h, dt = self.dt_sub, self.dt
+        position = reported * (dt / h)
+        nearest = round(position)
+        below = nearest if abs(position - nearest) < 1e-9 else math.floor(position)
+        # at least one step: netCDF files cannot hold empty arrays
+        longest = max([w.size for *_, w in self.coupling], default=1)
+        tail = max(self.tail_start, min(below, done - longest))
+        per = slice(self.tail_start, tail)
+
+        def before(per_step, start):
+            # the cumulative sum continued in the order of one uninterrupted run
+            return float(np.cumsum(np.concatenate([[start], per_step[per]]))[-1])
+        return {
+            "stamp": self.stamp, "step": reported, "internal_step": done, "dt_sub": h,
+            "tail_start": tail,
+            "fired_before": np.array([before(self.rates[q] * h, self.fired_before[q])
+                                      for q in range(len(self.pops))]),
+            "absorbed_before": np.array([before(self.absorbed[q], self.absorbed_before[q])
+                                         if q in self.absorbed else 0.0
+                                         for q in range(len(self.pops))]),
+            "refractory_before": np.array([self.refractory[q, tail - 1]
+                                           if tail > self.tail_start else
+                                           self.refractory_before[q]
+                                           for q in range(len(self.pops))]),
+            "rates": self.rates[:, tail:done].copy(),
+            "refractory": self.refractory[:, tail:done].copy(),
+            "absorbed": {self.names[q]: a[tail:done].copy()
+                         for q, a in self.absorbed.items()},
+            "mass": {p.name: p.mass.copy() for p in self.pops},
+            "pipe": {p.name: p.pipe.copy() for p in self.pops},
+            "pipe_head": {p.name: int(p.pipe_head[0]) for p in self.pops}}
+
+    def _restore(self, start: dict) -> None:
+        """Load the state of :meth:`state` (shapes checked)."""
+        begin, end = int(start["tail_start"]), int(start["internal_step"])
+        pairs = [(self.rates[:, begin:end], start["rates"]),
+                 (self.refractory[:, begin:end], start["refractory"])]
+        pairs += [(self.absorbed[q][begin:end], start["absorbed"][self.names[q]])
+                  for q in self.absorbed]
+        for p in self.pops:
+            pairs += [(p.mass, start["mass"][p.name]), (p.pipe, start["pipe"][p.name])]
+            p.pipe_head[0] = int(start["pipe_head"][p.name])
+        for target, saved in pairs:
+            saved = np.asarray(saved)
+            if saved.shape != target.shape:
+                raise ValueError(f"init: the saved state has an array of shape "
+                                 f"{saved.shape} where this network needs {target.shape} "
+                                 f"(a changed network, grid or delay cannot continue a run)")
+            target[...] = saved
+        self.tail_start = begin
+        self.fired_before = np.asarray(start["fired_before"], dtype=float).copy()
+        self.absorbed_before = np.asarray(start["absorbed_before"], dtype=float).copy()
+        self.refractory_before = np.asarray(start["refractory_before"], dtype=float).copy()
 
     def _record_plan(self, record_steps):
         """Internal steps to record and, per report record, the two recorded states

@@ -23,15 +23,25 @@ import numpy as np
 
 from .. import _limits
 from .._checks import UnknownOptionError, check_int, check_positive
+from ..grid import Grid
 from ..kernels import montecarlo as kernels
 from ..models.lif import LIF
 from ..network import PoissonSource, register_backend
 from ..progress import run_chunks
 from ..result import Result
-from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
 from .common import initial_states
 from .common import record_steps as _record_steps
+from .continuation import (
+    Checkpointer,
+    check_checkpoint,
+    checked_state,
+    continued_seed,
+    copy_into,
+    saved_grids,
+    shifted_record_times,
+    stamp,
+)
 from .mc_wiring import check_indegree as _check_indegree
 from .mc_wiring import wire as _wire
 
@@ -39,7 +49,7 @@ __all__ = ["run", "UnknownOptionError"]
 
 
 OPTIONS = ("n_neurons", "seed", "record_times", "bridge", "connectivity", "record_spikes",
-           "timing")
+           "timing", "init", "checkpoint", "checkpoint_every")
 CONNECTIVITIES = ("fixed_indegree", "poisson")
 TIMINGS = ("exact", "grid")
 
@@ -49,7 +59,8 @@ _ND_MODULE = "popdens.backends.montecarlo_nd"
 
 def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         record_times=(), bridge: bool = True, connectivity: str | None = None,
-        record_spikes: int = 0, timing: str = "exact", **options) -> Result:
+        record_spikes: int = 0, timing: str = "exact", init=None, checkpoint=None,
+        checkpoint_every: float = 60.0, **options) -> Result:
     """Simulate ``network`` neuron by neuron.
 
     Parameters
@@ -124,6 +135,20 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         the dynamics, for 5-10x the speed when the input rate is high. Populations with a
         ``input="diffusion"`` input keep the exact engine.
 
+    init : Result, optional
+        Continue that run (a Monte Carlo result of this network and these options,
+        finished or interrupted) for ``t_end`` more seconds from its final state
+        (``info["state"]``: neuron states, event targets, refractory ends, spikes in
+        flight, the generator state; the wiring is drawn again from its seed). Times and
+        ``record_times`` are absolute; the two parts equal one run bit for bit.
+    checkpoint : str or path, optional
+        A ``.npz`` file that always holds the run so far (written atomically every
+        ``checkpoint_every`` seconds of wall time, marked ``info["checkpoint"]`` and
+        ``info["interrupted"]``; the finished result at the end); ``init=pd.load(...)``
+        continues it after a crash.
+    checkpoint_every : float, default 60
+        Seconds of wall time between checkpoints.
+
     Returns
     -------
     Result
@@ -155,7 +180,9 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
             # reject (or honour) them by name without seeing defaults it does not know
             chosen = {name: value for name, value, default in (
                 ("bridge", bridge, True), ("connectivity", connectivity, None),
-                ("record_spikes", record_spikes, 0), ("timing", timing, "exact"))
+                ("record_spikes", record_spikes, 0), ("timing", timing, "exact"),
+                ("init", init, None), ("checkpoint", checkpoint, None),
+                ("checkpoint_every", checkpoint_every, 60.0))
                 if not (value is default or value == default)}
             return nd_run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                           record_times=record_times, **chosen, **options)
@@ -166,7 +193,6 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     t_end = check_positive("t_end", t_end)
     dt = check_positive("dt", dt)
     sizes = _check_sizes(network, n_neurons)
-    seed = _check_seed(seed)
     if not isinstance(bridge, (bool, np.bool_)):
         raise TypeError(f"bridge must be True or False, got {bridge!r}")
     if connectivity is None:
@@ -177,25 +203,43 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     record_spikes = check_int("record_spikes", record_spikes, 0)
     if timing not in TIMINGS:
         raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}")
-    n_steps = max(1, math.ceil(t_end / dt - 1e-9))
-    step_starts = np.arange(n_steps) * dt
-    record_steps = _record_steps(record_times, t_end, dt, n_steps)
+    settings = {"n_neurons": dict(sizes), "connectivity": connectivity, "timing": timing,
+                "bridge": bool(bridge)}
+    start = None
+    if init is not None:
+        start = checked_state(init, network, "montecarlo", "1d", dt,
+                              {n: p.grid for n, p in network.populations.items()},
+                              **settings)
+    seed = continued_seed(start, seed)
+    if checkpoint is not None:
+        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    # a continued run counts steps from where the result stopped (absolute times; the
+    # per-step tables start at step 0)
+    first = int(start["step"]) if start is not None else 0
+    n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
+    step_starts = np.arange(first, n_steps) * dt
+    record_steps = first + _record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
 
-    prepared = _prepare(network, t_end, dt, sizes, step_starts, connectivity)
+    prepared = _prepare(network, t_end, dt, sizes, step_starts, connectivity, first,
+                        saved_grids(start) if start is not None else None)
     # children 0 and 1 are those of the source-only backend, so its results are unchanged
     seeds = np.random.SeedSequence(seed)
     init_seq, kernel_seq, wiring_seq, delay_seq = seeds.spawn(4)
-    init_rng = np.random.default_rng(init_seq)
     n_pop = len(prepared["names"])
     pop_offsets = prepared["pop_offsets"]
     n_total = int(pop_offsets[-1])
-    v = np.concatenate([initial_states(pop, grid, int(size), init_rng)[:, 0]
-                        for pop, grid, size in zip(prepared["pops"], prepared["grids"],
-                                                   np.diff(pop_offsets))])
     target = np.empty(n_total)
-    ref_end = np.full(n_total, -np.inf)
     lam = np.zeros(n_pop)
-    state = kernels.seed_state(kernel_seq.generate_state(1, dtype=np.uint64)[0], target)
+    ref_end = np.full(n_total, -np.inf)
+    if start is None:
+        init_rng = np.random.default_rng(init_seq)
+        v = np.concatenate([initial_states(pop, grid, int(size), init_rng)[:, 0]
+                            for pop, grid, size in zip(prepared["pops"], prepared["grids"],
+                                                       np.diff(pop_offsets))])
+        state = kernels.seed_state(kernel_seq.generate_state(1, dtype=np.uint64)[0], target)
+    else:
+        v = np.empty(n_total)
     wiring = _wire(prepared, dt, wiring_seq, np.random.default_rng(delay_seq), n_total)
 
     spike_counts = np.zeros((n_pop, n_steps), dtype=np.int64)
@@ -215,11 +259,19 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
               "ids": np.empty(max(4 * record_margin, 1024) if record_margin else 0,
                               dtype=np.int64),
               "n": 0}
+    neurons = {"v": v, "target": target, "ref_end": ref_end, "lam": lam,
+               "inbox": wiring["spiking"][11], "spikes": spike_counts}
+    if start is not None:
+        state = _restore(start, neurons, first)
 
     # one set of grid-engine release lists for the whole run, so that the slices the
-    # run is driven in give the same result as one call
-    grid_lists = kernels.grid_release_lists(0, dt, v, ref_end,
+    # run is driven in give the same result as one call (a continued run: those saved)
+    grid_lists = kernels.grid_release_lists(first, dt, v, ref_end,
                                             pop_offsets, prepared["t_ref"], on_grid)
+    if start is not None:
+        for kept, key in zip(grid_lists, _GRID_LISTS):
+            copy_into(kept, start[key])
+    neurons["grid_lists"] = grid_lists
 
     def simulate(first_step, last_step, records):
         return kernels.simulate_steps(
@@ -233,6 +285,21 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
             event_counts, hist_counts, below_counts, record_limit, record_margin,
             record["times"], record["ids"], record["n"], spike_ids, spike_times, on_grid,
             *grid_lists)
+
+    mark = stamp(network, "montecarlo", "1d", dt, dict(zip(prepared["names"],
+                                                            prepared["grids"])),
+                 seed=seed, **settings)
+    saver = Checkpointer(checkpoint, checkpoint_every)
+
+    def result(done, interrupted, wall_time, cpu_time):
+        neurons["rng"] = state
+        return _result(prepared, sizes, dt, first, done, interrupted, record_steps,
+                       spike_counts, refractory_counts, hist_counts, below_counts,
+                       event_counts, wiring, record if record_spikes else None,
+                       wall_time, cpu_time, info={"seed": seed, "bridge": bool(bridge),
+                                                  "connectivity": connectivity,
+                                                  "timing": timing, "on_grid": on_grid},
+                       state=_state(mark, neurons, done, wiring, pop_offsets, on_grid))
 
     def advance(step, stop):
         nonlocal state
@@ -253,6 +320,9 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
                              f"fired more than {kernels.SPIKE_LIST_MARGIN} times within "
                              f"one step dt={dt!r} (runaway drive, t_ref = 0, or dt far "
                              f"too coarse)")
+        if reached < n_steps and saver.due():
+            saver.save_partial(result(reached, True, time.perf_counter() - started,
+                                      time.process_time() - cpu_started))
         return reached
 
     # Zero steps and no records change nothing but compile the kernel (or load numba's
@@ -260,45 +330,83 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     simulate(n_steps, n_steps, record_steps[:0])
     started = time.perf_counter()
     cpu_started = time.process_time()
-    done, interrupted = run_chunks(advance, 0, n_steps, "montecarlo", progress=False,
+    done, interrupted = run_chunks(advance, first, n_steps, "montecarlo", progress=False,
                                    dt=dt)
     kernels.end_grid_release(v, pop_offsets, on_grid)
-    wall_time = time.perf_counter() - started
-    cpu_time = time.process_time() - cpu_started
-    if interrupted:
-        # what was done: the first `done` steps and the records taken before step `done`
-        kept = record_steps < done
-        step_starts, record_steps = step_starts[:done], record_steps[kept]
-        spike_counts, refractory_counts = spike_counts[:, :done], refractory_counts[:, :done]
-        hist_counts, below_counts = hist_counts[kept], below_counts[kept]
+    out = result(done, interrupted, time.perf_counter() - started,
+                 time.process_time() - cpu_started)
+    saver.save_final(out)
+    return out
 
+
+# the grid engine's release lists, as returned by kernels.grid_release_lists
+_GRID_LISTS = ("next_released", "release_head", "n_refractory")
+
+
+def _restore(start, neurons, first) -> int:
+    """Load a saved state into the run's arrays; return the generator state."""
+    for key in ("v", "target", "ref_end", "lam", "inbox"):
+        copy_into(neurons[key], start[key])
+    tail = np.asarray(start["spikes"])
+    copy_into(neurons["spikes"][:, first - tail.shape[1]:first], tail)
+    return int(start["rng"])
+
+
+def _state(mark, neurons, done, wiring, pop_offsets, on_grid) -> dict:
+    """What a continued run needs (``Result.info["state"]``): neuron states, event
+    targets, refractory ends, cumulative intensities, the spike ring buffers, the
+    grid engine's release lists, the spike counts the delays still read, the
+    generator state and the step reached. The wiring is not stored: the seed
+    (in the stamp) draws it again."""
+    # at least one step: netCDF files cannot hold empty arrays
+    longest = int(np.max(np.diff(wiring["rate_coupling"][2]), initial=1))
+    v = neurons["v"].copy()
+    kernels.end_grid_release(v, pop_offsets, on_grid)
+    return {"stamp": mark, "step": int(done), "v": v,
+            "target": neurons["target"].copy(), "ref_end": neurons["ref_end"].copy(),
+            "lam": neurons["lam"].copy(), "inbox": neurons["inbox"].copy(),
+            "spikes": neurons["spikes"][:, max(0, done - longest):done].copy(),
+            **{key: a.copy() for key, a in zip(_GRID_LISTS, neurons["grid_lists"])},
+            # a decimal string: netCDF files have no 64-bit unsigned integers
+            "rng": str(int(neurons["rng"]))}
+
+
+def _result(prepared, sizes, dt, first, done, interrupted, record_steps, spike_counts,
+            refractory_counts, hist_counts, below_counts, event_counts, wiring, record,
+            wall_time, cpu_time, info, state) -> Result:
+    """The Result of steps ``first .. done - 1`` (records taken before step ``done``,
+    or at it when the run is complete)."""
+    n_steps = spike_counts.shape[1]
+    kept = record_steps < done if done < n_steps else np.ones(record_steps.size, bool)
     rates, refractory, densities, below = {}, {}, {}, {}
     for p, name in enumerate(prepared["names"]):
         size = sizes[name]
-        rates[name] = spike_counts[p] / (size * dt)
-        refractory[name] = refractory_counts[p] / size
+        rates[name] = spike_counts[p, first:done] / (size * dt)
+        refractory[name] = refractory_counts[p, first:done] / size
         cols = slice(prepared["grid_offsets"][p], prepared["grid_offsets"][p + 1])
-        densities[name] = hist_counts[:, cols] / (size * prepared["grid_width"][p])
-        below[name] = below_counts[:, p] / size
-    info = {"seed": seed, "n_steps": n_steps, "bridge": bool(bridge),
-            "interrupted": interrupted, "steps_done": done,
-            "connectivity": connectivity, "timing": timing, "n_neurons": dict(sizes),
-            "grid_timing": dict(zip(prepared["names"], on_grid.tolist())),
-            "input_events": dict(zip(prepared["names"], event_counts.tolist())),
-            "below_grid": below,
-            "cpu_time": cpu_time,
-            "neuron_steps_per_second": n_total * done / max(wall_time, 1e-12)}
+        densities[name] = hist_counts[kept][:, cols] / (size * prepared["grid_width"][p])
+        below[name] = below_counts[kept][:, p] / size
+    n_total = int(prepared["pop_offsets"][-1])
+    on_grid = info.pop("on_grid")
+    info.update({"n_steps": n_steps - first, "interrupted": interrupted,
+                 "steps_done": done - first, "n_neurons": dict(sizes),
+                 "grid_timing": dict(zip(prepared["names"], on_grid.tolist())),
+                 "input_events": dict(zip(prepared["names"], event_counts.tolist())),
+                 "below_grid": below, "cpu_time": cpu_time,
+                 "neuron_steps_per_second": n_total * (done - first) / max(wall_time, 1e-12),
+                 "state": state})
     if wiring["labels"]:
         delivered = wiring["spiking"][-1]
         info["delivered_events"] = dict(zip(wiring["labels"], delivered.tolist()))
         info["synapses"] = dict(zip(wiring["labels"], wiring["synapses"]))
         info["delivered_events_per_second"] = int(delivered.sum()) / max(wall_time, 1e-12)
-    if record_spikes:
-        info["spikes"] = _split_spikes(record, prepared["names"], pop_offsets)
+    if record is not None:
+        info["spikes"] = _split_spikes(record, prepared["names"], prepared["pop_offsets"])
     common = set(sizes.values())
     return Result(
-        t=step_starts, dt=dt, rates=rates, record_times=record_steps * dt,
-        densities=densities, grids=dict(zip(prepared["names"], prepared["grids"])),
+        t=np.arange(first, done) * dt, dt=dt, rates=rates,
+        record_times=record_steps[kept] * dt, densities=densities,
+        grids=dict(zip(prepared["names"], prepared["grids"])),
         backend="montecarlo", wall_time=wall_time,
         n_neurons=common.pop() if len(common) == 1 else dict(sizes),
         refractory=refractory, info=info)
@@ -337,13 +445,17 @@ def _split_spikes(record, names, pop_offsets) -> dict:
 
 
 # --- preparation ---------------------------------------------------------------------------
-def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
-    """Flatten the network into the kernel's per-population and per-connection arrays."""
+def _prepare(network, t_end, dt, sizes, step_starts, connectivity, first=0, grids=None
+             ) -> dict:
+    """Flatten the network into the kernel's per-population and per-connection arrays
+    (tables per step from step 0; a continued run, from step ``first``, fills those of
+    its own steps; ``grids``: the saved grids of the run it continues)."""
+    saved = grids
     names, pops, grids = [], [], []
     params = {key: [] for key in ("tau_m", "v_th", "v_reset", "e_l", "t_ref")}
     jump_scale, jump_shift, jump_rate, jump_offsets = [], [], [], [0]
     rate_coupled, spiking, has_diffusion = [], [], []
-    n_steps = step_starts.size
+    n_steps = first + step_starts.size
     index = {name: p for p, name in enumerate(network.populations)}
     diffusion_mean = np.zeros((len(network.populations), n_steps))
     diffusion_variance = np.zeros((len(network.populations), n_steps))
@@ -352,7 +464,8 @@ def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
         if not isinstance(model, LIF):
             raise NotImplementedError(f"the montecarlo backend simulates LIF populations; "
                                       f"population {name!r} has {type(model).__name__}")
-        grid = network.grid_of(pop, t_end, dt)
+        grid = (network.grid_of(pop, t_end, dt) if saved is None
+                else Grid(**{model.state_vars[0]: tuple(saved[name][0])}))
         if grid.ndim != 1:
             raise ValueError(f"population {name!r}: an LIF grid must be 1D, got {grid!r}")
         names.append(name)
@@ -376,7 +489,8 @@ def _prepare(network, t_end, dt, sizes, step_starts, connectivity) -> dict:
                 rate_coupled.append((conn, len(jump_scale) if conn.input == "jump" else -1,
                                      p))
             else:
-                rate = network.source_rate_table(conn, step_starts, dt)
+                rate = np.zeros(n_steps)
+                rate[first:] = network.source_rate_table(conn, step_starts, dt)
             if conn.input == "jump":
                 scale, shift = _jump_map(conn)
                 jump_scale.append(scale)

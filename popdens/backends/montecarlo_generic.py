@@ -32,6 +32,7 @@ population's measured rate of earlier steps, weighted by the delay's lags (as
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -39,15 +40,28 @@ import numpy as np
 
 from .._checks import UnknownOptionError, check_positive
 from ..delays import delayed_rates
+from ..grid import Grid
 from ..models.base import ThresholdReset, rk4_step
 from ..network import PoissonSource
+from ..progress import run_chunks
 from ..result import Result
 from . import common as _mc
 from .common import MC_DEFAULT_INTERNAL_DT
+from .continuation import (
+    Checkpointer,
+    check_checkpoint,
+    checked_state,
+    continued_seed,
+    copy_into,
+    saved_grids,
+    shifted_record_times,
+    stamp,
+)
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
-OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
+OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity", "init",
+           "checkpoint", "checkpoint_every")
 
 DEFAULT_INTERNAL_DT = MC_DEFAULT_INTERNAL_DT
 """Default internal step (s): first-order event timing; the rate error it causes is
@@ -57,10 +71,11 @@ measured in ``tests/models/test_user_model.py``."""
 class _Population:
     """One population's neurons and inputs, advanced by :meth:`step`."""
 
-    def __init__(self, pop, grid, n, rng, network, step_starts, dt):
+    def __init__(self, pop, grid, n, rng, network, step_starts, dt, first=0, draw=True):
         self.pop, self.model, self.grid, self.n = pop, pop.model, grid, n
         self.rule = self.model.spike_rule
-        self.y = _mc.initial_states(pop, grid, n, rng).T.copy()   # (ndim, n)
+        self.y = (_mc.initial_states(pop, grid, n, rng).T.copy() if draw    # (ndim, n)
+                  else np.zeros((len(self.model.state_vars), n)))
         self.var = self.model.state_vars.index(self.rule.var)
         self.input_axis = self.model.state_vars.index(self.model.input_var)
         self.release_at = np.full(n, -np.inf)          # end of refractory period
@@ -69,12 +84,14 @@ class _Population:
                           for v, d in self.model.intrinsic_diffusion().items() if d > 0.0]
         self.inputs = []
         for conn in network.inputs_of(pop):
+            # tables per step from step 0 (a continued run fills those of its steps)
+            table = np.zeros(first + step_starts.size)
             if isinstance(conn.pre, PoissonSource):
-                table = network.source_rate_table(conn, step_starts, dt)
+                table[first:] = network.source_rate_table(conn, step_starts, dt)
                 self.inputs.append([conn, table, None])
             else:
                 lags = conn.delay.explicit_lag_weights(dt)
-                self.inputs.append([conn, np.zeros(step_starts.size), lags])
+                self.inputs.append([conn, table, lags])
 
     def step(self, t, h, rates, rng):
         """Advance by ``h`` from ``t`` with input ``rates`` (one per connection);
@@ -169,14 +186,18 @@ class _Population:
 
 
 def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None, record_times=(),
-        internal_dt: float | None = None, connectivity: str = "poisson",
-        **options) -> Result:
+        internal_dt: float | None = None, connectivity: str = "poisson", init=None,
+        checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
     """Simulate ``network`` neuron by neuron through the model interface.
 
     Parameters and result as for the N-D Monte Carlo backend
     (:func:`popdens.backends.montecarlo_nd.run`); ``internal_dt`` (default 10 us) is the
     internal step; ``input="diffusion"`` connections are simulated (Euler-Maruyama with
-    the Brownian-bridge threshold correction).
+    the Brownian-bridge threshold correction). The run goes in slices (Ctrl-C stops it
+    between two, :func:`popdens.progress.run_chunks`); ``init=`` continues a result
+    (neuron states, refractory ends, the spike counts the delays read and the NumPy
+    generator's state, ``info["state"]``), ``checkpoint=`` writes the run so far every
+    ``checkpoint_every`` seconds of wall time.
     """
     if options:
         unknown = ", ".join(sorted(options))
@@ -192,47 +213,145 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None, record_ti
     t_end = check_positive("t_end", t_end)
     dt = check_positive("dt", dt)
     sizes = _mc.check_sizes(network, n_neurons)
-    seed = _mc.check_seed(seed)
     h_max = DEFAULT_INTERNAL_DT if internal_dt is None else check_positive(
         "internal_dt", internal_dt)
+    settings = {"n_neurons": dict(sizes), "connectivity": connectivity,
+                "internal_dt": h_max}
+    start = None
+    if init is not None:
+        start = checked_state(init, network, "montecarlo", "generic", dt,
+                              {n: p.grid for n, p in network.populations.items()},
+                              **settings)
+    seed = continued_seed(start, seed)
+    if checkpoint is not None:
+        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
     n_sub = max(1, math.ceil(dt / h_max - 1e-9))
-    h = dt / n_sub
-    n_steps = max(1, math.ceil(t_end / dt - 1e-9))
-    step_starts = np.arange(n_steps) * dt
-    record_steps = _mc.record_steps(record_times, t_end, dt, n_steps)
-    init_seq, run_seq = np.random.SeedSequence(seed).spawn(2)
-    init_rng, rng = np.random.default_rng(init_seq), np.random.default_rng(run_seq)
-    pops = {name: _Population(pop, network.grid_of(pop, t_end, dt), sizes[name], init_rng,
-                              network, step_starts, dt)
-            for name, pop in network.populations.items()}
-    spikes = {name: np.zeros(n_steps) for name in pops}
-    refractory = {name: np.zeros(n_steps) for name in pops}
-    densities = {name: np.zeros((record_steps.size, *p.grid.shape))
-                 for name, p in pops.items()}
-    outside = {name: np.zeros(record_steps.size) for name in pops}
+    # a continued run counts steps from where the result stopped (tables from step 0)
+    first = int(start["step"]) if start is not None else 0
+    n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
+    record_steps = first + _mc.record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
+    sim = _Simulation(network, sizes, seed, (t_end, dt), n_sub, first, n_steps,
+                      record_steps, start)
+    mark = stamp(network, "montecarlo", "generic", dt,
+                 {name: p.grid for name, p in sim.pops.items()}, seed=seed, **settings)
+    saver = Checkpointer(checkpoint, checkpoint_every)
     started = time.perf_counter()
-    for step in range(n_steps):
-        _record(pops, record_steps, step, densities, outside)
-        _update_coupled_rates(pops, spikes, sizes, dt, step)
-        for name, p in pops.items():
-            rates = [table[step] for _, table, _ in p.inputs]
-            for sub in range(n_sub):
-                spikes[name][step] += p.step(step * dt + sub * h, h, rates, rng)
-            refractory[name][step] = float(np.isnan(p.y[p.var]).sum()) / p.n
-    wall_time = time.perf_counter() - started
-    common = set(sizes.values())
-    return Result(
-        t=step_starts, dt=dt,
-        rates={name: spikes[name] / (sizes[name] * dt) for name in pops},
-        record_times=record_steps * dt, densities=densities,
-        grids={name: p.grid for name, p in pops.items()}, backend="montecarlo",
-        wall_time=wall_time, refractory=refractory,
-        n_neurons=common.pop() if len(common) == 1 else dict(sizes),
-        info={"seed": seed, "n_steps": n_steps, "n_neurons": dict(sizes),
-              "connectivity": connectivity, "internal_dt": h,
-              "internal_steps_per_step": n_sub, "outside_grid": outside,
-              "integrator": {name: "model flow over the internal step, events at step "
-                                   "ends (first order)" for name in pops}})
+
+    def result(done, interrupted):
+        return sim.result(done, interrupted, time.perf_counter() - started,
+                          {"seed": seed, "connectivity": connectivity,
+                           "state": sim.saved_state(done, mark)})
+
+    def advance(step, stop):
+        sim.advance(step, stop)
+        if stop < n_steps and saver.due():
+            saver.save_partial(result(stop, True))
+        return stop
+    done, interrupted = run_chunks(advance, first, n_steps, "montecarlo (model interface)",
+                                   progress=False, max_chunk=_SLICE_STEPS, dt=dt)
+    if done == n_steps:
+        sim.record(n_steps)
+    out = result(done, interrupted)
+    saver.save_final(out)
+    return out
+
+
+# Steps per slice between two Ctrl-C checks (NumPy steps: each a few ms at 10^4 neurons).
+_SLICE_STEPS = 50
+
+
+class _Simulation:
+    """The populations of one run, their per-step counts and records."""
+
+    def __init__(self, network, sizes, seed, times, n_sub, first, n_steps, record_steps,
+                 start):
+        t_end, dt = times
+        init_seq, run_seq = np.random.SeedSequence(seed).spawn(2)
+        init_rng, self.rng = np.random.default_rng(init_seq), np.random.default_rng(run_seq)
+        saved = saved_grids(start) if start is not None else {}
+        step_starts = np.arange(first, n_steps) * dt
+        self.pops = {}
+        for name, pop in network.populations.items():
+            grid = (Grid(**{ax: tuple(limits) for ax, limits in
+                            zip(pop.model.state_vars, saved[name])}) if start is not None
+                    else network.grid_of(pop, t_end, dt))
+            # a continued run draws no initial states (its neurons are restored)
+            self.pops[name] = _Population(pop, grid, sizes[name], init_rng, network,
+                                          step_starts, dt, first, draw=start is None)
+        self.sizes, self.dt, self.n_sub, self.h = sizes, dt, n_sub, dt / n_sub
+        self.first, self.record_steps = first, record_steps
+        self.spikes = {name: np.zeros(n_steps) for name in self.pops}
+        self.refractory = {name: np.zeros(n_steps) for name in self.pops}
+        self.densities = {name: np.zeros((record_steps.size, *p.grid.shape))
+                          for name, p in self.pops.items()}
+        self.outside = {name: np.zeros(record_steps.size) for name in self.pops}
+        self.taken = np.zeros(record_steps.size, dtype=bool)
+        if start is not None:
+            self._restore(start)
+
+    def advance(self, step, stop):
+        """Steps ``step .. stop - 1``."""
+        h = self.h
+        for k in range(step, stop):
+            self.record(k)
+            _update_coupled_rates(self.pops, self.spikes, self.sizes, self.dt, k)
+            for name, p in self.pops.items():
+                rates = [table[k] for _, table, _ in p.inputs]
+                for sub in range(self.n_sub):
+                    self.spikes[name][k] += p.step(k * self.dt + sub * h, h, rates,
+                                                   self.rng)
+                self.refractory[name][k] = float(np.isnan(p.y[p.var]).sum()) / p.n
+
+    def record(self, step):
+        """Histograms of the records due at the start of ``step``."""
+        for r in np.flatnonzero(self.record_steps == step):
+            self.taken[r] = True
+            _record_one(self.pops, r, self.densities, self.outside)
+
+    def saved_state(self, done, mark) -> dict:
+        """What a continued run needs: neuron states and refractory ends, the spike
+        counts the delays still read, the generator's state, the step reached."""
+        # at least one step: netCDF files cannot hold empty arrays
+        longest = max((lags.size for p in self.pops.values() for _, _, lags in p.inputs
+                       if lags is not None), default=1)
+        return {"stamp": mark, "step": int(done),
+                "y": {name: p.y.copy() for name, p in self.pops.items()},
+                "release_at": {name: p.release_at.copy() for name, p in self.pops.items()},
+                "spikes": {name: counts[max(0, done - longest):done].copy()
+                           for name, counts in self.spikes.items()},
+                "rng": json.dumps(self.rng.bit_generator.state)}
+
+    def _restore(self, start) -> None:
+        for name, p in self.pops.items():
+            copy_into(p.y, start["y"][name])
+            copy_into(p.release_at, start["release_at"][name])
+            tail = np.asarray(start["spikes"][name])
+            copy_into(self.spikes[name][self.first - tail.size:self.first], tail)
+        self.rng.bit_generator.state = json.loads(start["rng"])
+
+    def result(self, done, interrupted, wall_time, info) -> Result:
+        """The Result of steps ``first .. done - 1`` and the records taken."""
+        first, dt, sizes = self.first, self.dt, self.sizes
+        kept = self.taken
+        common = set(sizes.values())
+        return Result(
+            t=np.arange(first, done) * dt, dt=dt,
+            rates={name: self.spikes[name][first:done] / (sizes[name] * dt)
+                   for name in self.pops},
+            record_times=self.record_steps[kept] * dt,
+            densities={name: d[kept] for name, d in self.densities.items()},
+            grids={name: p.grid for name, p in self.pops.items()}, backend="montecarlo",
+            wall_time=wall_time,
+            refractory={name: r[first:done].copy() for name, r in self.refractory.items()},
+            n_neurons=common.pop() if len(common) == 1 else dict(sizes),
+            info={**info, "n_steps": self.spikes[next(iter(self.pops))].size - first,
+                  "n_neurons": dict(sizes), "interrupted": interrupted,
+                  "steps_done": done - first, "internal_dt": self.h,
+                  "internal_steps_per_step": self.n_sub,
+                  "outside_grid": {name: o[kept] for name, o in self.outside.items()},
+                  "integrator": {name: "model flow over the internal step, events at "
+                                       "step ends (first order)" for name in self.pops}})
 
 
 def _update_coupled_rates(pops, spikes, sizes, dt, step):
@@ -246,9 +365,8 @@ def _update_coupled_rates(pops, spikes, sizes, dt, step):
             table[step] = conn.n_syn * delayed_rates(measured, lags, step, step + 1)[0]
 
 
-def _record(pops, record_steps, step, densities, outside):
-    for r in np.flatnonzero(record_steps == step):
-        for name, p in pops.items():
-            counts, off_grid = p.histogram()
-            densities[name][r] = counts / (p.n * p.grid.cell_volume)
-            outside[name][r] = off_grid / p.n
+def _record_one(pops, r, densities, outside):
+    for name, p in pops.items():
+        counts, off_grid = p.histogram()
+        densities[name][r] = counts / (p.n * p.grid.cell_volume)
+        outside[name][r] = off_grid / p.n

@@ -21,21 +21,32 @@ import numpy as np
 
 from .._checks import UnknownOptionError, check_positive
 from ..delays import delayed_rates
+from ..grid import Grid
 from ..kernels import mc_engine as engine
 from ..network import PoissonSource
 from ..progress import run_chunks
 from ..result import Result
 from . import montecarlo_generic
 from .common import MC_DEFAULT_INTERNAL_DT
-from .common import check_seed as _check_seed
 from .common import check_sizes as _check_sizes
 from .common import initial_states as _initial_states
 from .common import record_steps as _record_steps
+from .continuation import (
+    Checkpointer,
+    check_checkpoint,
+    checked_state,
+    continued_seed,
+    copy_into,
+    saved_grids,
+    shifted_record_times,
+    stamp,
+)
 from .mc_wiring import check_indegree, wire
 
 __all__ = ["run", "DEFAULT_INTERNAL_DT"]
 
-OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity")
+OPTIONS = ("n_neurons", "seed", "record_times", "internal_dt", "connectivity", "init",
+           "checkpoint", "checkpoint_every")
 CONNECTIVITIES = ("poisson", "fixed_indegree")
 # Places beyond twice the largest population in the spike list of fixed in-degree runs
 _SPIKE_LIST_MARGIN = 1024
@@ -54,7 +65,7 @@ def _compiled(model) -> bool:
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         record_times=(), internal_dt: float | None = None, connectivity: str = "poisson",
-        **options) -> Result:
+        init=None, checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
     """Simulate ``network`` neuron by neuron.
 
     Parameters
@@ -96,6 +107,11 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         reaches its targets at the step boundary nearest to ``t + delay`` (at the
         earliest the next one) and is applied there (``info["delivered_events"]``).
 
+    init, checkpoint, checkpoint_every
+        Continue a result of this network (its ``info["state"]``), and write the run so
+        far to a ``.npz`` checkpoint, as for the 1D Monte Carlo
+        (:func:`popdens.backends.montecarlo.run`).
+
     Returns
     -------
     Result
@@ -118,28 +134,55 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         # user-written models (or LIF beside N-D models): the interface-only engine
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
-                                      connectivity=connectivity, **options)
+                                      connectivity=connectivity, init=init,
+                                      checkpoint=checkpoint,
+                                      checkpoint_every=checkpoint_every, **options)
     _check_options(network, connectivity, options)
     t_end = check_positive("t_end", t_end)
     dt = check_positive("dt", dt)
     if dt > t_end:
         raise ValueError(f"dt must be <= t_end, got dt={dt!r}, t_end={t_end!r}")
     sizes = _check_sizes(network, n_neurons)
-    seed = _check_seed(seed)
     internal_dt = DEFAULT_INTERNAL_DT if internal_dt is None else check_positive(
         "internal_dt", internal_dt)
-    n_steps = max(1, math.ceil(t_end / dt - 1e-9))
-    step_starts = np.arange(n_steps) * dt
-    record_steps = _record_steps(record_times, t_end, dt, n_steps)
-    prep = _prepare(network, t_end, dt, step_starts, sizes, connectivity)
+    settings = {"n_neurons": dict(sizes), "connectivity": connectivity,
+                "internal_dt": internal_dt}
+    start = None
+    if init is not None:
+        start = checked_state(init, network, "montecarlo", "nd", dt,
+                              {n: p.grid for n, p in network.populations.items()},
+                              **settings)
+    seed = continued_seed(start, seed)
+    if checkpoint is not None:
+        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    # a continued run counts steps from where the result stopped (tables from step 0)
+    first = int(start["step"]) if start is not None else 0
+    n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
+    record_steps = first + _record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
+    prep = _prepare(network, t_end, dt, np.arange(first, n_steps) * dt, sizes,
+                    connectivity, first, saved_grids(start) if start is not None else None)
     sim = _Simulation(prep, sizes, seed, dt, math.ceil(dt / internal_dt - 1e-9),
-                      record_steps, n_steps)
+                      record_steps, n_steps, start)
+    mark = stamp(network, "montecarlo", "nd", dt, dict(zip(prep["names"], prep["grids"])),
+                 seed=seed, **settings)
+    saver = Checkpointer(checkpoint, checkpoint_every)
     started = time.perf_counter()
-    done, interrupted = run_chunks(sim.advance, 0, n_steps, "montecarlo (N-D)",
+
+    def result(done, interrupted):
+        return _result(prep, sim, sizes, seed, connectivity, first, record_steps, done,
+                       interrupted, time.perf_counter() - started, mark)
+
+    def advance(step, stop):
+        reached = sim.advance(step, stop)
+        if reached < n_steps and saver.due():
+            saver.save_partial(result(reached, True))
+        return reached
+    done, interrupted = run_chunks(advance, first, n_steps, "montecarlo (N-D)",
                                    progress=False, max_chunk=sim.block, dt=dt)
-    wall_time = time.perf_counter() - started
-    return _result(prep, sim, sizes, seed, connectivity, step_starts, record_steps, done,
-                   interrupted, wall_time)
+    out = result(done, interrupted)
+    saver.save_final(out)
+    return out
 
 
 def _check_options(network, connectivity, options) -> None:
@@ -163,21 +206,22 @@ def _check_options(network, connectivity, options) -> None:
 class _Simulation:
     """The kernel's arrays of one run and the calls that advance it."""
 
-    def __init__(self, prep, sizes, seed, dt, n_sub, record_steps, n_steps):
+    def __init__(self, prep, sizes, seed, dt, n_sub, record_steps, n_steps, start=None):
         n_pop = len(prep["names"])
         counts = np.array([sizes[name] for name in prep["names"]], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         total = int(offsets[-1])
         init_seq, kernel_seq, wiring_seq, delay_seq = np.random.SeedSequence(seed).spawn(4)
-        init_rng = np.random.default_rng(init_seq)
         width = max(grid.ndim for grid in prep["grids"])
         y = np.zeros((total, width))
-        for p, (pop, grid) in enumerate(zip(prep["pops"], prep["grids"])):
-            y[offsets[p]:offsets[p + 1], :grid.ndim] = _initial_states(
-                pop, grid, int(counts[p]), init_rng)
         target = np.empty(total)
-        self.state = engine.seed_targets(kernel_seq.generate_state(1, dtype=np.uint64)[0],
-                                         target)
+        if start is None:
+            init_rng = np.random.default_rng(init_seq)
+            for p, (pop, grid) in enumerate(zip(prep["pops"], prep["grids"])):
+                y[offsets[p]:offsets[p + 1], :grid.ndim] = _initial_states(
+                    pop, grid, int(counts[p]), init_rng)
+            self.state = engine.seed_targets(
+                kernel_seq.generate_state(1, dtype=np.uint64)[0], target)
         self.n_sub = np.array([1 if type(m).exact else max(1, n_sub)
                                for m in prep["models"]], dtype=np.int64)
         self.counts, self.dt, self.record_steps = counts, dt, record_steps
@@ -209,9 +253,39 @@ class _Simulation:
         # slices of at most the shortest coupling lag: within one, every input rate is known
         self.block = min((int(np.flatnonzero(lags)[0]) for *_, lags in self.coupling),
                          default=None)
+        self.first = int(start["step"]) if start is not None else 0
+        if start is not None:
+            self._restore(start)
         # zero steps change nothing but compile (or load from numba's cache) the kernel,
         # so that wall_time measures the simulation only
-        self._simulate(0, 0, self.rec._replace(steps=record_steps[:0]))
+        self._simulate(self.first, self.first, self.rec._replace(steps=record_steps[:0]))
+
+    def _arrays(self) -> dict:
+        """The arrays that hold the state of the neurons and of the spikes in flight."""
+        return {"y": self.pops.y, "target": self.pops.target,
+                "held_until": self.pops.held_until, "lam": self.pops.lam,
+                "inbox": self.wiring.inbox}
+
+    def saved_state(self, done: int, mark: dict) -> dict:
+        """What a continued run needs (``Result.info["state"]``): neuron states, event
+        targets, refractory ends, cumulative intensities, spike ring buffers, the spike
+        counts the delays still read, the generator state and the step reached (the
+        wiring is drawn again from the seed in ``mark``)."""
+        # at least one step: netCDF files cannot hold empty arrays
+        longest = max((lags.size for *_, lags in self.coupling), default=1)
+        out = {key: value.copy() for key, value in self._arrays().items()}
+        out.update(stamp=mark, step=int(done),
+                   spikes=self.rec.spikes[:, max(0, done - longest):done].copy(),
+                   # a decimal string: netCDF files have no 64-bit unsigned integers
+                   rng=str(int(self.state)))
+        return out
+
+    def _restore(self, start: dict) -> None:
+        for key, kept in self._arrays().items():
+            copy_into(kept, start[key])
+        tail = np.asarray(start["spikes"])
+        copy_into(self.rec.spikes[:, self.first - tail.shape[1]:self.first], tail)
+        self.state = np.uint64(int(start["rng"]))
 
     def _simulate(self, begin, end, rec):
         self.state = self.kernel(begin, end, self.dt, np.uint64(self.state), self.models,
@@ -228,17 +302,17 @@ class _Simulation:
         return stop
 
 
-def _result(prep, sim, sizes, seed, connectivity, step_starts, record_steps, done,
-            interrupted, wall_time) -> Result:
+def _result(prep, sim, sizes, seed, connectivity, first, record_steps, done,
+            interrupted, wall_time, mark) -> Result:
+    """The Result of steps ``first .. done - 1`` (records taken before step ``done``, or
+    at it when the run is complete)."""
     rec, dt = sim.rec, sim.dt
-    spike_counts, refractory_counts = rec.spikes, rec.refractory
-    hist_counts, outside_counts = rec.hist, rec.outside
-    if interrupted:
-        # the first `done` steps and the records taken before step `done`
-        kept = record_steps < done
-        step_starts, record_steps = step_starts[:done], record_steps[kept]
-        spike_counts, refractory_counts = spike_counts[:, :done], refractory_counts[:, :done]
-        hist_counts, outside_counts = hist_counts[kept], outside_counts[kept]
+    n_steps = rec.spikes.shape[1]
+    kept = record_steps < done if done < n_steps else np.ones(record_steps.size, bool)
+    step_starts, record_steps = np.arange(first, done) * dt, record_steps[kept]
+    spike_counts = rec.spikes[:, first:done]
+    refractory_counts = rec.refractory[:, first:done]
+    hist_counts, outside_counts = rec.hist[kept], rec.outside[kept]
     rates, refractory, densities, outside = {}, {}, {}, {}
     for p, name in enumerate(prep["names"]):
         grid = prep["grids"][p]
@@ -249,10 +323,11 @@ def _result(prep, sim, sizes, seed, connectivity, step_starts, record_steps, don
         densities[name] = (hist_counts[:, cols] / (size * grid.cell_volume)).reshape(
             (record_steps.size, *grid.shape))
         outside[name] = outside_counts[:, p] / size
-    neuron_steps = int(np.sum(sim.counts * sim.n_sub)) * done
+    neuron_steps = int(np.sum(sim.counts * sim.n_sub)) * (done - first)
     n_sub = int(np.max(sim.n_sub))
-    info = {"seed": seed, "n_steps": rec.spikes.shape[1], "n_neurons": dict(sizes),
-            "interrupted": interrupted, "steps_done": done,
+    info = {"seed": seed, "n_steps": n_steps - first, "n_neurons": dict(sizes),
+            "interrupted": interrupted, "steps_done": done - first,
+            "state": sim.saved_state(done, mark),
             "connectivity": connectivity, "internal_dt": dt / n_sub,
             "internal_steps_per_step": n_sub,
             "integrator": {name: type(m).integrator
@@ -275,13 +350,19 @@ def _result(prep, sim, sizes, seed, connectivity, step_starts, record_steps, don
 
 
 # --- preparation ---------------------------------------------------------------------------
-def _prepare(network, t_end, dt, step_starts, sizes, connectivity) -> dict:
-    """Flatten the network into the kernel's arrays."""
+def _prepare(network, t_end, dt, step_starts, sizes, connectivity, first=0, saved=None
+             ) -> dict:
+    """Flatten the network into the kernel's arrays (tables per step from step 0; a
+    continued run, from step ``first``, fills those of its steps; ``saved``: the grids
+    of the run it continues)."""
     names, pops, grids, models, spiking = [], [], [], [], []
+    n_steps = first + step_starts.size
     jump_weight, jump_reversal, jump_rate, jump_offsets = [], [], [], [0]
     coupling = []
     for name, pop in network.populations.items():
-        grid = network.grid_of(pop, t_end, dt)
+        grid = (network.grid_of(pop, t_end, dt) if saved is None else
+                Grid(**{ax: tuple(limits) for ax, limits in
+                        zip(pop.model.state_vars, saved[name])}))
         names.append(name)
         pops.append(pop)
         grids.append(grid)
@@ -289,7 +370,8 @@ def _prepare(network, t_end, dt, step_starts, sizes, connectivity) -> dict:
         for conn in network.inputs_of(pop):
             _check_connection(conn)
             if isinstance(conn.pre, PoissonSource):
-                rate = network.source_rate_table(conn, step_starts, dt)
+                rate = np.zeros(n_steps)
+                rate[first:] = network.source_rate_table(conn, step_starts, dt)
             elif connectivity == "fixed_indegree":
                 check_indegree(conn, sizes)
                 spiking.append(conn)
@@ -298,7 +380,7 @@ def _prepare(network, t_end, dt, step_starts, sizes, connectivity) -> dict:
                 # filled block by block from the pre population's measured rate
                 coupling.append((len(jump_weight), conn.pre.name, conn.n_syn,
                                  conn.delay.explicit_lag_weights(dt)))
-                rate = np.zeros(step_starts.size)
+                rate = np.zeros(n_steps)
             jump_weight.append(conn.weight)
             jump_reversal.append(np.nan if conn.reversal is None else conn.reversal)
             jump_rate.append(rate)
@@ -313,7 +395,7 @@ def _prepare(network, t_end, dt, step_starts, sizes, connectivity) -> dict:
         "jump_weight": np.asarray(jump_weight, dtype=float),
         "jump_reversal": np.asarray(jump_reversal, dtype=float),
         "jump_rate": (np.ascontiguousarray(jump_rate, dtype=float) if jump_rate
-                      else np.zeros((0, step_starts.size))),
+                      else np.zeros((0, n_steps))),
         **_grid_arrays(grids)}
 
 
