@@ -504,7 +504,11 @@ def _main_check(args) -> int:
         net = scenario.network
         print(f"{path}: OK ({len(net.populations)} population"
               f"{'s' if len(net.populations) != 1 else ''}, {len(net.sources)} source"
-              f"{'s' if len(net.sources) != 1 else ''}, {len(net.connections)} connection"
+              f"{'s' if len(net.sources) != 1 else ''}, "
+              + (f"{len(net.rate_populations)} rate unit"
+                 f"{'s' if len(net.rate_populations) != 1 else ''}, "
+                 if net.rate_populations else "")
+              + f"{len(net.connections)} connection"
               f"{'s' if len(net.connections) != 1 else ''}; t_end = {scenario.t_end:g} s, "
               f"backend {scenario.backend})")
     return status

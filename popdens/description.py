@@ -22,7 +22,7 @@ from ._version import __version__
 from .rates import piecewise, sinusoid
 
 __all__ = ["describe", "describe_rate", "describe_delay", "describe_model",
-           "NOT_SERIALISABLE"]
+           "describe_rate_unit", "NOT_SERIALISABLE"]
 
 NOT_SERIALISABLE = "callable, not serialisable"
 
@@ -140,6 +140,32 @@ def describe_delay(delay):
     return {"distribution": kind, "repr": repr(delay), "note": "not serialisable"}
 
 
+def _spec_or_marker(obj):
+    """``obj.spec()`` when it has one (transfer functions, synaptic filters), else the
+    not-serialisable marker of a callable."""
+    spec = getattr(obj, "spec", None)
+    if callable(spec):
+        return _plain(spec())
+    return {"shape": "callable", "repr": repr(obj), "note": NOT_SERIALISABLE}
+
+
+def describe_rate_unit(unit) -> dict:
+    """The JSON-able description of a rate unit (:class:`popdens.RatePopulation`).
+
+    Returns
+    -------
+    dict
+        ``{"tau", "transfer", "bias", "drive", "r0", "method"}``: ``transfer`` is the
+        transfer function's ``spec()`` (``{"kind": "sigmoid", "max_rate": ..., ...}``)
+        or the callable marker; ``drive`` is None, a number, or a rate spec as
+        :func:`describe_rate` gives it.
+    """
+    return {"tau": float(unit.tau), "transfer": _spec_or_marker(unit.transfer),
+            "bias": float(unit.bias),
+            "drive": None if unit.drive is None else describe_rate(unit.drive),
+            "r0": float(unit.r0), "method": unit.method}
+
+
 def _describe_grid(grid):
     if grid is None:
         return None
@@ -158,7 +184,10 @@ def describe(network) -> dict:
     dict
         ``{"popdens_version", "populations": {name: {"model", "params", "grid", "init"}},
         "sources": {name: {"rate": spec}}, "connections": [{"pre", "post", "weight",
-        "n_syn", "delay", "input", "reversal"}]}``. ``grid`` is ``{axis: [lower, upper,
+        "n_syn", "delay", "input", "reversal"}]}``, and ``"rate_units": {name:
+        describe_rate_unit(...)}`` when the network has rate units (a connection with
+        a synaptic filter adds ``"synapse": {"kind": "psc", "tau_s", "n"}`` or
+        ``{"kind": "biexponential", "tau_rise", "tau_decay"}``). ``grid`` is ``{axis: [lower, upper,
         num_cells]}`` or None (the model's default grid; the grid actually used is in
         ``Result.grids``); ``init`` is None or the callable marker. The layout matches a
         scenario file's, so :func:`popdens.scenario.network_from_dict` rebuilds the
@@ -195,6 +224,10 @@ def describe(network) -> dict:
             "input": conn.input,
             "reversal": None if conn.reversal is None else float(conn.reversal)})
         if getattr(conn, "synapse", None) is not None:
-            connections[-1]["synapse"] = repr(conn.synapse)
-    return {"popdens_version": __version__, "populations": populations,
-            "sources": sources, "connections": connections}
+            connections[-1]["synapse"] = _spec_or_marker(conn.synapse)
+    out = {"popdens_version": __version__, "populations": populations,
+           "sources": sources, "connections": connections}
+    units = getattr(network, "rate_populations", {})
+    if units:   # only then, so descriptions of purely spiking networks keep their layout
+        out["rate_units"] = {name: describe_rate_unit(u) for name, u in units.items()}
+    return out

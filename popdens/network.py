@@ -610,6 +610,11 @@ class Network:
         return grid
 
     # --- running ------------------------------------------------------------------------
+    def describe(self) -> dict:
+        """The JSON-able description of this network (:func:`popdens.describe`): the
+        layout of a scenario file, rate units and synaptic filters included."""
+        return describe(self)
+
     def run(self, t_end: float, dt: float, backend: str = "density", **options):
         """Simulate the network from t = 0 to ``t_end`` with output step ``dt``.
 

@@ -19,6 +19,12 @@ previous step's rate, as the density engine and the Monte Carlo's
 
 Rates are reported, like those of spiking populations, as step means ``\bar r_k``; the
 downstream connections see those.
+
+Poisson-spiking units (the Monte Carlo's ``rate_units="poisson"``): a unit is ``N``
+Poisson neurons whose common intensity is the unit's rate. Its rate variable ``r``
+evolves as above; what it reports, and what every downstream unit and population sees,
+is the measured rate ``n_k / (N dt)`` with ``n_k ~ Poisson(N \bar r_k dt)``, drawn from
+one random stream per unit (so a unit's spikes depend on its own rates only).
 """
 
 from __future__ import annotations
@@ -92,16 +98,25 @@ class RateUnits:
     network : Network
     n_steps : int
     dt : float
+    spiking : dict, optional
+        ``{name: (n_neurons, numpy.random.Generator)}``: these units spike (see the
+        module docstring); the others stay deterministic.
 
     Attributes
     ----------
     rates : dict[str, ndarray]
-        Step means ``\\bar r_k`` (Hz) of every unit, filled up to the last step done.
+        Step means ``\\bar r_k`` (Hz) of every unit, filled up to the last step done
+        (spiking units: the measured rates).
+    intensity : dict[str, ndarray]
+        The step-mean intensities ``\\bar r_k`` of the spiking units.
     """
 
-    def __init__(self, network: Network, n_steps: int, dt: float):
+    def __init__(self, network: Network, n_steps: int, dt: float, spiking=None):
         self.units = list(network.rate_populations.values())
         self.dt = dt
+        # {name: (N, generator)} of Poisson-spiking units; their intensities go here
+        self.spiking = spiking or {}
+        self.intensity = {name: np.zeros(n_steps) for name in self.spiking}
         t0 = np.arange(n_steps) * dt
         self.rates = {u.name: np.zeros(n_steps) for u in self.units}
         self.state = {u.name: u.r0 for u in self.units}
@@ -142,8 +157,13 @@ class RateUnits:
             if not (math.isfinite(target) and target >= 0.0):
                 raise ValueError(f"rate unit {u.name!r}: transfer({x!r}) = {target!r} at "
                                  f"t={k * self.dt:.6g} s; a rate must be finite and >= 0")
-            self.state[u.name], self.rates[u.name][k] = rate_step(
-                self.state[u.name], target, u.tau, self.dt, u.method)
+            self.state[u.name], mean = rate_step(self.state[u.name], target, u.tau,
+                                                 self.dt, u.method)
+            if u.name in self.spiking:
+                size, rng = self.spiking[u.name]
+                self.intensity[u.name][k] = mean
+                mean = rng.poisson(size * max(mean, 0.0) * self.dt) / (size * self.dt)
+            self.rates[u.name][k] = mean
 
     def run(self, begin: int, end: int, pop_rates: dict) -> None:
         """Steps ``begin .. end - 1``."""

@@ -109,6 +109,10 @@ class _PSC(Synapse):
     def _support_end(self, eps):
         return float(stats.gamma.isf(eps, self.shape, scale=self.tau_s))
 
+    def spec(self) -> dict:
+        """``{"kind": "psc", "tau_s", "n"}`` (the transmission delay is the connection's)."""
+        return {"kind": "psc", "tau_s": self.tau_s, "n": self.n}
+
     def __repr__(self):
         return f"synapses.psc(tau_s={self.tau_s!r}, n={self.n!r}, offset={self.offset!r})"
 
@@ -148,6 +152,11 @@ class _Biexponential(Synapse):
     def _support_end(self, eps):
         d = self.tau_decay
         return d * math.log(d / ((d - self.tau_rise) * eps)) + 10.0 * self.tau_rise
+
+    def spec(self) -> dict:
+        """``{"kind": "biexponential", "tau_rise", "tau_decay"}``."""
+        return {"kind": "biexponential", "tau_rise": self.tau_rise,
+                "tau_decay": self.tau_decay}
 
     def __repr__(self):
         return (f"synapses.biexponential(tau_rise={self.tau_rise!r}, "

@@ -47,8 +47,26 @@ def _out(arr: np.ndarray):
     return float(arr) if arr.ndim == 0 else arr
 
 
-class _Shaped:
+class _Spec:
+    """``spec()``: the constructor name and arguments, as a scenario file writes them."""
+
+    kind = ""
+    arguments: tuple = ()
+
+    def spec(self) -> dict:
+        """``{"kind": constructor name, argument: value, ...}`` (JSON-able)."""
+        out = {"kind": self.kind}
+        for name in self.arguments:
+            value = float(getattr(self, name))
+            if math.isfinite(value):   # an infinite saturation is the default: left out
+                out[name] = value
+        return out
+
+
+class _Shaped(_Spec):
     """Common parameters: maximum rate (Hz), gain (1/input unit), threshold (input unit)."""
+
+    arguments = ("max_rate", "gain", "threshold")
 
     def __init__(self, max_rate=1.0, gain=1.0, threshold=0.0):
         self.max_rate = check_positive("max_rate", max_rate)
@@ -77,6 +95,8 @@ class Sigmoid(_Shaped):
         Half-activation input :math:`\theta`.
     """
 
+    kind = "sigmoid"
+
     def _z(self, x):
         return self.gain * (_input(x) - self.threshold)
 
@@ -99,6 +119,8 @@ class Tanh(_Shaped):
     Parameters as in :class:`Sigmoid` (slope at threshold :math:`g r_\max / 2`).
     """
 
+    kind = "tanh"
+
     def __call__(self, x):
         return _out(0.5 * self.max_rate * (1.0 + np.tanh(self.gain * (_input(x) - self.threshold))))
 
@@ -116,6 +138,8 @@ class Arctan(_Shaped):
     Parameters as in :class:`Sigmoid` (slope at threshold :math:`g r_\max / \pi`).
     """
 
+    kind = "arctan"
+
     def __call__(self, x):
         z = self.gain * (_input(x) - self.threshold)
         return _out(self.max_rate * (0.5 + np.arctan(z) / math.pi))
@@ -125,7 +149,7 @@ class Arctan(_Shaped):
         return _out(self.max_rate * self.gain / (math.pi * (1.0 + z * z)))
 
 
-class ThresholdLinear:
+class ThresholdLinear(_Spec):
     r"""Threshold-linear (rectified linear) transfer function with saturation.
 
     .. math:: f(x) = \min\left(r_\max,\ g \max(0, x - \theta)\right).
@@ -142,6 +166,9 @@ class ThresholdLinear:
     max_rate : float, default inf
         Saturation rate (Hz), > 0; ``inf`` for a plain ReLU.
     """
+
+    kind = "threshold_linear"
+    arguments = ('gain', 'threshold', 'max_rate')
 
     def __init__(self, gain=1.0, threshold=0.0, max_rate=math.inf):
         self.gain = check_positive("gain", gain)
@@ -166,7 +193,7 @@ class ThresholdLinear:
         return _out(np.where(inside, self.gain, 0.0))
 
 
-class Step:
+class Step(_Spec):
     r"""Heaviside step: :math:`f(x) = r_\max` for :math:`x > \theta`, else 0.
 
     The derivative is 0 everywhere except at :math:`\theta`, where it is reported as 0
@@ -179,6 +206,9 @@ class Step:
     threshold : float, default 0.0
         Step position.
     """
+
+    kind = "step"
+    arguments = ('max_rate', 'threshold')
 
     def __init__(self, max_rate=1.0, threshold=0.0):
         self.max_rate = check_positive("max_rate", max_rate)
@@ -194,7 +224,7 @@ class Step:
         return _out(np.zeros_like(_input(x)))
 
 
-class LIFRate:
+class LIFRate(_Spec):
     r"""Noiseless LIF rate for a constant drive :math:`v_\mathrm{in}` (the free membrane
     potential's fixed point, measured from reset = 0).
 
@@ -222,6 +252,9 @@ class LIFRate:
         Refractory period (s), >= 0.
     """
 
+    kind = "lif_rate"
+    arguments = ('tau', 'v_th', 't_ref')
+
     def __init__(self, tau, v_th, t_ref=0.0):
         self.tau = check_positive("tau", tau)
         self.v_th = check_positive("v_th", v_th)
@@ -246,7 +279,7 @@ class LIFRate:
         return _out(np.where(above, slope, 0.0))
 
 
-class SiegertRate:
+class SiegertRate(_Spec):
     r"""White-noise LIF rate as a function of the mean drive :math:`\mu` at fixed noise.
 
     :math:`f(\mu) = ` :func:`popdens.theory.siegert_rate` ``(mu, sigma, tau_m, v_th,
@@ -261,6 +294,9 @@ class SiegertRate:
     tau_m, v_th, v_reset, t_ref : float
         As in :func:`popdens.theory.siegert_rate`.
     """
+
+    kind = "siegert"
+    arguments = ('sigma', 'tau_m', 'v_th', 'v_reset', 't_ref')
 
     def __init__(self, sigma, tau_m, v_th, v_reset, t_ref=0.0):
         self.sigma = check_positive("sigma", sigma)

@@ -49,7 +49,8 @@ __all__ = ["run", "UnknownOptionError"]
 
 
 OPTIONS = ("n_neurons", "seed", "record_times", "bridge", "connectivity", "record_spikes",
-           "timing", "init", "checkpoint", "checkpoint_every")
+           "timing", "init", "checkpoint", "checkpoint_every", "synapses")
+SYNAPSE_MODES = ("rate", "state")
 CONNECTIVITIES = ("fixed_indegree", "poisson")
 TIMINGS = ("exact", "grid")
 
@@ -119,6 +120,13 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         ``input="diffusion"`` connections from a population are white noise with mean
         ``n_syn w r`` and variance ``n_syn w^2 r`` per second, ``r`` the delayed rate as in
         ``"poisson"``, in both modes.
+    synapses : {"rate", "state"}, default "rate"
+        How a connection with a synaptic filter (``synapse=``) acts on its spiking
+        target. ``"rate"``: Poisson events at the filtered rate, each a jump of
+        ``weight`` (the density's approximation; ``connectivity="poisson"`` only).
+        ``"state"``: a filter state per neuron, events at the unfiltered rate entering it
+        and its current integrated by ``v`` exactly
+        (:mod:`popdens.backends.mc_filtered`; LIF populations driven by sources).
     record_spikes : int, default 0
         Record the spike times and neuron indices of the first ``record_spikes`` neurons
         of every population (fewer if a population is smaller) in
@@ -173,6 +181,14 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     NotImplementedError
         For models other than LIF when ``popdens.backends.montecarlo_nd`` is absent.
     """
+    synapses = options.pop("synapses", "rate")
+    if synapses not in SYNAPSE_MODES:
+        raise ValueError(f"synapses must be one of {SYNAPSE_MODES}, got {synapses!r}")
+    if synapses == "state":   # a synaptic state per neuron: its own small engine
+        from .mc_filtered import run as run_filtered
+        if options or record_times or record_spikes:
+            raise NotImplementedError("synapses='state' takes n_neurons and seed only")
+        return run_filtered(network, t_end, dt, n_neurons=n_neurons, seed=seed)
     if any(not isinstance(pop.model, LIF) for pop in network.populations.values()):
         nd_run = _nd_runner()
         if nd_run is not None:

@@ -9,6 +9,12 @@ the connection keeps its ``weight``, ``n_syn``, delay and synaptic kernel). Thre
   ``pd.piecewise`` sources (either backend, every engine), and the units that listen to
   spiking populations are computed afterwards from the recorded rates (Monte Carlo: the
   measured rates; the units stay deterministic);
+* on the Monte Carlo, ``rate_units="poisson"`` makes the units spike: each is
+  ``n_neurons`` Poisson neurons (its entry of an ``n_neurons`` dict, else the common
+  number) and reports, and passes downstream, its measured rate
+  (:class:`popdens.rate_units.RateUnits`); ``Result.info["rate_unit_intensity"]`` keeps
+  the underlying rates, ``info["rate_unit_seed"]`` the seed (the Monte Carlo's). The
+  default, ``"deterministic"``, passes the rates themselves;
 * otherwise (a loop: population -> unit -> population) the 1D density engine runs one
   reporting step at a time and, before each step, the units advance on the rates of the
   steps before and write their rate into that step's source rates. Other engines and the
@@ -78,13 +84,49 @@ def spiking_part(network: Network, unit_rates: dict, dt: float) -> tuple[Network
     return part, replaced
 
 
+MODES = ("deterministic", "poisson")
+
+
+def _spiking_units(network: Network, backend: str, options: dict) -> dict:
+    """Pop the ``rate_units`` option (and units' sizes) from ``options``; the
+    ``spiking`` argument of :class:`RateUnits`: ``{name: (N, generator)}`` or ``{}``."""
+    mode = options.pop("rate_units", "deterministic")
+    if mode not in MODES:
+        raise ValueError(f"rate_units must be one of {MODES}, got {mode!r}")
+    sizes = options.get("n_neurons", 10_000)
+    if isinstance(sizes, dict):     # the units' sizes are not the spiking backend's
+        options["n_neurons"] = {k: v for k, v in sizes.items()
+                                if k not in network.rate_populations}
+    if mode == "deterministic":
+        return {}
+    if backend != "montecarlo":
+        raise ValueError(f"rate_units={mode!r} is a Monte Carlo option; the {backend} "
+                         f"backend integrates rate units deterministically")
+    if options.get("seed") is None:  # drawn here, so that the Monte Carlo keeps it too
+        options["seed"] = int(np.random.SeedSequence().entropy % 2**63)
+    out = {}
+    for k, name in enumerate(network.rate_populations):
+        size = sizes.get(name) if isinstance(sizes, dict) else sizes
+        if size is None:
+            raise ValueError(f"n_neurons has no size for the Poisson-spiking rate unit "
+                             f"{name!r}; add {{{name!r}: N}}")
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"n_neurons[{name!r}] must be an integer >= 1, got {size!r}")
+        # one stream per unit, apart from the Monte Carlo's own (spawn key 1000 + k)
+        out[name] = (int(size), np.random.default_rng(
+            np.random.SeedSequence(options["seed"], spawn_key=(1000 + k,))))
+    return out
+
+
 def run(network: Network, t_end: float, dt: float, backend: str, options: dict) -> Result:
     """``network.run`` for a network with rate units (see the module docstring)."""
     n_steps = int(round(t_end / dt))
     listening = listening_units(network)
     loop = any(isinstance(c.pre, RatePopulation) and c.pre.name in listening
                and isinstance(c.post, Population) for c in network.connections)
-    units = RateUnits(network, n_steps, dt)
+    options = dict(options)
+    spiking = _spiking_units(network, backend, options)
+    units = RateUnits(network, n_steps, dt, _fresh(spiking))
     if loop:
         return _run_loop(network, t_end, dt, backend, options, units)
     no_pops = {name: np.zeros(n_steps) for name in network.populations}
@@ -93,21 +135,35 @@ def run(network: Network, t_end: float, dt: float, backend: str, options: dict) 
         return _only_units(network, units, n_steps, dt)
     part, _ = spiking_part(network, units.rates, dt)
     result = part.run(t_end, dt, backend=backend, **options)
-    if listening:
-        units = RateUnits(network, n_steps, dt)
+    if listening:   # the same streams again: units upstream of populations repeat exactly
+        units = RateUnits(network, n_steps, dt, _fresh(spiking))
         units.run(0, n_steps, result.rates)
     return _with_units(result, units)
 
 
+def _fresh(spiking: dict) -> dict:
+    """The spiking units' generators, restarted from their seeds."""
+    return {name: (size, np.random.default_rng(rng.bit_generator.seed_seq))
+            for name, (size, rng) in spiking.items()}
+
+
 def _only_units(network, units, n_steps, dt) -> Result:
-    return Result(t=np.arange(n_steps) * dt, dt=dt, rates=dict(units.rates),
-                  record_times=np.zeros(0), densities={}, grids={}, backend="rates",
-                  info={"rate_units": list(units.rates)})
+    return _with_units(Result(t=np.arange(n_steps) * dt, dt=dt, rates={},
+                              record_times=np.zeros(0), densities={}, grids={},
+                              backend="rates", info={}), units)
 
 
 def _with_units(result: Result, units: RateUnits) -> Result:
     result.rates.update({name: rates.copy() for name, rates in units.rates.items()})
     result.info["rate_units"] = list(units.rates)
+    result.info["rate_units_mode"] = "poisson" if units.spiking else "deterministic"
+    if units.spiking:
+        result.info["rate_unit_intensity"] = {name: rates.copy() for name, rates
+                                              in units.intensity.items()}
+        result.info["rate_unit_neurons"] = {name: size for name, (size, _)
+                                            in units.spiking.items()}
+        first = next(iter(units.spiking.values()))[1]
+        result.info["rate_unit_seed"] = first.bit_generator.seed_seq.entropy
     return result
 
 

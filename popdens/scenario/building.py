@@ -13,6 +13,8 @@ from .parsing import Problem, ScenarioError, parse_toml, read_text
 from .schema import (
     DELAY_DISTRIBUTIONS,
     RATE_SHAPES,
+    SYNAPSES,
+    TRANSFERS,
     Checker,
     describe_value,
 )
@@ -334,6 +336,64 @@ def _build_delay(check: Checker, path: tuple, spec):
     return check.attempt(path, getattr(delays, kind), **values)
 
 
+def _build_kind(check: Checker, path: tuple, spec, kinds: dict, module, what: str):
+    """A transfer function or synaptic filter from ``{kind = NAME, argument = number}``:
+    ``getattr(module, NAME)(**arguments)``, arguments checked against ``kinds``."""
+    if not isinstance(spec, dict):
+        check.error(path, f"must be a table with a 'kind' ({', '.join(kinds)}) for the "
+                          f"{what}, got {describe_value(spec)}")
+        return None
+    kind = spec.get("kind")
+    if spec.get("shape") == "callable":
+        check.error(path, f"a callable {what} was not saved (callables are not "
+                          f"serialisable); give a table with a 'kind' ({', '.join(kinds)})")
+        return None
+    if kind is None:
+        check.error(path, f"missing required key 'kind' (one of {', '.join(kinds)})")
+        return None
+    if check.string(path + ("kind",), kind, tuple(kinds)) is None:
+        return None
+    required, optional = kinds[kind]
+    mark = check.mark()
+    check.table(path, spec, required | {"kind"}, optional)
+    values = {}
+    for key in sorted((required | optional) & set(spec)):
+        if key == "n":
+            values[key] = check.integer(path + (key,), spec[key], 0, 64)
+        elif key == "max_rate" and spec[key] == float("inf"):
+            values[key] = float("inf")    # a saturation-free threshold-linear unit
+        else:
+            values[key] = check.number(path + (key,), spec[key],
+                                       None if key == "threshold" else 0.0)
+    if check.failed_since(mark):
+        return None
+    return check.attempt(path, getattr(module, kind), **values)
+
+
+def _build_rate_unit(check: Checker, network, path: tuple, name: str, spec) -> None:
+    from .. import transfer
+
+    values = check.section("rate_units.NAME", path, spec)
+    if values is None:
+        return
+    mark = check.mark()
+    function = None if spec.get("transfer") is None else \
+        _build_kind(check, path + ("transfer",), spec["transfer"], TRANSFERS, transfer,
+                    "transfer function")
+    drive = spec.get("drive")
+    if isinstance(drive, numbers.Real) and not isinstance(drive, bool):
+        drive = check.number(path + ("drive",), drive)      # an input: any sign
+    elif drive is not None:
+        drive = _build_rate(check, path + ("drive",), drive)
+        if drive is None:
+            return
+    if check.failed_since(mark) or function is None or values.get("tau") is None:
+        return
+    check.attempt(path, network.add_rate_population, name, values["tau"], function,
+                  bias=values["bias"], drive=drive, r0=values["r0"],
+                  method=values["method"])
+
+
 def _model_arguments(cls) -> tuple[set, set]:
     """Required and optional constructor arguments of a model class."""
     required, optional = set(), set()
@@ -498,29 +558,35 @@ def _build_population(check: Checker, network, path: tuple, name: str, spec) -> 
 
 def _build_connection(check: Checker, network, path: tuple, spec, sources: set,
                       populations: set) -> None:
+    from .. import synapses
+
     values = check.section("connections[k]", path, spec, what="table ([[connections]])")
     if values is None:
         return
     mark = check.mark()
     pre, post = values.get("pre"), values.get("post")
     if pre is not None and pre not in sources | populations:
-        check.error(path + ("pre",), f"{pre!r} is not a population or source of this "
-                                     f"scenario")
+        check.error(path + ("pre",), f"{pre!r} is not a population, rate unit or source "
+                                     f"of this scenario")
     if post is not None and post in sources:
         check.error(path + ("post",), f"{post!r} is a source; a connection's post must be "
-                                      f"a population")
+                                      f"a population or a rate unit")
     elif post is not None and post not in populations:
-        check.error(path + ("post",), f"{post!r} is not a population of this scenario")
+        check.error(path + ("post",), f"{post!r} is not a population or rate unit of this "
+                                      f"scenario")
     delay = 0.0 if spec.get("delay") is None else \
         _build_delay(check, path + ("delay",), spec["delay"])
+    synapse = None if spec.get("synapse") is None else \
+        _build_kind(check, path + ("synapse",), spec["synapse"], SYNAPSES, synapses,
+                    "synaptic filter")
     if check.failed_since(mark) or None in (pre, post, values.get("weight")):
         return
-    if pre not in network.sources and pre not in network.populations or \
-            post not in network.populations:
+    built = {**network.sources, **network.populations, **network.rate_populations}
+    if pre not in built or post not in built or post in network.sources:
         return   # declared, but invalid: reported where it is declared
     check.attempt(path, network.connect, pre, post, weight=values["weight"],
                   n_syn=values["n_syn"], delay=delay, input=values["input"],
-                  reversal=values.get("reversal"))
+                  reversal=values.get("reversal"), synapse=synapse)
 
 
 def _names_table(check: Checker, key: str, value) -> dict:
@@ -553,6 +619,14 @@ def _build_network(check: Checker, data: dict):
             check.error(path, f"name {name!r} is already used by a source")
             continue
         _build_population(check, network, path, name, spec)
+    units = _names_table(check, "rate_units", data.get("rate_units"))
+    for name, spec in units.items():
+        path = ("rate_units", name)
+        if name in sources or name in populations:
+            check.error(path, f"name {name!r} is already used by a "
+                              f"{'source' if name in sources else 'population'}")
+            continue
+        _build_rate_unit(check, network, path, name, spec)
     connections = data.get("connections", [])
     if not isinstance(connections, list):
         check.error(("connections",), f"must be an array of tables ([[connections]]), got "
@@ -560,7 +634,7 @@ def _build_network(check: Checker, data: dict):
         connections = []
     for k, spec in enumerate(connections):
         _build_connection(check, network, ("connections", k), spec, set(sources),
-                          set(populations))
+                          set(populations) | set(units))
     if not populations and "populations" in data:
         check.error(("populations",), "needs at least one population")
     return network
@@ -708,7 +782,8 @@ def network_from_dict(data: dict):
         If an entry is invalid or not serialisable (e.g. a callable rate).
     """
     check = Checker(None)
-    parts = {k: data[k] for k in ("populations", "sources", "connections") if k in data}
+    parts = {k: data[k] for k in ("populations", "sources", "rate_units", "connections")
+             if k in data}
     network = _build_network(check, parts)
     if check.problems:
         raise ScenarioError(check.problems, "<description>")

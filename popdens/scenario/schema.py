@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from .parsing import Problem
 
-__all__ = ["Key", "SECTIONS", "RATE_SHAPES", "DELAY_DISTRIBUTIONS", "DEFAULT_DT",
+__all__ = ["Key", "SECTIONS", "RATE_SHAPES", "DELAY_DISTRIBUTIONS", "TRANSFERS",
+           "SYNAPSES", "DEFAULT_DT",
            "Checker", "describe_value", "reference_table"]
 
 DEFAULT_DT = 1e-4
@@ -52,6 +53,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         Key("run", "table", "how to run", required=True),
         Key("populations", "table", "`[populations.NAME]`, at least one", required=True),
         Key("sources", "table", "`[sources.NAME]` Poisson sources"),
+        Key("rate_units", "table", "`[rate_units.NAME]` rate units"),
         Key("connections", "tables", "`[[connections]]`"),
     ),
     "run": (
@@ -102,9 +104,20 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         Key("rate", "rate", "a number, or a table with a `shape`", required=True,
             unit="Hz"),
     ),
+    "rate_units.NAME": (
+        Key("tau", "number", "time constant of `tau dr/dt = -r + f(input)`", required=True,
+            unit="s", minimum=0.0, strict=True),
+        Key("transfer", "transfer", "`f`: a table with a `kind`", required=True),
+        Key("bias", "number", "constant input", default=0.0),
+        Key("drive", "drive", "external input: a number (any sign) or a table with a "
+                              "`shape`"),
+        Key("r0", "number", "rate at t = 0", unit="Hz", minimum=0.0, default=0.0),
+        Key("method", "string", "exponential integration or forward Euler",
+            choices=("exact", "euler"), default="exact"),
+    ),
     "connections[k]": (
-        Key("pre", "string", "a source or a population", required=True),
-        Key("post", "string", "a population (not a source)", required=True),
+        Key("pre", "string", "a source, a population or a rate unit", required=True),
+        Key("post", "string", "a population or a rate unit (not a source)", required=True),
         Key("weight", "number", "jump per event (dimensionless with reversal)",
             required=True, unit="V"),
         Key("n_syn", "number", "synapses per neuron", minimum=0.0, default=1),
@@ -113,6 +126,7 @@ SECTIONS: dict[str, tuple[Key, ...]] = {
         Key("input", "string", "event input or its Fokker-Planck limit",
             choices=("jump", "diffusion"), default="jump"),
         Key("reversal", "number", "makes it a conductance synapse", unit="V"),
+        Key("synapse", "synapse", "synaptic filter after `delay`: a table with a `kind`"),
     ),
 }
 
@@ -129,6 +143,22 @@ DELAY_DISTRIBUTIONS = {
     "gamma": ({"mean", "shape"}, {"offset"}),
     "uniform": ({"low", "high"}, set()),
     "kernel": ({"weights", "bin_width"}, {"offset"}),
+}
+
+# Transfer functions of rate units and synaptic filters: popdens.transfer / popdens.synapses
+# constructor name -> (required, optional) arguments
+TRANSFERS = {
+    "sigmoid": (set(), {"max_rate", "gain", "threshold"}),
+    "tanh": (set(), {"max_rate", "gain", "threshold"}),
+    "arctan": (set(), {"max_rate", "gain", "threshold"}),
+    "threshold_linear": (set(), {"gain", "threshold", "max_rate"}),
+    "step": (set(), {"max_rate", "threshold"}),
+    "lif_rate": ({"tau", "v_th"}, {"t_ref"}),
+    "siegert": ({"sigma", "tau_m", "v_th", "v_reset"}, {"t_ref"}),
+}
+SYNAPSES = {
+    "psc": ({"tau_s"}, {"n"}),
+    "biexponential": ({"tau_rise", "tau_decay"}, set()),
 }
 
 
@@ -321,7 +351,11 @@ def reference_table() -> str:
     shapes = ", ".join(f"`{name}` ({', '.join(sorted(req))}"
                        f"{'; optional ' + ', '.join(sorted(opt)) if opt else ''})"
                        for name, (req, opt) in RATE_SHAPES.items())
-    delays = ", ".join(f"`{name}` ({', '.join(sorted(req))}"
-                       f"{'; optional ' + ', '.join(sorted(opt)) if opt else ''})"
-                       for name, (req, opt) in DELAY_DISTRIBUTIONS.items())
-    return "\n".join(rows) + f"\n\nRate shapes: {shapes}.\nDelay distributions: {delays}.\n"
+    delays, transfers, synapses = (
+        ", ".join(f"`{name}` ({', '.join(sorted(req))}"
+                  f"{'; optional ' if req and opt else ('optional ' if opt else '')}"
+                  f"{', '.join(sorted(opt))})"
+                  for name, (req, opt) in table.items())
+        for table in (DELAY_DISTRIBUTIONS, TRANSFERS, SYNAPSES))
+    return "\n".join(rows) + (f"\n\nRate shapes: {shapes}.\nDelay distributions: {delays}.\n"
+                              f"Transfer kinds: {transfers}.\nSynapse kinds: {synapses}.\n")
