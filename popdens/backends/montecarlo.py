@@ -60,7 +60,7 @@ _ND_MODULE = "popdens.backends.montecarlo_nd"
 
 def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         record_times=(), bridge: bool = True, connectivity: str | None = None,
-        record_spikes: int = 0, timing: str = "exact", init=None, checkpoint=None,
+        record_spikes: int = 0, timing: str = "exact", *, init=None, checkpoint=None,
         checkpoint_every: float = 60.0, **options) -> Result:
     """Simulate ``network`` neuron by neuron.
 

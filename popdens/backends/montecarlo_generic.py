@@ -186,7 +186,7 @@ class _Population:
 
 
 def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None, record_times=(),
-        internal_dt: float | None = None, connectivity: str = "poisson", init=None,
+        internal_dt: float | None = None, connectivity: str = "poisson", *, init=None,
         checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
     """Simulate ``network`` neuron by neuron through the model interface.
 

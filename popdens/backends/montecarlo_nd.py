@@ -65,7 +65,7 @@ def _compiled(model) -> bool:
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         record_times=(), internal_dt: float | None = None, connectivity: str = "poisson",
-        init=None, checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
+        *, init=None, checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
     """Simulate ``network`` neuron by neuron.
 
     Parameters
