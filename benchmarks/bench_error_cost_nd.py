@@ -10,7 +10,7 @@ the 4 block means from the reference, its cost measured at that N (never extrapo
 Cost: ``Result.wall_time`` (integration; compilation excluded by a warm-up run), median
 of 2 repeats. Run::
 
-    python benchmarks/bench_error_cost_nd.py     # about 5 minutes on 2 shared cores
+    python benchmarks/bench_error_cost_nd.py     # about 7 minutes on 2 shared cores
 
 Writes ``benchmarks/results/error_cost_nd.md``.
 """
