@@ -12,13 +12,16 @@ of 2 repeats. Run::
 
     python benchmarks/bench_error_cost_nd.py     # about 7 minutes on 2 shared cores
 
-Writes ``benchmarks/results/error_cost_nd.md``.
+Writes ``benchmarks/results/error_cost_nd.md`` and the figure
+``benchmarks/results/error_vs_cost_nd.png`` (``--plot-only`` redraws it from the table).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
+import re
 import statistics
 from pathlib import Path
 
@@ -30,6 +33,9 @@ import popdens as pd
 ROOT = Path(__file__).resolve().parent
 REFS = json.loads((ROOT.parent / "tests" / "data" / "errest_references.json").read_text())
 OUT = ROOT / "results" / "error_cost_nd.md"
+FIGURE = ROOT / "results" / "error_vs_cost_nd.png"
+_ROW = re.compile(r"^\| (density|Monte Carlo) \| (.*?) \| ([0-9.e+-]+) s \| [0-9.e+-]+ "
+                  r"\(([0-9.e+-]+) %\)")
 DT = 1e-4
 SCALES = (1 / 8, 1 / 4, 1 / 2, 1)
 MC_SIZES = {"reduced_hh": (30, 300, 3000), "lif_synaptic": (100, 1000, 10_000)}
@@ -81,7 +87,39 @@ def mc_rows(name: str) -> list[str]:
     return rows
 
 
+def figure() -> None:
+    """Error (%) against cost (s), log-log, one panel per model, from the table."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sections = OUT.read_text().split("\n## ")[1:]
+    fig, axes = plt.subplots(1, len(sections), figsize=(5 * len(sections), 4))
+    for ax, sec in zip(axes, sections):
+        points = {"density": [], "Monte Carlo": []}
+        for line in sec.splitlines():
+            m = _ROW.match(line)
+            if m:
+                points[m.group(1)].append((float(m.group(3)), float(m.group(4))))
+        for label, marker in (("density", "o"), ("Monte Carlo", "s")):
+            cost, err = zip(*points[label])
+            ax.loglog(cost, err, marker, label=label)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set(title=sec.splitlines()[0], xlabel="wall time per run (s)",
+               ylabel="rate error (%)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(FIGURE, dpi=110)
+    print("wrote", FIGURE)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw the figure from the existing table")
+    if parser.parse_args().plot_only:
+        figure()
+        return
     reduced_hh(pd.Grid(v=(-0.082, 0.057, 20), n=(0.0, 1.0, 10))).run(0.002, DT)  # warm-up
     lif_synaptic(pd.Grid(v=(0.0, 0.02, 20), i_syn=(0.0, 8.0, 10))).run(0.002, DT)
     for name in BUILD:
@@ -108,6 +146,7 @@ def main() -> None:
         lines += mc_rows(name) + [""]
         OUT.write_text("\n".join(lines) + "\n")
     print("wrote", OUT)
+    figure()
 
 
 if __name__ == "__main__":
