@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _limits
+from . import _limits, refine
 from ._checks import as_real, check_nonnegative, check_positive
 from .delays import Delay, as_delay
 from .description import describe
@@ -632,7 +632,14 @@ class Network:
             ``record_every``, ``max_substep``, ``progress``. Monte Carlo: ``n_neurons``
             (int or dict per population), ``seed``, ``connectivity``
             (``"fixed_indegree"`` or ``"poisson"``), ``record_spikes``, ``timing``,
-            ``bridge``; for N-D models ``internal_dt``. See
+            ``bridge``; for N-D models ``internal_dt``. Density, accuracy
+            (:mod:`popdens.refine`): ``error_estimate=True`` runs a companion with every
+            axis coarsened by 2 and the internal step doubled and puts the Richardson
+            estimate of the mean rate's error in ``info["rate_error"]`` (Hz per
+            population; over ``error_window=(t_from, t_to)``, default the whole run);
+            ``rtol`` (and ``atol``, Hz) doubles the cells per axis and halves the internal
+            step, at most ``max_refinements`` times (default 4), until every estimate is
+            within ``rtol * |rate| + atol``. See
             :func:`popdens.backends.density.run` and
             :func:`popdens.backends.montecarlo.run`.
 
@@ -651,6 +658,9 @@ class Network:
             raise ValueError(f"t_end must be a whole number of steps dt, got t_end={t_end!r}, "
                              f"dt={dt!r} ({steps:.6g} steps); nearest valid t_end = "
                              f"{round(steps) * dt:.12g}")
+        accuracy = {key: options.pop(key) for key in _ACCURACY_OPTIONS if key in options}
+        if accuracy:
+            return self._run_estimated(t_end, dt, backend, options, **accuracy)
         if self.rate_populations:
             if "rate_units" not in _COUPLED_RUNNERS:
                 raise ValueError("rate populations need popdens.backends.rate_units "
@@ -671,6 +681,27 @@ class Network:
         result.description = describe(self)
         _common_info(result, t_end, dt)
         return result
+
+    def _run_estimated(self, t_end, dt, backend, options, error_estimate=False, rtol=None,
+                       atol=0.0, error_window=None, max_refinements=refine.MAX_REFINEMENTS):
+        """``run`` with a coarse companion (``error_estimate``) or refined to ``rtol``."""
+        if backend != "density":
+            raise ValueError(f"error_estimate and rtol need backend='density', got "
+                             f"backend={backend!r}")
+        if not isinstance(error_estimate, bool):
+            raise TypeError(f"error_estimate must be True or False, got {error_estimate!r}")
+        window = refine.check_window(error_window, t_end)
+        if rtol is None:
+            if not error_estimate:
+                return self.run(t_end, dt, backend, **options)
+            return refine.estimate_run(self, self.run, t_end, dt, options, window=window)
+        rtol, atol, max_refinements = refine.check_tolerance(rtol, atol, max_refinements)
+        return refine.run_to_tolerance(self, self.run, t_end, dt, options, rtol, atol,
+                                       window, max_refinements)
+
+
+# Options of Network.run handled above the backends (popdens.refine).
+_ACCURACY_OPTIONS = ("error_estimate", "rtol", "atol", "error_window", "max_refinements")
 
 
 def _common_info(result, t_end: float, dt: float) -> None:
