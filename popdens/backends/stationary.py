@@ -17,6 +17,9 @@ from .steady_nd import steady_state_nd
 
 __all__ = ["steady_state"]
 
+# Most limiter iterations of an N-D solve (each builds two step matrices).
+ND_MAX_ITER = 30
+
 
 def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
                  tol: float = 1e-9, max_iter: int = 200,
@@ -44,10 +47,13 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
     scheme : {"mc", "vanleer", "upwind"}
         Reconstruction, as in :meth:`Network.run`.
     tol : float
-        The limiter iteration ends when the rate (1D) or the state vector (N-D, in
-        total variation) changes by less than ``tol``.
+        The limiter iteration ends when the rate (1D) changes by less than ``tol``,
+        or (N-D) when the engine's own pair of steps moves the state by less than
+        ``max(tol, 1e-7)`` of the mass (total variation).
     max_iter : int
-        Most limiter iterations per solve.
+        Most limiter iterations per solve (N-D: at most ``ND_MAX_ITER`` = 30; the
+        best iterate is returned with a ``RuntimeWarning`` if its residual under the
+        engine's own steps is below 1e-5 of the mass, else ``RuntimeError``).
     max_substep : float, optional
         Bound on the internal step of N-D populations, as in :meth:`Network.run`.
 
@@ -86,7 +92,8 @@ def steady_state(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: st
                           f"dynamics from rest", UserWarning, stacklevel=2)
     part = network if not one_d else network.subnetwork(n_d)
     warn_delayed_sources(part, at)
-    result = steady_state_nd(part, at, dt, scheme, tol, max_iter, max_substep)
+    result = steady_state_nd(part, at, dt, scheme, tol, min(max_iter, ND_MAX_ITER),
+                             max_substep)
     if one_d:
         other = steady_state_1d(network.subnetwork(one_d), at, dt, scheme, tol, max_iter)
         for key in ("rates", "densities", "grids", "refractory", "iterations"):
