@@ -168,9 +168,24 @@ def test_coupled_nd_network_fixed_point_is_the_long_run_limit():
     for name in ("E", "I"):
         late = res.rates[name][5000:].mean()
         # measured: 3.2e-5 (E) and 1.7e-5 (I) relative, while the run itself settles
-        # to 1e-11 between [0.25, 0.5) and [0.5, 1); the fixed point feeds each step
-        # the mean rate, the run the rate of earlier steps of one parity (forward and
-        # backward steps fire differently): see the report, not yet resolved
+        # to 1e-11 between [0.25, 0.5) and [0.5, 1). Cause: the fixed point feeds every
+        # step the mean rate; in the run even steps fire 3.7 % below odd ones and the
+        # 10-step delay feeds each step its own parity's rate (README, limits)
         assert abs(ss.rates[name] - late) < 1e-4 * late, name
     # inhibition lowers E below its uncoupled rate (135.0 Hz at these inputs, 40 x 30)
     assert ss.rates["E"] < 120.0
+
+
+def test_step_operator_errors_name_the_parameter():
+    net = _lif_synaptic_network()
+    with pytest.raises(ValueError, match="name must be a population.*'Q'"):
+        pd.step_operator(net, "Q")
+    with pytest.raises(ValueError, match="about must be a state vector"):
+        pd.step_operator(net, "P", about=np.ones(3))
+    open_net = pd.Network()
+    pop = open_net.add_population("A", pd.ReducedHH(),
+                                  grid=pd.Grid(v=(-0.082, 0.057, 28), n=(0.0, 1.0, 10)),
+                                  boundaries={"n": ("absorb", "reflect")})
+    open_net.connect(open_net.add_poisson("ext", 4000.0), pop, weight=2e-3)
+    with pytest.raises(NotImplementedError, match="no stationary state"):
+        pd.steady_state(open_net)
