@@ -38,9 +38,11 @@ __all__ = ["Axis", "Grid", "LIF", "Network", "Result", "ResourceLimitError", "de
 from .backends import density as _density  # noqa: E402,F401
 from .backends import montecarlo as _montecarlo  # noqa: E402,F401
 from .backends import rate_units as _rate_units  # noqa: E402,F401
-from .backends.steady import SteadyState, steady_state  # noqa: E402
+from .backends.stationary import steady_state  # noqa: E402
+from .backends.steady_common import SteadyState  # noqa: E402
+from .backends.steady_nd import step_operator  # noqa: E402
 
-__all__ += ["SteadyState", "steady_state", "balanced", "markov"]
+__all__ += ["SteadyState", "steady_state", "step_operator", "balanced", "markov"]
 
 # Model text (Brian2-style equations): parser, dimension checks, generated code.
 from .equations import EquationError, ParsedModel, parse_equations  # noqa: E402
