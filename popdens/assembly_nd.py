@@ -27,12 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .grid import Grid
+from .kernels.nd_tiles import TilePlan
 from .models.base import SpikeSurface
 
 __all__ = ["axis_views", "drift_components", "affine_along_axis", "affine_axes",
            "face_departures", "sweep_anchors",
            "point_mass_nd", "initial_masses_nd", "reset_map", "release_schedule",
-           "internal_step", "model_kind", "DEFAULT_STEP", "NDModelInfo"]
+           "internal_step", "model_kind", "DEFAULT_STEP", "NDModelInfo", "tile_plan",
+           "TILE_SIZE"]
 
 # Default upper bound on the internal step (s): the step at which the N-D accuracy of the
 # README was measured. ``max_substep`` replaces it (smaller or larger).
@@ -56,6 +58,8 @@ AFFINE_RTOL = 1e-9
 # RK_MAX_STEPS per sub-step.
 RK_RATE = 0.2
 RK_MAX_STEPS = 400
+# Cells per tile along each axis (active tiles, kernels.nd_tiles).
+TILE_SIZE = 2
 
 
 def axis_views(shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -462,3 +466,136 @@ def internal_step(model, grid: Grid, info: NDModelInfo, inputs,
     for rate, _ in inputs:
         n_sub = max(n_sub, math.ceil(rate * cap / MAX_EVENTS_PER_SUBSTEP - 1e-9))
     return cap / n_sub
+
+
+def _mixed_radix(coords, counts) -> np.ndarray:
+    """C-order index of integer coordinates (last axis of ``coords``) over ``counts``."""
+    index = np.zeros(coords.shape[:-1], dtype=np.int64)
+    for k, c in enumerate(counts):
+        index = index * int(c) + coords[..., k]
+    return index
+
+
+def _bundles(shape, size, axis):
+    """Line bundles of ``axis``'s columns: lines adjacent along the last axis and in the
+    same tile, as ``(column, base, fbase, t0, width)`` arrays sorted by column."""
+    shape = np.asarray(shape)
+    ndim = shape.size
+    n = int(shape[axis])
+    inner = int(np.prod(shape[axis + 1:]))
+    # one bundle per tile-run start on the last axis (per cell of the other axes if the
+    # axis is the last one), at coordinate 0 along the axis
+    ranges = [np.arange(int(s)) for s in shape]
+    ranges[axis] = np.array([0])
+    if axis != ndim - 1:
+        ranges[-1] = np.arange(0, int(shape[-1]), int(size[-1]))
+    coords = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, ndim)
+    other = [k for k in range(ndim) if k != axis]
+    counts = -(-shape // size)
+    column = _mixed_radix(coords[:, other] // size[other], counts[other])
+    o = _mixed_radix(coords[:, :axis], shape[:axis]) if axis else np.zeros(len(coords),
+                                                                           dtype=np.int64)
+    t0 = (_mixed_radix(coords[:, axis + 1:], shape[axis + 1:]) if axis < ndim - 1
+          else np.zeros(len(coords), dtype=np.int64))
+    if axis == ndim - 1:
+        width = np.ones(len(coords), dtype=np.int64)
+    else:
+        width = np.minimum(size[-1], shape[-1] - coords[:, -1])
+    order = np.argsort(column, kind="stable")
+    return (column[order], (o * n * inner)[order], (o * (n + 1) * inner)[order],
+            t0[order], width[order])
+
+
+def _departure_ranges(dep, shape, size, axis):
+    """Lowest and highest departure point over the lines of each column of ``axis`` at
+    its tile boundaries: ``(columns, counts[axis] + 1)`` arrays, columns in C order of
+    the other axes' tile indices."""
+    shape = np.asarray(shape)
+    n = int(shape[axis])
+    counts = -(-shape // size)
+    faces = np.minimum(np.arange(counts[axis] + 1) * size[axis], n)
+    table = np.take(dep.reshape([n + 1 if k == axis else int(s)
+                                 for k, s in enumerate(shape)]), faces, axis=axis)
+    table = np.moveaxis(table, axis, -1)
+    other = [k for k in range(shape.size) if k != axis]
+    # pad the other axes to whole tiles with edge values (min/max unchanged)
+    pad = [(0, int(counts[k] * size[k] - shape[k])) for k in other] + [(0, 0)]
+    table = np.pad(table, pad, mode="edge")
+    split = []
+    for k in other:
+        split += [int(counts[k]), int(size[k])]
+    split.append(faces.size)
+    table = table.reshape(split)
+    box = tuple(range(1, 2 * len(other), 2))
+    lo = table.min(axis=box).reshape(-1, faces.size)
+    hi = table.max(axis=box).reshape(-1, faces.size)
+    return lo, hi
+
+
+def tile_plan(shape, departures, size=None, enabled: bool = True):
+    """The :class:`popdens.kernels.nd_tiles.TilePlan` of a grid.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Grid shape (cells per axis).
+    departures : list of ndarray
+        The ``2 D`` face departure tables (forward sweep order, then backward), flat.
+    size : int or sequence of int, optional
+        Cells per tile along each axis (default ``TILE_SIZE``, at most the axis length).
+    enabled : bool
+        False: a placeholder plan (the kernels sweep every cell).
+    """
+    shape = np.asarray(shape, dtype=np.int64)
+    ndim = shape.size
+    empty = np.zeros(0, dtype=np.int64)
+    if not enabled:
+        one = np.zeros(1, dtype=np.int64)
+        return TilePlan(0, np.ones(ndim, np.int64), np.ones(ndim, np.int64),
+                        np.ones(ndim, np.int64), np.zeros(1, np.uint8),
+                        np.zeros(1, np.uint8), np.zeros(2, np.int64), empty, empty,
+                        np.zeros(ndim + 1, np.int64), empty, one, empty, empty, empty,
+                        empty, np.zeros(2 * ndim + 1, np.int64), np.zeros(0), np.zeros(0))
+    size = np.broadcast_to(np.asarray(TILE_SIZE if size is None else size,
+                                      dtype=np.int64), (ndim,))
+    if np.any(size < 1):
+        raise ValueError(f"tile sizes must be >= 1 cell, got {size.tolist()}")
+    size = np.minimum(size, shape)
+    counts = -(-shape // size)
+    strides = np.array([int(np.prod(counts[d + 1:])) for d in range(ndim)], dtype=np.int64)
+    # contiguous runs of each tile along the last axis
+    ranges = [np.arange(int(s)) for s in shape]
+    ranges[-1] = np.arange(0, int(shape[-1]), int(size[-1]))
+    heads = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, ndim)
+    tile = _mixed_radix(heads // size, counts)
+    order = np.argsort(tile, kind="stable")
+    run_start = _mixed_radix(heads, shape)[order]
+    run_length = np.minimum(size[-1], shape[-1] - heads[:, -1])[order]
+    run_offset = np.searchsorted(tile[order], np.arange(int(counts.prod()) + 1))
+    col_first, col_offset = [], [0]
+    bundle = [[] for _ in range(4)]
+    bundle_offset = [0]
+    dep_lo, dep_hi = [[] for _ in range(2 * ndim)], [[] for _ in range(2 * ndim)]
+    for axis in range(ndim):
+        other = [k for k in range(ndim) if k != axis]
+        grid_other = np.stack(np.meshgrid(*[np.arange(int(counts[k])) for k in other],
+                                          indexing="ij"), axis=-1).reshape(-1, len(other))
+        col_first.append(grid_other @ strides[other])
+        col_offset.append(col_offset[-1] + len(grid_other))
+        parts = _bundles(shape, size, axis)
+        bundle_offset.extend(bundle_offset[-1]
+                             + np.searchsorted(parts[0], np.arange(1, len(grid_other) + 1)))
+        for store, part in zip(bundle, parts[1:]):
+            store.append(part)
+        for table in (axis, ndim + axis):
+            lo, hi = _departure_ranges(np.asarray(departures[table]), shape, size, axis)
+            dep_lo[table], dep_hi[table] = lo.ravel(), hi.ravel()
+    dep_offset = np.concatenate([[0], np.cumsum([d.size for d in dep_lo])])
+    return TilePlan(
+        1, size, counts, strides, np.zeros(int(counts.prod()), np.uint8),
+        np.zeros(int(counts.prod()), np.uint8), run_offset.astype(np.int64),
+        run_start.astype(np.int64), run_length.astype(np.int64),
+        np.array(col_offset, dtype=np.int64), np.concatenate(col_first).astype(np.int64),
+        np.array(bundle_offset, dtype=np.int64),
+        *[np.concatenate(b).astype(np.int64) for b in bundle],
+        dep_offset.astype(np.int64), np.concatenate(dep_lo), np.concatenate(dep_hi))

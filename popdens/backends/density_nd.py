@@ -95,6 +95,7 @@ from ..assembly_nd import (
     release_schedule,
     reset_map,
     sweep_anchors,
+    tile_plan,
 )
 from ..delays import delayed_rates
 from ..grid import Grid
@@ -118,12 +119,15 @@ PEAK_WINDOW = 1e-4
 PEAK_SAMPLES = 100_000
 # Cell-steps per compiled call: Python checks the state only between chunks.
 CHUNK_CELL_STEPS = 2e8
+# Grids of at least this many cells advance only their active tiles by default
+# (kernels.nd_tiles; the same numbers as the full sweep).
+TILES_FROM = 100_000
 
 
 class _Population:
     """Arrays and state of one population."""
 
-    def __init__(self, pop, grid, network, n_sub, dt_sub, conn_rate, conns):
+    def __init__(self, pop, grid, network, n_sub, dt_sub, conn_rate, conns, tiles):
         model = pop.model
         self.name = pop.name
         self.grid = grid
@@ -152,6 +156,10 @@ class _Population:
                 # Courant number <= 1 everywhere: the vectorised local kernel
                 sweep_mode.append(SWEEP_LOCAL if offsets.max() <= 1.0 else SWEEP_GATHER)
         self.departure = np.concatenate(departures)
+        # diffusion inputs solve whole lines at once: no tiles for them
+        use_tiles = (tiles if tiles is not None else grid.num_cells >= TILES_FROM) and not any(
+            conn.input == "diffusion" for conn in conns)
+        self.tiles = tile_plan(grid.shape, departures, enabled=bool(use_tiles))
         self.sweep_mode = np.array(sweep_mode, dtype=np.int64)
         self.departure_offset = np.concatenate(
             [[0], np.cumsum([d.size for d in departures])]).astype(np.int64)
@@ -318,6 +326,10 @@ class NDDensitySimulation:
     max_substep : float, optional
         Upper bound on the internal step (s), smaller or larger than ``dt``; default
         ``assembly_nd.DEFAULT_STEP`` (0.1 ms).
+    tiles : bool, optional
+        Advance only the tiles of the grid that hold mass (:mod:`popdens.kernels.nd_tiles`,
+        the same numbers as sweeping every cell). Default: for grids of at least
+        ``TILES_FROM`` cells without diffusion inputs.
 
     Raises
     ------
@@ -328,7 +340,8 @@ class NDDensitySimulation:
     """
 
     def __init__(self, network: Network, t_end: float, dt: float, scheme: str = "mc",
-                 max_substep: float | None = None, start: dict | None = None):
+                 max_substep: float | None = None, start: dict | None = None,
+                 tiles: bool | None = None):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a popdens.Network, got {network!r}")
         t_end = as_real("t_end", t_end)
@@ -390,7 +403,7 @@ class NDDensitySimulation:
                     # filled block by block while the network runs
                     self.coupling.append((q, c, index[id(conn.pre)], conn.n_syn,
                                           conn.delay.explicit_lag_weights(h)))
-            self.pops.append(_Population(pop, grid, network, 1, h, rate, conns))
+            self.pops.append(_Population(pop, grid, network, 1, h, rate, conns, tiles))
         self.names = [p.name for p in self.pops]
         # per internal step: rate (Hz), refractory mass at its end, mass lost in it
         self.rates = np.zeros((len(self.pops), self.n_internal))
@@ -622,7 +635,7 @@ class NDDensitySimulation:
                    pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,
                    self.rates[q], self.refractory[q], self.absorbed.get(q, _NOTHING),
                    record_steps, cursor, record_out,
-                   1.0 / pop.grid.cell_volume)
+                   1.0 / pop.grid.cell_volume, pop.tiles)
 
     def _check_state(self, q: int, step: int) -> None:
         # conservative and positive by construction: a violation means corrupted input

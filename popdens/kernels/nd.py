@@ -42,6 +42,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .nd_core import (
+    SCHEME_MC,
+    SCHEME_UPWIND,
+    SCHEME_VANLEER,
+    TINY,
+    _add_upward,
+    _kept,
+    _limited,
+    _local_flux,
+    _mass_between,
+)
+from .nd_tiles import (
+    STAGE_AFFINE,
+    STAGE_FRACTIONAL,
+    STAGE_GATHER,
+    STAGE_LOCAL,
+    STAGE_WHOLE,
+    add_to_tile,
+    clear_tiny,
+    mark_tiles,
+    tiled_stage,
+)
 from .transport import poisson_weights, sg_coefficients
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
@@ -49,9 +71,6 @@ __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "jump_affine", "diffusion_lines", "advance_nd", "TOP_REFLECT", "TOP_FIRE",
            "TOP_ABSORB", "SWEEP_LOCAL", "SWEEP_GATHER"]
 
-SCHEME_UPWIND = 0
-SCHEME_MC = 1
-SCHEME_VANLEER = 2
 # Drift sweep kernel per departure table (see advance_nd).
 SWEEP_LOCAL = 0    # every departure point within one cell of its face
 SWEEP_GATHER = 1   # any distance
@@ -61,8 +80,6 @@ TOP_FIRE = 1      # leaves: threshold crossing of a reset model
 TOP_ABSORB = 2    # leaves: absorbing face (lost, not fired)
 # Longest Poisson series (terms) per connection and sub-step.
 MAX_TERMS = 512
-# Cell masses below this are set to 0 after every sub-step (as in the 1D stepper).
-TINY = 1e-150
 
 
 @njit(cache=True, error_model="numpy")
@@ -85,43 +102,6 @@ def axis_slopes(p, g, outer, n, inner, scheme):
                     c = p[row + t]
                     g[row + t] = _limited(c - p[row - inner + t], p[row + inner + t] - c,
                                           scheme)
-
-
-@njit(cache=True, inline="always")
-def _limited(left, right, scheme):
-    """Limited mass difference of a cell from its one-sided differences ``l``, ``r``,
-    without branches on the data, so that loops over cells vectorise: MC as
-    ``max(0, min(2l, c, 2r)) + min(0, max(2l, c, 2r))``
-    (``c = (l + r) / 2``; one of the two terms is 0, both are when the signs differ),
-    van Leer with the denominator swapped for 1 where the product is not positive."""
-    if scheme == SCHEME_MC:
-        centre = 0.5 * (left + right)
-        a = 2.0 * left
-        b = 2.0 * right
-        return (max(0.0, min(min(a, centre), b)) + min(0.0, max(max(a, centre), b)))
-    if scheme == SCHEME_VANLEER:
-        product = left * right
-        positive = product > 0.0
-        return 2.0 * max(product, 0.0) / ((left + right) if positive else 1.0)
-    return 0.0
-
-
-@njit(cache=True, inline="always")
-def _local_flux(s, p_below, g_below, p_above, g_above):
-    """Signed flux through a face whose departure point lies ``s`` cells below it
-    (``|s| <= 1``): the top ``s`` of the cell below when ``s >= 0``, minus the bottom
-    ``-s`` of the cell above otherwise (linear profiles ``p + g (theta - 1/2)``)."""
-    up = s >= 0.0
-    p = p_below if up else p_above
-    g = g_below if up else -g_above
-    return s * (p + 0.5 * g * (1.0 - abs(s)))
-
-
-@njit(cache=True, inline="always")
-def _kept(mass):
-    """Masses below TINY (and negative round-off) become 0: subnormal tails are ~100x
-    slower to compute with (see kernels.stepper.TINY)."""
-    return mass if mass >= TINY else 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -214,12 +194,6 @@ def _local_rows(src, dst, departure, outer, n, inner, scheme, scratch, watch_fac
 
 
 @njit(cache=True, inline="always")
-def _add_upward(flux, watched, start, width):
-    for t in range(width):
-        watched[start + t] += max(flux[t], 0.0)
-
-
-@njit(cache=True, inline="always")
 def _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, watched):
     """:func:`drift_sweep_local` along the last axis (contiguous lines): slopes
     (``scratch[n + 1:]``), fluxes (``scratch[:n + 1]``) and the update are three
@@ -247,33 +221,6 @@ def _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, wat
             dst[base + j] = _kept(src[base + j] + scratch[j] - scratch[j + one])
         if watch_face >= 0:
             watched[o] += max(scratch[watch_face], 0.0)
-
-
-@njit(cache=True, inline="always")
-def _mass_between(p, g, base, inner, t, n, a, b):
-    """Mass of the reconstruction of one line between positions ``a <= b`` (cell units,
-    clipped to [0, n])."""
-    if a < 0.0:
-        a = 0.0
-    if b > n:
-        b = float(n)
-    if b <= a:
-        return 0.0
-    ia = int(a)
-    ib = int(b)
-    ta = a - ia
-    ka = base + ia * inner + t
-    if ia == ib:
-        tb = b - ib
-        return (tb - ta) * (p[ka] + 0.5 * g[ka] * (ta + tb - 1.0))
-    total = (1.0 - ta) * (p[ka] + 0.5 * g[ka] * ta)
-    for c in range(ia + 1, min(ib, n)):
-        total += p[base + c * inner + t]
-    if ib < n:
-        tb = b - ib
-        kb = base + ib * inner + t
-        total += tb * (p[kb] + 0.5 * g[kb] * (tb - 1.0))
-    return total
 
 
 @njit(cache=True, error_model="numpy")
@@ -670,7 +617,7 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                reset_source, reset_target, reset_weight, release_offset, release_weight,
                pipe, pipe_head,
                rates_out, refractory_out, absorbed_out, record_steps, record_next,
-               record_out, inverse_volume):
+               record_out, inverse_volume, tiles):
     """Advance one population over steps ``step_begin .. step_end - 1``.
 
     Each reporting step is ``n_sub`` sub-steps of ``dt_sub``. A sub-step is: release of
@@ -722,12 +669,19 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
         non-empty).
     record_steps, record_next, record_out
         Steps at whose start the density (mass times ``inverse_volume``) is stored.
+    tiles : popdens.kernels.nd_tiles.TilePlan
+        With ``tiles.enabled``, every stage acts only on the columns of tiles that hold
+        mass (:mod:`popdens.kernels.nd_tiles`; bit-identical to the full sweep; not with
+        diffusion inputs).
     """
     num_cells = mass.shape[0]
     ndim = axis_n.shape[0]
     num_conns = conn_shift.shape[0]
     state = mass.copy()
-    other = np.empty(num_cells)
+    # the tiled stages write only where mass can arrive: the other buffer starts at 0
+    other = np.zeros(num_cells) if tiles.enabled else np.empty(num_cells)
+    if tiles.enabled:
+        mark_tiles(state, tiles, tiles.flags)
     slopes = np.zeros(num_cells)
     max_inner = 1
     for d in range(ndim):
@@ -785,7 +739,10 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
             if reset_axis >= 0:
                 head = pipe_head[0]
                 for e in range(reset_source.shape[0]):
-                    state[reset_target[e]] += reset_weight[e] * pipe[head, reset_source[e]]
+                    released = reset_weight[e] * pipe[head, reset_source[e]]
+                    state[reset_target[e]] += released
+                    if tiles.enabled and released != 0.0:
+                        add_to_tile(tiles, axis_n, reset_target[e])
                 for s in range(slice_size):
                     pipe[head, s] = 0.0
             for i in range(lines_spike):
@@ -826,7 +783,18 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                         shift = conn_shift[c]
                         m = int(round(shift))
                         tidy = False
-                        if conn_scale[c] != 1.0:
+                        if tiles.enabled:
+                            kind = STAGE_FRACTIONAL
+                            if conn_scale[c] != 1.0:
+                                kind = STAGE_AFFINE
+                            elif abs(shift - m) < 1e-9:
+                                kind = STAGE_WHOLE
+                                tidy = True
+                            tiled_stage(kind, state, other, slopes, departure, ja, 0, j_n,
+                                        j_inner, scheme, tiles, cum, scratch, jump_watch,
+                                        watched, m, shift, conn_scale[c], weights, count,
+                                        top_mode, bottom_absorb, fired_slice)
+                        elif conn_scale[c] != 1.0:
                             axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
                             jump_affine(state, other, slopes, j_outer, j_n, j_inner,
                                         conn_scale[c], shift, weights, count, top_mode,
@@ -864,7 +832,12 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                 elif d == spike_axis:
                     watch_face = spike_face
                 mode = sweep_mode[table]
-                if mode == SWEEP_LOCAL:
+                if tiles.enabled:
+                    tiled_stage(STAGE_LOCAL if mode == SWEEP_LOCAL else STAGE_GATHER,
+                                state, other, slopes, dep, d, table, n, inner, scheme,
+                                tiles, cum, scratch, watch_face, target, 0, 0.0, 1.0,
+                                weights, 0, 0, False, fired_slice)
+                elif mode == SWEEP_LOCAL:
                     drift_sweep_local(state, other, dep, outer, n, inner, scheme, scratch,
                                       watch_face, target)
                 else:
@@ -874,7 +847,9 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
                 untidy = False
             # masses below TINY -> 0: subnormal tails are ~100x slower to compute with
             # (see kernels.stepper.TINY)
-            if untidy:
+            if untidy and tiles.enabled:
+                clear_tiny(state, tiles, tiles.flags, TINY)
+            elif untidy:
                 for i in range(num_cells):
                     if state[i] < TINY:
                         state[i] = 0.0
