@@ -708,7 +708,9 @@ def _common_info(result, t_end: float, dt: float) -> None:
     """The ``Result.info`` keys every backend and dimension reports (README, "Result.info"):
     ``interrupted``, ``steps_done`` and ``n_steps`` (report steps done and planned) and
     ``dt_sub`` (the internal step; per population where parts of a network differ)."""
-    info = result.info
+    info = getattr(result, "info", None)
+    if info is None:      # a backend stand-in without the Result fields
+        return
     info.setdefault("interrupted", False)
     info.setdefault("n_steps", int(round(t_end / dt)))
     info.setdefault("steps_done", int(result.t.size))

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..assembly import scheme_code
+from ..assembly_nd import tile_plan
 from ..kernels.nd import advance_nd
 from ..kernels.transport import poisson_weights
 from .common import POISSON_TAIL
@@ -106,6 +107,9 @@ class PopulationStepper:
     def __init__(self, pop, rates, dt_sub: float, scheme: str):
         self.pop = pop
         self.dt_sub = dt_sub
+        # probes start from arbitrary masses: every cell swept (tiles would give the
+        # same numbers only with activity flags kept from run to run)
+        self.full_sweep = tile_plan(pop.grid.shape, [], enabled=False)
         self.code = scheme_code(scheme)
         rates = np.asarray(rates, dtype=float)
         # steps 0 (forward) and 1 (backward) of the kernel read column 0 and 1
@@ -142,7 +146,7 @@ class PopulationStepper:
                    pop.reset_source, pop.reset_target, pop.reset_weight,
                    pop.release_offset, pop.release_weight, pipe, head, rate, refractory,
                    _EMPTY, _NO_RECORDS, np.zeros(1, dtype=np.int64),
-                   np.zeros((0, mass.size)), 1.0)
+                   np.zeros((0, mass.size)), 1.0, self.full_sweep)
         # ring rows relative to the next step's head
         pipe = np.roll(pipe, -int(head[0]), axis=0) if self.reset else np.zeros((0, 0))
         return mass, pipe, rate[step] * self.dt_sub
