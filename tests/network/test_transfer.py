@@ -40,6 +40,7 @@ def test_smooth_derivative_matches_finite_difference(f):
 
 
 def test_slopes_at_threshold():
+    # closed-form derivatives at 0: round-off
     assert Sigmoid(50.0, 2.0).derivative(0.0) == pytest.approx(2.0 * 50.0 / 4.0, rel=1e-15)
     assert Tanh(50.0, 2.0).derivative(0.0) == pytest.approx(2.0 * 50.0 / 2.0, rel=1e-15)
     assert Arctan(50.0, 2.0).derivative(0.0) == pytest.approx(2.0 * 50.0 / math.pi, rel=1e-15)
