@@ -153,7 +153,7 @@ def test_phase_plane_needs_two_variables(runs):
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_summary_figure(runs, which):
+def test_summary_figure_has_two_labelled_axes_and_draws(runs, which):
     result = runs[which]
     fig = plot.summary(result)
     assert isinstance(fig, Figure) and len(fig.axes) == 2

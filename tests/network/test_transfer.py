@@ -106,7 +106,7 @@ def test_bad_parameters(make, name):
         make()
 
 
-def test_bad_input():
+def test_transfer_rejects_non_numeric_and_nan_input():
     with pytest.raises(TypeError, match="x must be"):
         Sigmoid()("abc")
     with pytest.raises(ValueError, match="NaN"):

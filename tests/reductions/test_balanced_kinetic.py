@@ -91,7 +91,7 @@ def test_nonlinear_drift_keeps_mass_and_constraint():
     assert abs(sol.v["E"][-1] - lin.v["E"][-1]) > 0.05     # the cubic term matters
 
 
-def test_validation():
+def test_kinetic_balanced_rejects_bad_arguments():
     net = _net()
     with pytest.raises(TypeError, match="BalancedEI"):
         KineticBalanced("net")

@@ -108,7 +108,7 @@ def test_density_bias_against_spiking(spiking_stats, density_defaults):  # noqa:
     assert all(0.5 < m < 1.0 for m in mass)
 
 
-def test_model_and_validation():
+def test_mif_voltage_flow_and_bad_arguments_raise():
     m = MIFVoltage(tau_m=20e-3)
     # exp(-1) in closed form: round-off
     assert m.flow(np.array([10.0]), 20e-3)[0] == pytest.approx(10.0 / math.e, rel=1e-14)
