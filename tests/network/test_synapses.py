@@ -98,7 +98,7 @@ def test_density_target_is_driven_by_the_filtered_rate():
     one = _filtered_population(filtered).run(0.04, DT, progress=False)
     two = _filtered_population(replayed).run(0.04, DT, progress=False)
     assert one.rates["E"][-1] > 5.0
-    # the same filtered input up to round-off of the replayed rate table (measured 4.2e-09 abs, 6.1e-11 rel)
+    # the same filtered input, replayed from a rate table (measured 4.2e-09 abs, 6.1e-11 rel)
     np.testing.assert_allclose(one.rates["E"], two.rates["E"], rtol=1e-8, atol=1e-8)
 
 
