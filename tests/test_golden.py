@@ -26,6 +26,7 @@ def test_scenario_reproduces_golden_outputs(name):
     assert sorted(got) == sorted(expected)
     for key, want in expected.items():
         scale = max(float(np.max(np.abs(want))), 1e-300)
+        # RTOL: round-off only (see its definition above)
         np.testing.assert_allclose(got[key], want, rtol=0, atol=RTOL * scale, err_msg=key)
 
 

@@ -36,6 +36,7 @@ def test_diffusion_input_matches_siegert_on_the_default_grid(mu, sigma):
     expect = pd.siegert_rate(mu, sigma, TAU, THETA, RESET, T_REF)
     assert 0.9 < expect < 110
     got = pd.steady_state(network(rate, weight, "diffusion")).rates["P"]
+    # the default grid's O(dv) error against Siegert
     assert got == pytest.approx(expect, rel=5e-3)
 
 
@@ -45,6 +46,7 @@ def test_diffusion_run_relaxes_to_siegert():
     net = network(mu / (weight * TAU), weight, "diffusion")
     res = net.run(t_end=0.5, dt=1e-4)
     expect = pd.siegert_rate(mu, sigma, TAU, THETA, RESET, T_REF)
+    # the run relaxed by 0.3 s plus the grid's error
     assert res.mean_rate("P", 0.3) == pytest.approx(expect, rel=5e-3)
 
 
@@ -72,8 +74,10 @@ def test_low_rate_regime_default_is_within_one_percent():
     fine = [pd.steady_state(network(rate, weight, grid=pd.Grid(v=(0.0, THETA, n))))
             .rates["P"] for n in (2000, 4000, 8000)]
     exact = pd.richardson_extrapolate(fine, [1.0, 0.5, 0.25], 2)
+    # the test's low-rate regime: rate between 1e-4 and 0.05 Hz
     assert 1e-4 < exact < 0.05
     default = pd.steady_state(network(rate, weight))
+    # the docstring's 1 %
     assert default.rates["P"] == pytest.approx(exact, rel=0.01)
     textbook = textbook_upwind_rate(TAU, THETA, RESET, 0.0, T_REF, rate, weight, 0.0, 1000)
     assert abs(textbook / exact - 1) > 0.3
@@ -89,6 +93,7 @@ def test_large_jumps_default_grid_within_half_percent():
                             dt=2.5e-5).rates["P"] for n in (1600, 3200)]
     converged = fine[-1] + (fine[-1] - fine[-2]) / 3.0
     default = pd.steady_state(network(rate, weight)).rates["P"]
+    # the name's half percent
     assert default == pytest.approx(converged, rel=5e-3)
 
 

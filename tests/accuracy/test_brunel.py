@@ -33,6 +33,7 @@ def test_asynchronous_state_diffusion_matches_mean_field():
     self-consistent Siegert rate (37.95 Hz)."""
     res = brunel_network(5.0, 2.0, input="diffusion", grid=GRID).run(0.4, DT)
     expected = pd.brunel_mean_field_rate(2.0 * NU_THR, 5.0)
+    # diffusion density vs the Siegert fixed point
     assert res.mean_rate("E", 0.2) == pytest.approx(expected, rel=2e-3)
     assert np.std(res.rates["E"][2000:]) < 1e-3 * expected      # asynchronous: flat
 
@@ -47,6 +48,7 @@ def test_asynchronous_state_jumps_match_spiking_network():
     mc = net.run(1.0, DT, backend="montecarlo", n_neurons=brunel_sizes(), seed=3)
     rate_d = dens.mean_rate("E", 0.2)
     rate_mc = 0.8 * mc.mean_rate("E", 0.2) + 0.2 * mc.mean_rate("I", 0.2)
+    # 3 %: finite-size and correlation effects (docstring)
     assert rate_d == pytest.approx(rate_mc, rel=0.03)
     # both within a few % of the diffusion mean field (the jumps are finite)
     assert rate_d == pytest.approx(pd.brunel_mean_field_rate(2.0 * NU_THR, 5.0), rel=0.03)
@@ -123,6 +125,7 @@ def test_initial_density_reaches_both_backends():
     dens = net.run(0.05, DT, record_times=[0.0])
     inside = (grid.axes[0].centers > 0.0) & (grid.axes[0].centers < 0.02)
     for name in ("E", "I"):
+        # the uniform init normalised: round-off
         np.testing.assert_allclose(dens.densities[name][0][inside], 1 / 0.02, rtol=1e-12)
         assert np.all(dens.densities[name][0][~inside] == 0.0)
         # started at rest the network fires a volley (5-ms bins: 99 Hz against 40 Hz

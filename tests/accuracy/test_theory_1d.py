@@ -137,7 +137,7 @@ def test_qif_cutoff_convergence():
     assert all(0.95 <= p <= 1.05 for p in order)  # error ~ 1/v_cut
 
 
-def test_validation():
+def test_threshold_integration_1d_rejects_bad_arguments():
     run = dict(sigma=5e-3, tau=20e-3, v_th=-30e-3, v_reset=-60e-3, v_lower=-100e-3)
     with pytest.raises(TypeError, match="drift must be a callable"):
         threshold_integration_1d(1.0, **run)

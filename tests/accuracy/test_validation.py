@@ -22,7 +22,7 @@ def simple_network(**connect):
     ({"t_ref": -1e-3}, "t_ref must be >= 0"),
     ({"v_th": float("nan")}, "v_th must be finite"),
 ])
-def test_lif_parameters(kwargs, match):
+def test_bad_lif_parameter_raises_naming_it(kwargs, match):
     params = {"tau_m": 0.02, "v_th": 1.0, "v_reset": 0.0} | kwargs
     with pytest.raises(ValueError, match=match):
         pd.LIF(**params)
@@ -38,7 +38,7 @@ def test_lif_parameter_types():
     ((1.0, 0.0, 10), "lower must be < upper"),
     ((0.0, float("inf"), 10), "upper must be finite"),
 ])
-def test_grid_axes(axis, match):
+def test_bad_grid_axis_raises_naming_the_problem(axis, match):
     with pytest.raises(ValueError, match=match):
         pd.Grid(v=axis)
 

@@ -76,6 +76,7 @@ def test_poisson_mode_uses_the_previous_step_for_zero_delay():
     # slope is 1, on A[k] it is 0 (standard error of each slope about 0.05 here)
     slope_lag1 = np.polyfit(a[:-1], b[1:], 1)[0]
     slope_lag0 = np.polyfit(a[1:], b[1:], 1)[0]
+    # 4 standard errors of each slope (about 0.05, see above)
     assert abs(slope_lag1 - 1.0) < 0.2 and abs(slope_lag0) < 0.2, (slope_lag1, slope_lag0)
 
 
@@ -139,6 +140,7 @@ def test_partner_draw_is_uniform():
     p = n_syn / n_pre
     assert out_degree.sum() == n_post * n_syn
     var = n_post * p * (1 - p)
+    # 3 standard errors of the variance of 200 out-degrees (sqrt(2 / 199) = 0.1)
     assert abs(out_degree.var() / var - 1) < 0.1 * 3
     # the position within a row is uniform too (first partner of each row)
     first = np.bincount(rows[:, 0], minlength=n_pre)
@@ -280,7 +282,9 @@ def test_conductance_synapse_fixed_indegree_composes_exactly():
     centers = res.centers("B")
     dx = grid.axes[0].width
     before, after = (np.sum(d * centers) * dx for d in res.densities["B"])
+    # every A neuron fires exactly once: the count is exact up to float sums
     assert res.rates["A"].sum() * DT == pytest.approx(1.0)
+    # the mean is taken from a histogram: one recording cell
     assert after == pytest.approx(reversal + (before - reversal) * (1 - w) ** 3, abs=dx)
     assert res.info["delivered_events"]["'A' -> 'B'"] == 3 * 4000
 
@@ -343,6 +347,7 @@ def test_refractory_neurons_ignore_input(connectivity):
         if ignored:
             assert not np.any(near_arrival)
             second = FIRE_TIME + t_ref + FIRE_TIME
+            # spike times are exact: round-off of 0.01 ln 2, far below the 0.1 ms step
             assert np.all((np.abs(tb - FIRE_TIME) < 1e-9) | (np.abs(tb - second) < 1e-9))
             assert tb.size == 2000
         else:
@@ -440,6 +445,7 @@ def test_brunel_network_structure():
     net = brunel_network(g=5.0, eta=2.0)
     assert list(net.populations) == ["E", "I"]
     ext = net.sources["ext"]
+    # eta * nu_thr evaluated in floating point (default rel 1e-6)
     assert ext.rate == pytest.approx(20.0)
     pairs = [(c.pre.name, c.post.name, c.weight, c.n_syn, c.delay.offset)
              for c in net.connections]
@@ -472,9 +478,11 @@ def test_brunel_asynchronous_state_matches_mean_field(timing):
     res = net.run(1.0, DT, backend="montecarlo", n_neurons=brunel_sizes(), seed=2,
                   timing=timing)
     mean_field = pd.brunel_mean_field_rate(2.0 * pd.brunel_threshold_rate(), 5.0)
+    # the Siegert value quoted above (37.95 Hz) to its two decimals
     assert mean_field == pytest.approx(37.95, abs=0.01)
     for name in ("E", "I"):
         rate, se = block_mean_and_error(res.rates[name], res.t, 0.2)
+        # 3 % plus 3 block standard errors: reason in the comment above
         assert abs(rate - mean_field) < 0.03 * mean_field + 3 * se, (name, rate, se)
     # every E spike reaches C_E x N / N_E = 1000 E and 250 I targets on average
     spikes_e = res.rates["E"].sum() * DT * 10_000
@@ -556,6 +564,7 @@ def test_grid_timing_is_close_to_exact_timing():
              for s, timing in ((1, "exact"), (2, "grid"))]
     exact, grid = (r.mean_rate("P", warm) for r in rates)
     se = math.sqrt(2 * exact / (n * (t_end - warm)))
+    # 1.5 % plus 3 standard errors: reason in the comment above
     assert abs(grid - exact) < 0.015 * exact + 3 * se, (grid, exact, se)
     assert rates[1].info["grid_timing"] == {"P": True}
     # the grid engine drew Poisson counts for every neuron and step (refractory ones

@@ -62,10 +62,13 @@ def test_diffusion_lines_matches_dense_solve(axis, top_mode):
                     np.zeros(4 * (n + 1)), np.zeros((n + 1) * inner), crossed, watch,
                     watched)
     expected, fired, seen = _naive_lines(p, axis, drive, diffusion, dt, top_mode, watch)
+    # round-off: the same tridiagonal solve per line
     np.testing.assert_allclose(dst.reshape(shape), expected, rtol=0, atol=1e-12 * p.max())
+    # round-off of the crossing fluxes of masses <= 1
     np.testing.assert_allclose(np.sort(crossed), np.sort(fired), atol=1e-14)
     np.testing.assert_allclose(np.sort(watched), np.sort(seen), atol=1e-14)
     if top_mode != TOP_ABSORB:
+        # conservation: masses summing to 1, round-off
         assert dst.sum() + crossed.sum() == pytest.approx(1.0, abs=1e-14)
     assert dst.min() >= 0.0
 
@@ -110,6 +113,7 @@ def test_passive_second_axis_with_diffusion_gives_the_1d_lif_rate():
     grid = fine.grids["E"]
     total = fine.densities["E"][-1].sum() * grid.cell_volume + fine.info[
         "refractory_mass"]["E"]
+    # conservation: grid plus refractory mass, round-off
     assert total == pytest.approx(1.0, abs=1e-12)
 
 

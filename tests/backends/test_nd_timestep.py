@@ -68,10 +68,12 @@ def test_report_means_naive_twin():
             for k in range(37):
                 overlap = max(0.0, min(b, (k + 1) * h) - max(a, k * h))
                 naive[i] += per_step[k] * overlap / h
+        # round-off: the same overlaps summed in another order (measured 4.4e-15 abs, 1.4e-12 rel)
         np.testing.assert_allclose(report_means(per_step, h, dt, n_report), naive,
                                    rtol=1e-12, atol=1e-14)
         levels = report_levels(per_step, h, dt, n_report, start=0.5)
         at = (np.arange(n_report) + 1) * dt
+        # linear interpolation done two ways: round-off (measured 1.3e-13 relative)
         np.testing.assert_allclose(levels, np.interp(at, np.arange(38) * h,
                                                      np.r_[0.5, per_step]), rtol=1e-12)
 
@@ -82,13 +84,16 @@ def test_reduced_hh_answer_does_not_depend_on_the_report_step(dt):
     every common report boundary agrees to round-off (1e-12: summation order only)."""
     ref = _reduced_hh(0.02, 1e-4)
     res = _reduced_hh(0.02, dt)
+    # the same model-chosen sub-step, computed from dt: round-off
     assert ref.info["dt_sub"] == res.info["dt_sub"] == pytest.approx(1e-4, rel=1e-15)
     stride = 1e-4 / dt
     if stride >= 1:
         fired = _fired(res, "H")[::int(round(stride))]
+        # summation order only (docstring; measured 2.7e-20 abs, 2.1e-16 rel)
         np.testing.assert_allclose(fired, _fired(ref, "H"), rtol=1e-12, atol=1e-15)
     else:
         fired = _fired(ref, "H")[::int(round(1 / stride))]
+        # summation order only (docstring; measured 0 abs, 0 rel)
         np.testing.assert_allclose(_fired(res, "H"), fired, rtol=1e-12, atol=1e-15)
     assert ref.mean_rate("H", 0.01, 0.02) > 30.0      # it fires: the check has content
     np.testing.assert_allclose(res.densities["H"], ref.densities["H"], rtol=0,
@@ -104,6 +109,7 @@ def test_report_step_that_is_not_a_multiple_of_the_internal_step():
     res = _reduced_hh(0.0219, 7.3e-5)
     times = np.arange(res.t.size + 1) * 7.3e-5
     expected = np.interp(times, np.arange(ref.t.size + 1) * 1e-4, _fired(ref, "H"))
+    # piecewise-linear cumulative: round-off (docstring; measured 4.4e-16 abs, 2.1e-15 rel)
     np.testing.assert_allclose(_fired(res, "H"), expected, rtol=1e-12, atol=1e-15)
     grid = res.grids["H"]
     # record at 12.4 ms: the report boundary 12.41 ms (first at or after it), a tenth of
@@ -118,6 +124,7 @@ def test_hh4d_answer_does_not_depend_on_the_report_step():
     0.1 ms to round-off (issue 15: 4 % apart before, the internal step was dt)."""
     ref = _hh4d(0.006, 1e-4)
     res = _hh4d(0.006, 5e-5)
+    # pairs of half steps vs one step: round-off (measured 5.7e-14 abs, 2.1e-16 rel)
     pairs = res.rates["H"].reshape(-1, 2).mean(axis=1)
     np.testing.assert_allclose(pairs, ref.rates["H"], rtol=1e-12,
                                atol=1e-12 * ref.rates["H"].max())
@@ -130,6 +137,7 @@ def test_coupled_network_answer_does_not_depend_on_the_report_step():
     ref = _lif_synaptic_ei(0.03, 1e-4)
     res = _lif_synaptic_ei(0.03, 5e-5)
     for name in ("E", "I"):
+        # pairs of half steps vs one step: round-off (measured 2.8e-14 abs, 2.2e-16 rel)
         pairs = res.rates[name].reshape(-1, 2).mean(axis=1)
         np.testing.assert_allclose(pairs, ref.rates[name], rtol=1e-12,
                                    atol=1e-12 * ref.rates[name].max())

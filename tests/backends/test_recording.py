@@ -21,6 +21,7 @@ def _net():
 
 def test_record_every_k_steps():
     res = _net().run(0.05, 1e-4, record_every=100)
+    # round-off of k * dt
     np.testing.assert_allclose(res.record_times, np.arange(0, 0.0501, 0.01), atol=1e-12)
     dx = res.grids["P"].axes[0].width
     # each snapshot integrates to the non-refractory fraction

@@ -30,12 +30,14 @@ def test_split_run_equals_the_whole_run_bit_for_bit(whole):
     net = _network()
     first = net.run(0.04, 1e-4)
     second = net.run(0.06, 1e-4, init=first, record_times=[0.05, 0.1])
+    # the continued time axis: round-off of k * dt
     np.testing.assert_allclose(second.t, whole.t[400:], rtol=1e-15)
     for name in ("E", "I"):
         assert np.max(whole.rates[name]) > 1.0        # the network fires
         np.testing.assert_array_equal(np.concatenate([first.rates[name], second.rates[name]]),
                                       whole.rates[name])
         np.testing.assert_array_equal(second.densities[name], whole.densities[name])
+    # round-off of k * dt
     np.testing.assert_allclose(second.record_times, [0.05, 0.1], rtol=1e-12)
     np.testing.assert_array_equal(second.info["state"]["mass"], whole.info["state"]["mass"])
 

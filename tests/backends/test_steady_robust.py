@@ -51,6 +51,7 @@ def test_silent_presynaptic_population_gives_rest_state():
     ss = pd.steady_state(net)
     assert ss.rates == {"A": 0.0, "B": 0.0}
     width = grid.axes[0].width
+    # a normalised density (default approx)
     assert ss.densities["B"].sum() * width == pytest.approx(1.0)
 
 
@@ -116,6 +117,7 @@ def test_column_steady_state_is_the_long_run_limit(column_steady_and_run):
     ss, run, _ = column_steady_and_run
     for name, rate in ss.rates.items():
         tail = run.rates[name][-1000:].mean()
+        # residual transient below 1e-3 relative (docstring)
         assert rate == pytest.approx(tail, rel=1e-3, abs=1e-3), name
 
 

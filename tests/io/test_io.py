@@ -102,6 +102,7 @@ def test_loaded_description_rebuilds_the_network(results, tmp_path):
     back = pd.load(tmp_path / "r.npz")
     net = network_from_dict(back.description)
     again = net.run(t_end=0.02, dt=1e-4, record_times=[0.01, 0.02])
+    # the rebuilt network repeats the same arithmetic
     np.testing.assert_allclose(again.rates["E"], res.rates["E"], rtol=1e-12, atol=1e-12)
 
 
@@ -122,6 +123,7 @@ def test_describe_marks_callables_and_knows_ramps_and_delays():
     delays = [c["delay"] for c in d["connections"]]
     assert delays[0] == {"distribution": "exponential", "mean": 2e-3, "offset": 1e-3}
     assert delays[1]["distribution"] == "uniform"
+    # the saved delay bounds (default approx)
     assert delays[1]["low"] == pytest.approx(1e-3) and delays[1]["high"] == pytest.approx(2e-3)
     assert delays[2] == {"distribution": "kernel", "weights": [0.25, 0.75],
                          "bin_width": 1e-3, "offset": 0.0}

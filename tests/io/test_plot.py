@@ -71,6 +71,7 @@ def test_rate_bands_with_confidence_band(runs):
     t, r = mc.binned_rates("E", 1e-3)
     se = mc.standard_error("E", 1e-3)
     vertices = np.concatenate([p.vertices for p in band.get_paths()])
+    # the band drawn from the same numbers (default approx)
     assert vertices[:, 1].max() == pytest.approx((r + 1.96 * se).max())
     assert _png_bytes(ax.figure) > 5000
 
@@ -110,6 +111,7 @@ def test_marginals_of_a_2d_density():
     # each marginal integrates to 1
     assert np.sum(v_curve) * grid.axes[0].width == pytest.approx(1.0)
     n_curve = fig.axes[1].lines[0].get_ydata()
+    # normalised marginals (default approx)
     assert np.sum(n_curve) * grid.axes[1].width == pytest.approx(1.0)
     assert fig.axes[0].get_xlabel() == "membrane potential v (V)"
     assert fig.axes[1].get_ylabel() == "marginal density (1)"
@@ -151,7 +153,7 @@ def test_phase_plane_needs_two_variables(runs):
 
 
 @pytest.mark.parametrize("which", [0, 1])
-def test_summary_figure(runs, which):
+def test_summary_figure_has_two_labelled_axes_and_draws(runs, which):
     result = runs[which]
     fig = plot.summary(result)
     assert isinstance(fig, Figure) and len(fig.axes) == 2

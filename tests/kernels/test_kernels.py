@@ -24,6 +24,7 @@ def test_limited_slopes_match_reference_and_keep_profile_positive(scheme):
     p = random_masses(50)
     g = np.zeros_like(p)
     tk.limited_slopes(p, g, scheme)
+    # round-off: the same limiter formula per cell; 1e-18 absorbs the zero cells
     np.testing.assert_allclose(g, ref.slopes(p, scheme), rtol=1e-14, atol=1e-18)
     assert np.all(np.abs(g) <= 2 * p + 1e-18)
 
@@ -34,6 +35,7 @@ def test_mass_between_matches_numerical_integral(scheme):
     g = ref.slopes(p, scheme)
     for a, b in [(0.0, 20.0), (0.3, 0.7), (2.25, 7.5), (-3.0, 4.4), (19.1, 25.0), (5.0, 5.0)]:
         expect = ref.cumulative_mass(p, g, b) - ref.cumulative_mass(p, g, a)
+        # round-off: at most three partial-cell terms of O(1/20) masses
         assert tk.mass_between(p, g, a, b) == pytest.approx(expect, rel=1e-12, abs=1e-16)
 
 
@@ -52,12 +54,15 @@ def test_flux_form_remap_matches_reference(scheme):
     tk.departure_table(departure, n, cell, frac, quad)
     q = p.copy()
     out = tk.remap_flux_form_into(q, g, cell, frac, quad, np.zeros(n + 1), np.zeros(n + 1), q)
+    # round-off: masses <= 1 moved by a few products per cell (masses sum to 1)
     np.testing.assert_allclose(q, expect, atol=1e-15)
     assert out == pytest.approx(expect_out, abs=1e-15)
+    # conservation of masses summing to 1: round-off (measured 2.2e-16)
     assert q.sum() + out == pytest.approx(1.0, abs=1e-14)
     # the gather form gives the same
     gathered = np.zeros(n)
     out2 = tk.remap(p, g, departure, gathered, 1.0)
+    # the gather form: same integrals, other order of summation (round-off)
     np.testing.assert_allclose(gathered, expect, atol=1e-15)
     assert out2 == pytest.approx(expect_out, abs=1e-15)
 
@@ -70,11 +75,13 @@ def test_shifts_match_reference(shift):
     expect, expect_out = ref.remap(p, g, np.arange(n + 1) - shift)
     out = np.zeros(n)
     fired = tk.shift_fractional(p, g, shift, out, 1.0)
+    # round-off: a few products per cell of masses summing to 1
     np.testing.assert_allclose(out, expect, atol=1e-15)
     assert fired == pytest.approx(expect_out, abs=1e-15)
     if shift == round(shift):
         out2 = np.zeros(n)
         fired2 = tk.shift_integer(p, int(shift), out2, 1.0)
+        # the integer shift copies masses: round-off only from summing what fired
         np.testing.assert_allclose(out2, expect, atol=1e-15)
         assert fired2 == pytest.approx(expect_out, abs=1e-15)
 
@@ -84,8 +91,10 @@ def test_poisson_weights_are_poisson_and_sum_to_one(lam):
     w = np.zeros(512)
     count = tk.poisson_weights(lam, w, 1e-12)
     k = np.arange(count)
+    # round-off of the recurrence lam^k / k! against scipy's pmf; the remainder is lumped
     np.testing.assert_allclose(w[:count - 1], poisson.pmf(k[:-1], lam), rtol=1e-12)
     assert w[:count].sum() == pytest.approx(1.0, abs=1e-15)
+    # the truncation tail passed to the kernel (1e-12)
     assert poisson.sf(count - 1, lam) < 1e-12
 
 
@@ -100,8 +109,10 @@ def test_compound_jump_matches_reference(shift):
     out = np.zeros(n)
     fired = tk.compound_jump(p, g, shift, w, count, out)
     expect, expect_fired = ref.compound_jump(p, g, shift, lam)
+    # kernel tail cut at 1e-14 per term; the reference sums more terms: 1e-13 covers both
     np.testing.assert_allclose(out, expect, atol=1e-13)
     assert fired == pytest.approx(expect_fired, abs=1e-13)
+    # conservation of masses summing to 1: round-off (measured 1.1e-16)
     assert out.sum() + fired == pytest.approx(1.0, abs=1e-14)
 
 
@@ -110,6 +121,7 @@ def test_bernoulli_is_stable():
         value = tk.bernoulli(x)
         assert np.isfinite(value) and value >= 0.0
         if abs(x) < 700:
+            # both use x / expm1(x) here; the small-x branches agree to O(x^2) = 1e-24
             assert value == pytest.approx(ref.bernoulli(x) if x != 0 else 1.0, rel=1e-10)
 
 
@@ -125,8 +137,10 @@ def test_sg_implicit_step_matches_dense_solve():
     q = p.copy()
     out = tk.sg_implicit_step(q, right, left, 0.01, np.zeros(n), np.zeros(n), np.zeros(n))
     expect, expect_out = ref.sg_step(p, velocity, diffusion, dx, 0.01)
+    # round-off: tridiagonal (Thomas) solve vs dense LU of a well-conditioned 25x25 system
     np.testing.assert_allclose(q, expect, rtol=1e-12, atol=1e-16)
     assert out == pytest.approx(expect_out, rel=1e-12)
+    # conservation of masses summing to 1: round-off (measured 0)
     assert q.sum() + out == pytest.approx(1.0, abs=1e-14)
     assert np.all(q >= 0)
 
@@ -244,8 +258,11 @@ def test_fused_stepper_matches_numpy_reference(kind, t_ref):
     # the kernel truncates the Poisson series at a tail of POISSON_TAIL per sub-step; the
     # reference sums 60 terms, so rates may differ by up to POISSON_TAIL / dt_sub
     tail_rate = POISSON_TAIL / sim.dt_sub
+    # round-off of 30 cells over 20 sub-steps plus the tail (measured 6.8e-13)
     np.testing.assert_allclose(sim.mass, p_ref, atol=1e-12)
+    # the Poisson tail of each sub-step, see above (measured 2.3e-8 against 1e-6)
     np.testing.assert_allclose(res.rates["P"], rates_ref, rtol=1e-10, atol=2 * tail_rate)
+    # the tail of each sub-step summed over the refractory queue (measured 2.9e-12)
     assert res.refractory["P"][-1] == pytest.approx(
         refractory_ref, abs=2 * POISSON_TAIL * sim.pipe_offset[1])
 
@@ -265,5 +282,6 @@ def test_shift_fractional_equals_the_reconstruction_remap():
             expected, fired_expected = 0.7 * expected, 0.7 * fired_expected
             got = np.zeros(n)
             fired_got = shift_fractional(p, g, shift, got, 0.7)
+            # round-off: the same reconstruction integrals, masses O(1), up to 40 cells
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
             assert fired_got == pytest.approx(fired_expected, abs=1e-13)

@@ -62,6 +62,7 @@ def test_issue_eif_structure():
     # below rheobase the stable fixed point: -(v - e_l) + delta_t exp(..) + mu = 0
     sub = issue_eif(mu=1e-3)
     v = sub.resting_state
+    # the root finder's residual; the rest between -65 and -59.9 mV
     assert abs(float(sub.drift(v))) < 1e-9 and -65e-3 < v < -59.9e-3
     assert float(sub.drift(v - 1e-3)) > 0 > float(sub.drift(v + 1e-3))   # stable
 
@@ -132,11 +133,13 @@ def _lif_rates(model, kind):
 def test_lif_from_text_reproduces_the_lif():
     text, lif = lif_text(), pd.LIF(**LIF_PARAMS)
     v = np.linspace(-0.01, 0.02, 301)
+    # the same affine drift evaluated from text: round-off
     np.testing.assert_allclose(text.drift(v), lif.drift(v), rtol=1e-12, atol=0.0)
     assert text.exact_flow and text.resting_state == lif.resting_state
-    # exact exponential flow of the affine drift
+    # exact exponential flow of the affine drift, the same to round-off
     np.testing.assert_allclose(text.flow(v, -3e-4), lif.flow(v, -3e-4), rtol=1e-13,
                                atol=1e-16)
+    # the same time constant: round-off
     assert text.time_scale == pytest.approx(lif.time_scale, rel=1e-13)
     for kind in ("jump", "diffusion"):
         a, b = _lif_rates(text, kind), _lif_rates(lif, kind)
@@ -181,12 +184,15 @@ def test_reduced_hh_from_text_reproduces_reduced_hh():
     # the grid's faces, -40 and -55 mV (the removable 0/0 of alpha_m, alpha_n) included
     v, n = np.meshgrid(np.linspace(-0.082, 0.057, 140), np.linspace(0, 1, 41))
     for got, want in zip(text.drift(v, n), hand.drift(v, n), strict=True):
+        # the same formulas from text: round-off
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
     # Newton from the reset-free start finds the hand-written rest (brentq on v)
     found = rhh_text(None)._newton_rest(np.array([-0.065, 0.3]))
+    # Newton vs brentq roots
     np.testing.assert_allclose(found, hand.resting_state, rtol=1e-9)
     a, b = _rhh_rates(text), _rhh_rates(hand)
     assert a.max() > 10.0
+    # rates of identical drifts through the same solver
     np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * b.max())
 
 
@@ -210,6 +216,7 @@ def adex(b=B, refractory=0.0, tau_w=144e-3, a=4e-9):
 def test_adex_reset_maps_w_on_the_nd_engine():
     m = adex()
     grid = m.default_grid()
+    # one addition of b: round-off
     np.testing.assert_allclose(m.refractory_map(np.array([0.0, 1e-10])), [B, 1e-10 + B],
                                rtol=1e-15)
     src, dst, weight = reset_map(m, grid, 0)
@@ -326,6 +333,7 @@ def test_scenario_equation_model_is_the_issue_eif(tmp_path):
     assert isinstance(model, pd.EquationModel)
     assert model.parsed.hash == issue_eif().parsed.hash
     assert model.parsed.parameters == issue_eif().parsed.parameters
+    # the same network twice through the same solver: round-off
     assert pd.steady_state(scenario.network).rates["E"] == pytest.approx(
         pd.steady_state(_eif_net()).rates["E"], rel=1e-12)   # the same network
 

@@ -171,12 +171,15 @@ def test_events_numpy_and_numba():
     assert m.threshold_crossed(v, w).tolist() == [False, True]
     v2, w2 = m.apply_reset(v, w)
     assert np.array_equal(v2, [ADEX_PARAMS["v_r"]] * 2)
+    # one addition: round-off (np.allclose adds atol=1e-8, far above w ~ 1e-10)
     assert np.allclose(w2, w + ADEX_PARAMS["b"], rtol=1e-15)
     c = m.compiled()
     assert c.threshold(0.01, 0.0, m.parameter_values)
+    # one addition: round-off (approx adds abs=1e-12 for the 1.8e-10 element)
     assert c.reset(0.01, 1e-10, m.parameter_values) == pytest.approx((-70.6e-3, 1e-10 + 80.5e-12),
                                                                       rel=1e-15)
     s = hh().compiled()
+    # the surface is v itself (default approx tolerance)
     assert s.surface(0.002, 0.1, 0.5, 0.3, hh().parameter_values) == pytest.approx(0.002)
 
 
@@ -184,6 +187,7 @@ def test_eif_noise_split_additive():
     m = eif()
     assert m.noise_kind == {"v": "additive"} and m.noise_names == ("xi",)
     (g,) = m.noise(np.zeros(3))
+    # one division and square root: round-off (np.allclose adds atol=1e-8)
     assert np.allclose(g, EIF_PARAMS["sigma"] / math.sqrt(EIF_PARAMS["tau"]), rtol=1e-15)
     assert m.compiled().noise[0](0.0, m.parameter_values)[0] == pytest.approx(g[0], rel=1e-15)
 
@@ -199,6 +203,7 @@ def test_multiplicative_noise_inside_a_sum():
     x, y = np.array([0.1, 0.7]), np.array([1.0, 2.0])
     fx, fy = m.drift(x, y)
     gx, gy = m.noise(x, y)
+    # the same expressions evaluated by the generated code: round-off
     assert np.allclose(fx, (p["mu"] - x) / p["tau"], rtol=1e-14)
     assert np.allclose(fy, -y / p["tau"], rtol=1e-14)
     assert np.allclose(gx, p["s"] * (x + 1) * math.sqrt(p["tau"]) / p["tau"], rtol=1e-14)

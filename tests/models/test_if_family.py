@@ -51,6 +51,7 @@ def test_eif_defaults_and_equation():
     assert (m.tau_m, m.v_t, m.delta_t) == (10e-3, -59.9e-3, 3.48e-3)
     v = np.array([-0.07, -0.06, -0.04])
     expected = (m.e_l - v + m.delta_t * np.exp((v - m.v_t) / m.delta_t)) / m.tau_m
+    # the same EIF formula evaluated in NumPy: round-off
     np.testing.assert_allclose(m.drift(v), expected, rtol=1e-14)
     # the resting state is the stable fixed point below v_t
     assert abs(m.drift(m.resting_state)) < 1e-9
@@ -64,12 +65,15 @@ def test_eif_defaults_and_equation():
 def test_qif_defaults_equation_and_noiseless_period():
     m = pd.QIF(eta=1e-3)
     assert m.v_reset == -m.v_cut == -0.1
+    # the same QIF formula evaluated in NumPy: round-off
     np.testing.assert_allclose(m.drift(np.array([0.0, 0.01])) * m.tau_m,
                                [1e-3, 1e-4 / 1e-2 + 1e-3], rtol=1e-14)
     # period with infinite cut-off: pi tau sqrt(delta / eta)
     far = pd.QIF(eta=1e-3, v_cut=1e6)
+    # closed-form period of the QIF with a cut-off far away
     assert far.noiseless_period() == pytest.approx(math.pi * 10e-3 * math.sqrt(10.0),
                                                    rel=1e-6)
+    # -sqrt(eta delta) in closed form (default approx)
     assert pd.QIF().resting_state == pytest.approx(-5e-3)
     assert pd.QIF().noiseless_period() == math.inf
 
@@ -173,6 +177,7 @@ def test_qif_rate_converges_as_the_cut_off_grows():
     # difference: 3.2756 Hz, against threshold integration at 400 mV 3.2767 Hz (the
     # same -0.034 % grid offset)
     predicted = rates[-1] - 0.5 * diffs[-1]
+    # the -0.034 % grid offset described above, with margin
     assert predicted == pytest.approx(_theory(pd.QIF(v_cut=0.4), mu, sigma, v_lower=-0.42,
                                               num_cells=80_000), rel=1e-3)
 

@@ -78,6 +78,7 @@ def theory_rate():
 def test_user_model_is_a_model_and_gets_the_defaults():
     m = EIF()
     assert isinstance(m, pd.Model) and m.ndim == 1 and m.input_var == "v"
+    # the time scale from the model's drift
     assert m.time_scale == pytest.approx(TAU / (1.0 - math.exp(-5.1 / 3.48)), rel=1e-6)
     # numerical flow (RK4) against a fine explicit integration of the same drift
     v = np.array([-0.07, -0.065, -0.058])

@@ -48,12 +48,14 @@ def test_forward_euler_is_first_order():
     # 30 Hz * dt / (2 tau) = 0.3 Hz at dt = 2e-4; halving dt halves it (2 +- 0.1)
     assert errors[0] > 0.1
     assert errors[0] / errors[1] == pytest.approx(2.0, abs=0.1)
+    # first order: the error halves with dt, to 5 % of the ratio
     assert errors[1] / errors[2] == pytest.approx(2.0, abs=0.1)
 
 
 def test_rate_step_twin_of_the_formulas():
     r, mean = rate_step(10.0, 50.0, 0.01, 1e-3, "exact")
     e = math.exp(-0.1)
+    # the exact exponential step in closed form: round-off
     assert r == pytest.approx(50.0 - 40.0 * e, rel=1e-15)
     assert mean == pytest.approx(50.0 - 40.0 * (1.0 - e) / 0.1, rel=1e-14)
     assert rate_step(10.0, 50.0, 0.01, 1e-3, "euler") == (14.0, 12.0)
@@ -137,6 +139,7 @@ def test_loop_population_unit_population_is_self_consistent():
         _listener(net, E)
         net.connect("Q", E, weight=0.3e-3, n_syn=100)
     res = _driven_population(loop).run(0.05, 1e-4, progress=False)
+    # the same listener ODE replayed in NumPy: round-off
     np.testing.assert_allclose(res.rates["Q"], _reference_listener(res.rates["E"], 1e-4),
                                rtol=1e-12, atol=1e-10)
     quiet = _driven_population().run(0.05, 1e-4, progress=False)
@@ -147,6 +150,7 @@ def test_loop_population_unit_population_is_self_consistent():
         net.connect(net.add_poisson("Q", pd.piecewise(np.arange(table.size) * 1e-4,
                                                       table)), E, weight=0.3e-3, n_syn=100)
     again = _driven_population(replay).run(0.05, 1e-4, progress=False)
+    # the same input replayed through a rate table
     np.testing.assert_allclose(res.rates["E"], again.rates["E"], rtol=1e-9, atol=1e-9)
 
 

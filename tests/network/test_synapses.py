@@ -52,19 +52,24 @@ def test_filters_have_unit_area(kind):
     f = FILTERS[kind]
     area, err = integrate.quad(f.impulse_response, 0.0, np.inf, limit=200)
     assert area == pytest.approx(1.0, abs=1e-9)          # quad's own error is ~1e-10
+    # the step response is closed form: round-off
     assert f.step_response(1.0) == pytest.approx(1.0, abs=1e-12)
     for step in (1e-4, 1e-3):
+        # lag weights are differences of the closed-form step response: they telescope to 1
         assert f.lag_weights(step).sum() == pytest.approx(1.0, abs=1e-14)
     mean = integrate.quad(lambda t: t * f.impulse_response(t), 0.0, np.inf, limit=200)[0]
+    # quad's error on a smooth integrand (measured 2.4e-15 relative)
     assert mean == pytest.approx(f.mean, rel=1e-8)
 
 
 def test_psc_kappa_and_peak():
     for n in range(4):
         f = pd.synapses.psc(TAU, n=n)
+        # closed-form kappa: round-off of one product
         assert f.kappa == pytest.approx(1.0 / (math.factorial(n) * TAU ** (n + 1)), rel=1e-15)
         if n:
             t = np.linspace(0.0, 10 * TAU, 100001)
+            # the peak located on a grid of spacing 5e-7 s: 1e-6 is two spacings
             assert t[np.argmax(f.impulse_response(t))] == pytest.approx(n * TAU, abs=1e-6)
 
 
@@ -93,6 +98,7 @@ def test_density_target_is_driven_by_the_filtered_rate():
     one = _filtered_population(filtered).run(0.04, DT, progress=False)
     two = _filtered_population(replayed).run(0.04, DT, progress=False)
     assert one.rates["E"][-1] > 5.0
+    # the same filtered input, replayed from a rate table (measured 4.2e-09 abs, 6.1e-11 rel)
     np.testing.assert_allclose(one.rates["E"], two.rates["E"], rtol=1e-8, atol=1e-8)
 
 
@@ -111,7 +117,9 @@ def test_rate_unit_input_is_filtered():
     for f in want:
         r, mean = rate_step(r, f, 1e-6, DT)
         means.append(mean)
+    # the same ODE step replayed in NumPy: round-off (measured 0 abs, 0 rel)
     np.testing.assert_allclose(res.rates["R"], means, rtol=1e-13, atol=1e-12)
+    # tau = 1 us << dt: 1 % at the onset, 1e-5 once settled (docstring)
     np.testing.assert_allclose(res.rates["R"], want, rtol=1.01e-2, atol=1e-9)
     np.testing.assert_allclose(res.rates["R"][-100:], want[-100:], rtol=1e-5)
 

@@ -40,6 +40,7 @@ def test_smooth_derivative_matches_finite_difference(f):
 
 
 def test_slopes_at_threshold():
+    # closed-form derivatives at 0: round-off
     assert Sigmoid(50.0, 2.0).derivative(0.0) == pytest.approx(2.0 * 50.0 / 4.0, rel=1e-15)
     assert Tanh(50.0, 2.0).derivative(0.0) == pytest.approx(2.0 * 50.0 / 2.0, rel=1e-15)
     assert Arctan(50.0, 2.0).derivative(0.0) == pytest.approx(2.0 * 50.0 / math.pi, rel=1e-15)
@@ -105,7 +106,7 @@ def test_bad_parameters(make, name):
         make()
 
 
-def test_bad_input():
+def test_transfer_rejects_non_numeric_and_nan_input():
     with pytest.raises(TypeError, match="x must be"):
         Sigmoid()("abc")
     with pytest.raises(ValueError, match="NaN"):

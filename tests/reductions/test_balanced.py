@@ -120,6 +120,7 @@ def test_newton_from_a_poor_guess_falls_onto_the_silent_state():
     # the secant/Newton iterates walk off to c -> -inf, where the residual vanishes too
     c_newton = optimize.newton(g, -12.0, tol=1e-14, maxiter=50, disp=False)
     m, v, _ = net._stationary_at(c_newton, h)
+    # g vanishes as c -> -inf; the I rate underflows there
     assert abs(g(c_newton)) < 1e-20
     assert net.rate["I"].average(m["I"], v["I"])[0] < 1e-20       # silent
     assert net.stationary().c > c_newton + 5                      # the balanced root
@@ -134,6 +135,7 @@ def test_stationary_follows_the_input_and_common_input_shifts_c():
     # a common input is absorbed by c exactly (to the root-finding tolerance)
     assert st2.c == pytest.approx(st0.c - 0.7, abs=1e-10)
     for p in "EI":
+        # the root-finding tolerance (comment above)
         assert st2.m[p] == pytest.approx(st0.m[p], abs=1e-10)
         assert st2.v[p] == pytest.approx(st0.v[p], abs=1e-10)
 
@@ -162,6 +164,7 @@ def test_baumgarte_term_decays_the_residual_exponentially():
     y0 = np.array([-0.3, -0.5, 0.1, 0.1])
     r0 = net.residual({"E": y0[0], "I": y0[1]}, {"E": y0[2], "I": y0[3]})
     assert abs(r0) > 0.05
+    # the reference ODE solve, far tighter than the checks below
     sol = integrate.solve_ivp(lambda t, y: net._limit_rhs(t, y)[0], (0, 0.6), y0,
                               rtol=1e-11, atol=1e-14, t_eval=[0.2, 0.4, 0.6])
     for t, y in zip(sol.t, sol.y.T):
@@ -187,9 +190,11 @@ def test_common_input_leaves_the_means_unchanged():
 def test_off_manifold_data_are_projected_by_a_common_shift():
     net = readme_net()
     m, v = net.initial_state({"E": -0.4, "I": -0.5}, V0)
+    # the projection is one common shift: round-off
     assert m["E"] - m["I"] == pytest.approx(0.1, abs=1e-13)
     assert net.residual(m, v) == pytest.approx(0.0, abs=1e-13)
     m1, _ = net.initial_state(M0, V0)
+    # the projected state lies on the manifold: round-off
     assert m1["I"] == -0.5 and net.residual(m1, v) == pytest.approx(0.0, abs=1e-13)
 
 

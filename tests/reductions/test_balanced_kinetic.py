@@ -29,6 +29,7 @@ def test_linear_drift_reproduces_the_gaussian_odes():
                                                            record_every=80)
     lim = net.solve_limit(sol.t, M0, V0)
     for p in ("E", "I"):
+        # 3x the measured errors (comment above)
         assert np.max(np.abs(sol.m[p] - lim.m[p])) < 3e-4
         assert np.max(np.abs(sol.v[p] - lim.v[p])) < 1.2e-3
     assert np.max(np.abs(sol.c - lim.c)) < 2.1e-3
@@ -90,7 +91,7 @@ def test_nonlinear_drift_keeps_mass_and_constraint():
     assert abs(sol.v["E"][-1] - lin.v["E"][-1]) > 0.05     # the cubic term matters
 
 
-def test_validation():
+def test_kinetic_balanced_rejects_bad_arguments():
     net = _net()
     with pytest.raises(TypeError, match="BalancedEI"):
         KineticBalanced("net")

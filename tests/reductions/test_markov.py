@@ -187,6 +187,7 @@ def test_spiking_kernel_matches_numpy_twin(options):
     assert counts.sum() > 20          # the twin is exercised: spikes, pools, refractory
     np.testing.assert_array_equal(np.column_stack([res.counts["E"], res.counts["I"]]),
                                   counts)
+    # the same pool updates summed in another order: round-off
     np.testing.assert_allclose(res.info["pool_means"], pools, rtol=0, atol=1e-12)
 
 
@@ -227,12 +228,15 @@ def test_ode_kernel_matches_numpy_twin(rule):
     state = (counts, means, np.array([1.5, 0.5]), rng.uniform(1.0, 30.0, (2, 2, 2)))
     res = model.run(2 * model.net.dt, state=state)
     twin = ode_twin(model, 2, state)
+    # ODE kernel vs NumPy twin: round-off over two steps
     np.testing.assert_allclose(np.column_stack([res.counts["E"], res.counts["I"]]),
                                twin[0], rtol=1e-9, atol=1e-10)
     (n_got, m_got, ref, pools), (n_want, m_want) = res.info["state"], twin[1:3]
+    # ODE kernel vs NumPy twin: round-off
     np.testing.assert_allclose(n_got, n_want, rtol=1e-9, atol=1e-10)
     # summed voltage per bin (a nearly empty bin's mean is a ratio of ~1e-13 errors)
     np.testing.assert_allclose(n_got * m_got, n_want * m_want, rtol=1e-9, atol=1e-8)
+    # the refractory and pool states of the twin: round-off
     np.testing.assert_allclose(ref, twin[3], rtol=1e-12)
     np.testing.assert_allclose(pools, twin[4], rtol=1e-12)
 
@@ -271,6 +275,7 @@ def test_ssi_poisson_counts_match_the_asynchronous_baseline():
     blocks = [mk.ssi(rng.poisson(m, 20_000), 300) for _ in range(40)]
     expected = mk.ssi_poisson(m, 300)            # (1 + 11 m) / N = 0.0143
     se = np.std(blocks, ddof=1) / math.sqrt(len(blocks))
+    # 4 block standard errors
     assert abs(np.mean(blocks) - expected) < 4 * se
     assert expected < 0.02
 

@@ -158,7 +158,7 @@ def test_density_plot_needs_recorded_densities():
         plot.density(res, "E")
 
 
-def test_density_heatmap(runs):
+def test_density_heatmap_draws_every_cell_with_a_colorbar(runs):
     _, res, mc = runs
     for result in (res, mc):
         ax = plot.density_heatmap(result, "E")
@@ -197,6 +197,7 @@ def test_run_save_load_plot_round_trip(tmp_path, capsys):
 
     again = network_from_dict(result.description).run(t_end=0.05, dt=1e-4,
                                                         record_times=[0.05])
+    # the rebuilt network repeats the same arithmetic
     np.testing.assert_allclose(again.rates["E"], result.rates["E"], rtol=1e-12, atol=1e-12)
     assert cli.main(["plot", npz, "--output", png2]) == 0
     _image_ok(png2)

@@ -56,7 +56,7 @@ def files(tmp_path_factory):
 
 
 @pytest.mark.parametrize("label", [*HOSTILE, "folder"])
-def test_api(files, label):
+def test_api_rejects_hostile_file_quickly_naming_it(files, label):
     start = time.perf_counter()
     with pytest.raises(ScenarioError) as info:
         load_scenario(files[label])
@@ -66,7 +66,7 @@ def test_api(files, label):
 
 @pytest.mark.parametrize("command", ["check", "run"])
 @pytest.mark.parametrize("label", [*HOSTILE, "folder"])
-def test_cli(files, label, command, capsys, tmp_path):
+def test_cli_exits_2_naming_the_file_without_traceback(files, label, command, capsys, tmp_path):
     png = tmp_path / "never.png"
     argv = [command, files[label]] + (["--plot", png] if command == "run" else [])
     start = time.perf_counter()

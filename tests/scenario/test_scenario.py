@@ -109,22 +109,24 @@ def test_model_registry_has_lif_and_any_new_models():
      lambda r: r(0.05) == 2.0 and r(0.15) == 8.0),
     ('{ shape = "step", time = 0.0, after = 8.0 }', lambda r: r(0.0) == 8.0),
     ('{ shape = "sinusoid", mean = 10.0, amplitude = 5.0, frequency = 2.0 }',
+     # closed-form rate shapes against the default approx: round-off
      lambda r: isinstance(r, pd.sinusoid) and r(0.125) == pytest.approx(15.0)),
     ('{ shape = "ramp", start = 0.1, stop = 0.2, initial = 1.0, final = 3.0 }',
      lambda r: isinstance(r, ramp) and r(0.15) == pytest.approx(2.0)),
     ('{ shape = "constant", rate = 7.0 }', lambda r: r == 7.0),
     ("7", lambda r: r == 7.0),
 ])
-def test_rate_shapes(spec, check):
+def test_rate_shape_table_builds_that_rate(spec, check):
     text = GOOD.replace("rate = 1500.0", f"rate = {spec}")
     assert check(parse_scenario(text).network.sources["ext"].rate)
 
 
-def test_delay_tables():
+def test_delay_table_and_number_build_the_delay():
     text = GOOD + textwrap.dedent("""\
         delay = { distribution = "gamma", mean = 2e-3, shape = 4.0 }
         """)
     conn = parse_scenario(text).network.connections[0]
+    # the mean of the parsed delay: round-off
     assert conn.delay.mean == pytest.approx(2e-3)
     text = GOOD + 'delay = 1.5e-3\n'
     assert parse_scenario(text).network.connections[0].delay.offset == 1.5e-3
@@ -135,6 +137,7 @@ def test_ramp_means_are_exact():
     t0 = np.array([0.0, 0.05, 0.1, 0.25, 0.29, 0.4])
     t1 = t0 + 0.02
     fine = [np.mean(r(np.linspace(a, b, 200_001))) for a, b in zip(t0, t1)]
+    # a 200001-point sample mean of the rate
     np.testing.assert_allclose(r.mean(t0, t1), fine, rtol=1e-5)
     with pytest.raises(ValueError, match="stop > start"):
         ramp(start=1.0, stop=0.5, final=1.0)

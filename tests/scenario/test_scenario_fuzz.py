@@ -136,7 +136,7 @@ def test_mutated_good_scenario(path, value, delete):
 @given(st.lists(st.tuples(st.integers(0, len(GOOD)), st.integers(0, 3),
                           st.sampled_from(list("[]{}=\"'#.,\n\\ 0e-x") + ["\ufeff", "\x00"])),
                 max_size=5))
-def test_edited_text(edits):
+def test_randomly_edited_text_gives_scenario_or_documented_error(edits):
     text = GOOD
     for position, width, char in edits:
         text = text[:position] + char + text[position + width:]
