@@ -125,38 +125,10 @@ def demo(t_end: float = 0.3, n_neurons: int = 100_000, seed: int = 1,
 
     stationary = pd.steady_state(net, dt=dt).rates[name]
 
-    window = min(STEADY_WINDOW, t_end)
-    t_from = t_end - window
-    density_steady = res.mean_rate(name, t_from)
-    mc_steady = mc.mean_rate(name, t_from)
-    window_steps = int(np.count_nonzero(mc.t >= t_from - 1e-12))
-    mc_se = math.sqrt(max(mc_steady, 0.0) / (n_neurons * window_steps * dt))
-    density_peak, density_peak_t = _peak(res, name)
-    mc_peak, mc_peak_t = _peak(mc, name)
-
-    grid = res.grids[name].axes[0]
-    z = (density_steady - mc_steady) / mc_se if mc_se > 0 else float("nan")
-    lines = [
-        "popdens demo: one LIF population (tau_m = 50 ms, threshold 1, reset 0, no "
-        "refractory period)",
-        f"  input: Poisson jumps h = {JUMP:g} at {INPUT_RATE:g} Hz from t = 0, every "
-        "neuron starting at v = 0",
-        f"  t_end = {t_end:g} s, dt = {1e3 * dt:g} ms, grid {grid.num_cells} cells on "
-        f"[{grid.lower:g}, {grid.upper:g}]; Monte Carlo N = {n_neurons:,}, seed {seed}",
-        "",
-        f"{'':34}{'density':>14}{'Monte Carlo':>14}",
-        f"{'transient peak (1-ms bins) [Hz]':34}{density_peak:14.3f}{mc_peak:14.3f}",
-        f"{'  at t [ms]':34}{1e3 * density_peak_t:14.1f}{1e3 * mc_peak_t:14.1f}",
-        f"{f'steady rate (last {1e3 * window:g} ms) [Hz]':34}{density_steady:14.3f}"
-        f"{mc_steady:14.3f}",
-        f"{'  Monte Carlo standard error [Hz]':34}{'':14}{mc_se:14.3f}",
-        f"{'wall time, integration [s]':34}{res.wall_time:14.3f}{mc.wall_time:14.3f}",
-        f"{'wall time, with setup+compile [s]':34}{density_total:14.3f}{mc_total:14.3f}",
-        "",
-        f"density - Monte Carlo steady rate: {density_steady - mc_steady:+.3f} Hz "
-        f"({z:+.2f} standard errors)",
-        f"stationary rate (pd.steady_state): {stationary:.3f} Hz",
-    ]
+    summary = _demo_summary(res, mc, name, t_end, dt, n_neurons)
+    summary.update(stationary_rate=stationary, density_total_time=density_total,
+                   montecarlo_total_time=mc_total)
+    lines = _demo_report(summary, res.grids[name].axes[0], t_end, dt, n_neurons, seed)
 
     path = None
     if output is not None:
@@ -165,16 +137,61 @@ def demo(t_end: float = 0.3, n_neurons: int = 100_000, seed: int = 1,
         lines.append(f"figure written to {path}")
     print("\n".join(lines), file=out)
 
+    summary.update(output=path, density=res, montecarlo=mc)
+    return summary
+
+
+def _demo_summary(res, mc, name: str, t_end: float, dt: float, n_neurons: int) -> dict:
+    """Peak and steady rates of both runs, the Monte Carlo standard error, wall times."""
+    window = min(STEADY_WINDOW, t_end)
+    t_from = t_end - window
+    mc_steady = mc.mean_rate(name, t_from)
+    window_steps = int(np.count_nonzero(mc.t >= t_from - 1e-12))
+    density_peak, density_peak_t = _peak(res, name)
+    mc_peak, mc_peak_t = _peak(mc, name)
     return {
         "density_peak_rate": density_peak, "density_peak_time": density_peak_t,
         "montecarlo_peak_rate": mc_peak, "montecarlo_peak_time": mc_peak_t,
-        "density_steady_rate": density_steady, "montecarlo_steady_rate": mc_steady,
-        "montecarlo_standard_error": mc_se, "steady_window": window,
-        "stationary_rate": stationary,
+        "density_steady_rate": res.mean_rate(name, t_from), "montecarlo_steady_rate": mc_steady,
+        "montecarlo_standard_error": math.sqrt(max(mc_steady, 0.0)
+                                               / (n_neurons * window_steps * dt)),
+        "steady_window": window,
         "density_wall_time": res.wall_time, "montecarlo_wall_time": mc.wall_time,
-        "density_total_time": density_total, "montecarlo_total_time": mc_total,
-        "output": path, "density": res, "montecarlo": mc,
     }
+
+
+def _demo_report(s: dict, grid, t_end: float, dt: float, n_neurons: int,
+                 seed: int) -> list[str]:
+    """The demo's printed table (``s``: the summary of :func:`demo`)."""
+    d_steady, m_steady, se = (s["density_steady_rate"], s["montecarlo_steady_rate"],
+                              s["montecarlo_standard_error"])
+    z = (d_steady - m_steady) / se if se > 0 else float("nan")
+    window_ms = 1e3 * s["steady_window"]
+    return [
+        "popdens demo: one LIF population (tau_m = 50 ms, threshold 1, reset 0, no "
+        "refractory period)",
+        f"  input: Poisson jumps h = {JUMP:g} at {INPUT_RATE:g} Hz from t = 0, every "
+        "neuron starting at v = 0",
+        f"  t_end = {t_end:g} s, dt = {1e3 * dt:g} ms, grid {grid.num_cells} cells on "
+        f"[{grid.lower:g}, {grid.upper:g}]; Monte Carlo N = {n_neurons:,}, seed {seed}",
+        "",
+        f"{'':34}{'density':>14}{'Monte Carlo':>14}",
+        f"{'transient peak (1-ms bins) [Hz]':34}{s['density_peak_rate']:14.3f}"
+        f"{s['montecarlo_peak_rate']:14.3f}",
+        f"{'  at t [ms]':34}{1e3 * s['density_peak_time']:14.1f}"
+        f"{1e3 * s['montecarlo_peak_time']:14.1f}",
+        f"{f'steady rate (last {window_ms:g} ms) [Hz]':34}"
+        f"{d_steady:14.3f}{m_steady:14.3f}",
+        f"{'  Monte Carlo standard error [Hz]':34}{'':14}{se:14.3f}",
+        f"{'wall time, integration [s]':34}{s['density_wall_time']:14.3f}"
+        f"{s['montecarlo_wall_time']:14.3f}",
+        f"{'wall time, with setup+compile [s]':34}{s['density_total_time']:14.3f}"
+        f"{s['montecarlo_total_time']:14.3f}",
+        "",
+        f"density - Monte Carlo steady rate: {d_steady - m_steady:+.3f} Hz "
+        f"({z:+.2f} standard errors)",
+        f"stationary rate (pd.steady_state): {s['stationary_rate']:.3f} Hz",
+    ]
 
 
 def _demo_figure(res, mc, name: str, path: Path, stationary: float) -> None:
