@@ -454,6 +454,24 @@ def _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code, tol,
     return jac
 
 
+def _check_network_1d(network: Network, at: float) -> None:
+    """Refuse what the 1D stationary solver cannot do; warn about silent populations."""
+    if not network.populations:
+        raise ValueError("the network has no populations; add one with add_population")
+    for c in network.connections:
+        if c.reversal is not None:
+            raise NotImplementedError(f"steady_state does not handle conductance synapses "
+                                      f"yet (connection {c.label}); run the network to "
+                                      f"its stationary state instead")
+    for p in network.populations.values():
+        if not network.inputs_of(p) and not p.model.intrinsic_diffusion():
+            warnings.warn(f"steady_state: population {p.name!r} has no input (no "
+                          f"connection targets it); its stationary state is its free "
+                          f"dynamics: at rest and silent unless e_l >= v_th",
+                          UserWarning, stacklevel=3)
+    _warn_delayed_sources(network, at)
+
+
 def steady_state_1d(network: Network, at: float = 0.0, dt: float = 1e-4, scheme: str = "mc",
                     tol: float = 1e-9, max_iter: int = 200) -> SteadyState:
     """Stationary rates and densities of ``network`` with its inputs frozen at time ``at``.
@@ -497,22 +515,9 @@ def steady_state_1d(network: Network, at: float = 0.0, dt: float = 1e-4, scheme:
     at = as_real("at", at)
     dt = check_positive("dt", dt)
     code = scheme_code(scheme)
-    if not network.populations:
-        raise ValueError("the network has no populations; add one with add_population")
-    for c in network.connections:
-        if c.reversal is not None:
-            raise NotImplementedError(f"steady_state does not handle conductance synapses "
-                                      f"yet (connection {c.label}); run the network to "
-                                      f"its stationary state instead")
+    _check_network_1d(network, at)
     pops = list(network.populations.values())
     names = [p.name for p in pops]
-    for p in pops:
-        if not network.inputs_of(p) and not p.model.intrinsic_diffusion():
-            warnings.warn(f"steady_state: population {p.name!r} has no input (no "
-                          f"connection targets it); its stationary state is its free "
-                          f"dynamics: at rest and silent unless e_l >= v_th",
-                          UserWarning, stacklevel=2)
-    _warn_delayed_sources(network, at)
     coupled = any(c.pre.name in network.populations for c in network.connections)
     # one internal step for the whole network, as in a run (population inputs sized as
     # the density backend sizes them)
