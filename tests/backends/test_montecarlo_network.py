@@ -46,7 +46,7 @@ def test_poisson_mode_equals_a_source_at_the_pre_rate():
     coupled = net.run(t_end, DT, backend="montecarlo", n_neurons=n, seed=3,
                       connectivity="poisson")
     rate_a = coupled.mean_rate("A", warm)
-    assert rate_a > 20.0
+    assert rate_a > 20.0        # precondition: A fires, so B's coupled input matters
 
     ref = pd.Network()
     b2 = ref.add_population("B", brunel_lif())
@@ -56,7 +56,8 @@ def test_poisson_mode_equals_a_source_at_the_pre_rate():
 
     rate_b, rate_ref = coupled.mean_rate("B", warm), alone.mean_rate("B", warm)
     se = math.sqrt(rate_ref / (n * (t_end - warm)))
-    assert 5.0 < rate_ref
+    assert 5.0 < rate_ref       # precondition: B fires, so the comparison has content
+    # 3 standard errors of the difference of two independent Poisson estimates
     assert abs(rate_b - rate_ref) < 3 * math.sqrt(2) * se, (rate_b, rate_ref, se)
 
 
@@ -71,6 +72,7 @@ def test_poisson_mode_uses_the_previous_step_for_zero_delay():
     a, b = res.rates["A"], res.rates["B"]
     assert b[0] == 0.0
     expected = a[:-1].sum()
+    # 4 standard errors of the difference of two Poisson totals
     assert abs(b[1:].sum() - expected) < 4 * math.sqrt(2 * expected)
     # B[k] given the counts of A is Poisson with mean A[k - 1]: regressed on A[k - 1] the
     # slope is 1, on A[k] it is 0 (standard error of each slope about 0.05 here)
@@ -253,6 +255,8 @@ def test_zero_delay_in_fixed_indegree_is_delivered_at_the_next_step():
     assert res.rates["B"][0] == 0.0
     # B fires only at step boundaries (t_k + dt/2 rounds up to k + 1 at the earliest)
     k = tb / DT
+    # round-off of t / DT only; a spike inside a step would be >= 1e-6 steps off (a time
+    # resolution of 1e-10 s)
     assert np.allclose(k, np.round(k), atol=1e-6)
     ka = np.floor(ta / DT).astype(int)
     # every A spike of step k reaches B at boundary k + 1 (possibly merged with others)
@@ -327,6 +331,7 @@ def test_conductance_synapse_mean_jump_is_w_times_driving_force(source, timing):
         # on the grid A's several events of one step make a single spike
         rate = -math.expm1(-s * DT) / DT
     expected = reversal + (v0 - reversal) * math.exp(-rate * w * duration)
+    # 4 standard errors of the sample mean plus one cell (the histogram's resolution)
     assert abs(mean - expected) < 4 * math.sqrt(var / 20_000) + dx, (mean, expected)
 
 

@@ -47,6 +47,7 @@ def test_demo_prints_rates_writes_png_and_backends_agree(tmp_path, capsys, monke
     assert se > 0
     assert returned["density_steady_rate"] > 0
     diff = returned["density_steady_rate"] - returned["montecarlo_steady_rate"]
+    # 4 standard errors of the Monte Carlo rate the demo reports
     assert abs(diff) <= 4 * se, (diff, se)
     assert returned["density"].n_neurons is None
     assert returned["montecarlo"].n_neurons == 20000
@@ -139,6 +140,7 @@ def test_density_plot_with_montecarlo_overlay(runs):
     _assert_drawn(ax)
     assert "0.02" in ax.get_title()
     centers = res.centers("E")
+    # the plotted lines are the result's arrays (default rtol 1e-7; nothing is recomputed)
     np.testing.assert_allclose(ax.lines[0].get_xdata(), centers)
     np.testing.assert_allclose(ax.lines[0].get_ydata(), res.densities["E"][2])
     assert ax.patches   # the Monte Carlo histogram as steps
