@@ -95,7 +95,7 @@ def test_estimate_off_by_default_and_grid_restored():
     ({"error_estimate": True, "backend": "montecarlo"}, "backend='density'"),
     ({"rtol": 0.01, "max_refinements": -1}, "max_refinements must be an int >= 0"),
 ])
-def test_bad_accuracy_options(options, match):
+def test_bad_error_estimate_and_rtol_options_raise_value_errors(options, match):
     with pytest.raises(ValueError, match=match):
         diffusion_network(30).run(0.5, 1e-4, **options)
 

@@ -147,7 +147,7 @@ def test_siegert_vectorised_matches_scalar():
     ({"t_ref": -1e-3}, r"t_ref must be >= 0, got -0\.001"),
     ({"v_th": math.inf}, r"v_th must be finite, got inf"),
 ])
-def test_siegert_validation(kwargs, match):
+def test_siegert_rejects_bad_arguments_by_name(kwargs, match):
     args = {"mu": 15e-3, "sigma": 5e-3, "tau_m": TAU, "v_th": THETA, "v_reset": V_R,
             "t_ref": T_REF}
     args.update(kwargs)
@@ -172,7 +172,7 @@ def test_diffusion_params_single_and_several():
                                          0.1e-3 * math.sqrt(1000 * 20.0 * TAU)), rel=1e-14)
 
 
-def test_diffusion_params_validation():
+def test_diffusion_params_rejects_negative_rate_tau_and_nan_weight():
     with pytest.raises(ValueError, match=r"rate must be >= 0, got -1\.0"):
         diffusion_params([10.0, -1.0], 1e-3, TAU)
     with pytest.raises(ValueError, match=r"tau_m must be > 0, got 0\.0"):
@@ -222,7 +222,7 @@ def _analytic_density(v, rate, mu, sigma, tau, theta, v_r):
 
 @pytest.mark.parametrize("mu, sigma, t_ref", [(15e-3, 4e-3, 2e-3), (25e-3, 2e-3, 0.0),
                                               (8e-3, 3e-3, 5e-3)])
-def test_threshold_integration_density(mu, sigma, t_ref):
+def test_threshold_integration_grid_and_mass_are_consistent(mu, sigma, t_ref):
     st = threshold_integration(mu, sigma, TAU, THETA, V_R, t_ref, num_cells=8000)
     rate, v, p = st
     dv = (THETA - V_R) / 8000
@@ -298,7 +298,7 @@ def test_convergence_order_exact(p):
     assert convergence_order(a - b * h2 ** p, h2) == pytest.approx(p, rel=1e-9)
 
 
-def test_convergence_helpers_validation():
+def test_convergence_helpers_reject_sign_changes_lengths_and_repeats():
     with pytest.raises(ValueError, match="zero or change sign"):
         convergence_order([1.0, 2.0, 1.5], [0.4, 0.2, 0.1])
     with pytest.raises(ValueError, match="same length"):
@@ -360,7 +360,7 @@ def test_brunel_multiple_fixed_points():
     assert brunel_mean_field_rate(5.0, 0.0) == 0.0
 
 
-def test_brunel_validation():
+def test_brunel_mean_field_rejects_negative_inputs_by_name():
     with pytest.raises(ValueError, match=r"nu_ext must be >= 0, got -1\.0"):
         brunel_mean_field_rate(-1.0, 5.0)
     with pytest.raises(ValueError, match=r"g must be >= 0, got -5\.0"):

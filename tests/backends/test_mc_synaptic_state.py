@@ -125,7 +125,7 @@ def test_state_agrees_with_the_approximation_for_many_small_inputs():
     (dict(synapses="neuron"), ValueError, "synapses must be one of"),
     (dict(synapses="state", record_times=[0.001]), NotImplementedError, "n_neurons and seed"),
 ])
-def test_bad_options(kwargs, error, message):
+def test_bad_synaptic_state_options_raise_named_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         _exp_filtered(750.0, 1e-3, 5e-3).run(0.001, 1e-4, backend="montecarlo", **kwargs)
 

@@ -695,7 +695,7 @@ def test_spike_surface_outside_grid():
         NDDensitySimulation(net, 0.01, 1e-3)
 
 
-def test_unsupported_inputs_raise():
+def test_conductance_diffusion_input_is_refused_in_nd():
     """Diffusion inputs run (tests/backends/test_nd_diffusion.py); conductance ones do not."""
     net = pd.Network()
     a = net.add_population("A", pd.models.ReducedHH(),

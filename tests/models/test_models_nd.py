@@ -471,7 +471,7 @@ def test_mc_hh_speed_is_reported():
 
 # --- validation -------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:HodgkinHuxley.default_grid")
-def test_grid_validation_errors():
+def test_hh_validate_grid_rejects_wrong_axes_and_short_gates():
     hh = pd.HodgkinHuxley()
     gates = (0.0, 1.0, 10)
     with pytest.raises(ValueError, match="wrong order"):
@@ -577,7 +577,7 @@ def test_parameter_errors_name_the_parameter():
 
 
 @pytest.mark.filterwarnings("ignore:HodgkinHuxley.default_grid")
-def test_backend_errors():
+def test_montecarlo_nd_rejects_bad_options_and_fractional_n_syn():
     hh = pd.HodgkinHuxley()
     net = _single_population(hh, rate=1000.0, weight=1e-3)
     with pytest.raises(TypeError, match="unknown option"):

@@ -114,7 +114,7 @@ def test_connect_matrix_errors_name_the_problem_and_change_nothing(kwargs, messa
     assert net.connections == []
 
 
-def test_from_matrix_errors():
+def test_from_matrix_rejects_inconsistent_shapes_by_name():
     with pytest.raises(ValueError, match=r"square .* got shape \(2, 3\)"):
         pd.Network.from_matrix(LIF, np.zeros((2, 3)))
     with pytest.raises(ValueError, match="names has 1 entries; W has shape"):

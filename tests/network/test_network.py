@@ -94,7 +94,7 @@ def test_conductance_far_reversal_equals_current_jump():
                                atol=1e-6)
 
 
-def test_conductance_mean_potential():
+def test_conductance_mean_potential_is_first_order_and_extrapolates_to_exact():
     """Leak plus excitatory and inhibitory conductance shot noise, threshold out of
     reach: the stationary mean solves 0 = (e_l - m) / tau + sum_c s_c w_c (E_c - m)
     exactly. The snapshot after a Lie-split sub-step is first order in the sub-step
@@ -159,7 +159,7 @@ def _two_pops():
                                                                             grid=GRID)
 
 
-def test_bad_connections():
+def test_bad_connections_and_delay_kernels_raise_errors_naming_the_value():
     net, a, b = _two_pops()
     other = pd.Network().add_population("X", LIF, grid=GRID)
     with pytest.raises(ValueError, match="'X' belongs to another network"):

@@ -162,7 +162,7 @@ def test_loop_on_montecarlo_is_refused():
         _driven_population(loop).run(0.01, 1e-4, backend="montecarlo", n_neurons=10)
 
 
-def test_rate_population_errors():
+def test_add_rate_population_rejects_bad_arguments_by_name():
     net = pd.Network()
     E = net.add_population("E", LIF)
     relu = pd.transfer.relu()

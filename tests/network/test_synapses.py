@@ -140,7 +140,7 @@ def test_monte_carlo_filtered_drive():
     assert m == pytest.approx(d, rel=0.06)
 
 
-def test_synapse_errors():
+def test_bad_synaptic_filters_raise_errors_naming_the_value():
     with pytest.raises(ValueError, match="tau_s must be > 0, got 0"):
         pd.synapses.psc(0.0)
     with pytest.raises(ValueError, match="n must be an integer >= 0.*got 1.5"):

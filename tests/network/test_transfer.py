@@ -102,7 +102,7 @@ def test_siegert_rate_transfer():
     (lambda: SiegertRate(sigma=0.0, tau_m=1.0, v_th=1.0, v_reset=0.0), "sigma"),
     (lambda: SiegertRate(sigma=1.0, tau_m=1.0, v_th=1.0, v_reset=2.0), "v_reset"),
 ])
-def test_bad_parameters(make, name):
+def test_bad_transfer_parameters_raise_errors_naming_them(make, name):
     with pytest.raises((ValueError, TypeError), match=name):
         make()
 

@@ -228,7 +228,7 @@ def test_run_invalid_scenario_names_key_and_line(tmp_path, capsys):
     assert f"{bad}:{line}: connections[0].weight: must be a number" in err
 
 
-def test_check_command(tmp_path, capsys):
+def test_check_accepts_the_examples_and_reports_file_line_key_errors(tmp_path, capsys):
     examples = sorted(EXAMPLES.glob("*.toml"))
     assert cli.main(["check", *examples]) == 0
     assert capsys.readouterr().out.count(": OK") == len(examples)
