@@ -114,7 +114,8 @@ def test_any_user_dt_gives_the_same_transient():
     coarse = net.run(t_end=0.2, dt=5e-3)
     assert coarse.info["n_sub"] >= 10
     _, fine_binned = fine.binned_rates("P", 5e-3)
-    # first-order splitting in time: errors of O(dt_sub / tau) on the transient
+    # first-order splitting in time: errors of O(dt_sub / tau) on the transient (measured
+    # at most 0.019 Hz, 13 % only where the rate is near 0: hence atol 0.05 Hz)
     np.testing.assert_allclose(coarse.rates["P"], fine_binned, rtol=0.02, atol=0.05)
 
 
