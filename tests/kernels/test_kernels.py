@@ -117,7 +117,7 @@ def test_compound_jump_matches_reference(shift):
     assert out.sum() + fired == pytest.approx(1.0, abs=1e-14)
 
 
-def test_bernoulli_is_stable():
+def test_bernoulli_is_finite_nonnegative_and_matches_its_twin():
     for x in [-800.0, -30.0, -1.0, -1e-12, 0.0, 1e-12, 1.0, 30.0, 800.0]:
         value = tk.bernoulli(x)
         assert np.isfinite(value) and value >= 0.0
