@@ -1,6 +1,9 @@
 """The one-engine redesign changes no number: every golden scenario reproduces the outputs
 recorded with the code before it (tests/golden/record.py), to 1e-12.
 
+The recorded outputs are regression values (popdens' own numbers), not references; the
+independent checks of the same engines are tests/accuracy (theory, Monte Carlo).
+
 Where a later change alters the numerics on purpose, its commit re-records the file and
 says which keys moved, by how much, and why."""
 

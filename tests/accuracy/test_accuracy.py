@@ -34,6 +34,8 @@ def test_diffusion_input_matches_siegert_on_the_default_grid(mu, sigma):
     weight = sigma**2 / mu
     rate = mu / (weight * TAU)
     expect = pd.siegert_rate(mu, sigma, TAU, THETA, RESET, T_REF)
+    # precondition: the table stays in the firing regime the default grid is sized for
+    # (measured 2.9 to 105 Hz)
     assert 0.9 < expect < 110
     got = pd.steady_state(network(rate, weight, "diffusion")).rates["P"]
     # the default grid's O(dv) error against Siegert
@@ -62,6 +64,7 @@ def test_jump_rate_converges_at_second_order(weight, rate):
                      .rates["P"])
         widths.append(grid.axes[0].width)
     order = pd.convergence_order(rates, widths)
+    # second order +-0.4 tells it from first order (measured 1.85 and 1.97)
     assert 1.6 < order < 2.4, (order, rates)
 
 
@@ -80,8 +83,10 @@ def test_low_rate_regime_default_is_within_one_percent():
     # the docstring's 1 %
     assert default.rates["P"] == pytest.approx(exact, rel=0.01)
     textbook = textbook_upwind_rate(TAU, THETA, RESET, 0.0, T_REF, rate, weight, 0.0, 1000)
+    # the docstring's "far more than tens of percent" (measured +284 %)
     assert abs(textbook / exact - 1) > 0.3
-    # the diffusion approximation of the same input is off by a factor ~2 here
+    # the diffusion approximation of the same input is off by a factor ~2 here (measured
+    # 0.44 of the converged rate)
     mu, sigma = pd.diffusion_params(rate, weight, TAU)
     assert pd.siegert_rate(mu, sigma, TAU, THETA, RESET, T_REF) < 0.6 * exact
 

@@ -28,7 +28,7 @@ def test_bad_lif_parameter_raises_naming_it(kwargs, match):
         pd.LIF(**params)
 
 
-def test_lif_parameter_types():
+def test_lif_rejects_a_non_numeric_parameter_by_name():
     with pytest.raises(TypeError, match="tau_m must be a real number"):
         pd.LIF(tau_m="fast", v_th=1.0, v_reset=0.0)
 
@@ -70,7 +70,7 @@ def test_negative_and_nan_rates():
                 {"n_neurons": 10} if backend == "montecarlo" else {}))
 
 
-def test_connection_arguments():
+def test_connect_rejects_bad_input_kind_delay_and_n_syn_by_value():
     net = simple_network()
     src, pop = net.sources["ext"], net.populations["P"]
     with pytest.raises(ValueError, match="input must be one of .*got 'gauss'"):
@@ -90,7 +90,7 @@ def test_connection_arguments():
         net.connect(pop, src, weight=0.1)
 
 
-def test_run_arguments():
+def test_run_rejects_bad_backend_t_end_dt_and_scheme_by_value():
     net = simple_network()
     with pytest.raises(ValueError, match="backend must be one of .*got 'nest'"):
         net.run(t_end=0.01, dt=1e-4, backend="nest")
@@ -106,7 +106,7 @@ def test_run_arguments():
         net.run(t_end=0.01, dt=1e-4, record_times=[0.5])
 
 
-def test_montecarlo_arguments():
+def test_montecarlo_rejects_bad_n_neurons_and_density_options():
     net = simple_network()
     with pytest.raises(ValueError, match="n_neurons must be >= 1, got 0"):
         net.run(t_end=0.01, dt=1e-4, backend="montecarlo", n_neurons=0)
@@ -137,6 +137,6 @@ def test_init_must_be_a_density():
         net.run(t_end=0.01, dt=1e-4)
 
 
-def test_run_without_populations():
+def test_run_without_populations_is_refused():
     with pytest.raises(ValueError, match="no populations"):
         pd.Network().run(t_end=0.01, dt=1e-4)

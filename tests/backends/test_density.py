@@ -52,6 +52,7 @@ def test_conservation_positivity_finiteness(num_cells, below, tau, t_ref, e_l, r
     assert np.all(np.isfinite(dens)) and np.all(dens >= 0)
     # the recorded density integrates to the non-refractory fraction
     width = grid.axes[0].width
+    # the same cells summed twice: round-off (measured 2.2e-16)
     assert dens[-1].sum() * width == pytest.approx(res.info["final_mass"]["P"], abs=1e-12)
 
 
@@ -113,7 +114,8 @@ def test_any_user_dt_gives_the_same_transient():
     coarse = net.run(t_end=0.2, dt=5e-3)
     assert coarse.info["n_sub"] >= 10
     _, fine_binned = fine.binned_rates("P", 5e-3)
-    # first-order splitting in time: errors of O(dt_sub / tau) on the transient
+    # first-order splitting in time: errors of O(dt_sub / tau) on the transient (measured
+    # at most 0.019 Hz, 13 % only where the rate is near 0: hence atol 0.05 Hz)
     np.testing.assert_allclose(coarse.rates["P"], fine_binned, rtol=0.02, atol=0.05)
 
 
@@ -128,6 +130,8 @@ def test_substep_convergence_order():
     curves = [r.rates["P"] for r in results]
     errors = np.array([np.abs(c - curves[-1]).max() for c in curves[:-1]])
     orders = np.log2(errors[:-1] / errors[1:])
+    # first order; the upper side allows the reference (256 sub-steps) being only 8x finer
+    # than the last (measured 1.01, 1.08)
     assert np.all((orders > 0.85) & (orders < 1.25)), orders
 
 
@@ -136,6 +140,7 @@ def test_time_varying_input_is_used_per_step():
     net = single(model, inputs=[("e", pd.piecewise([0.0, 0.1], [0.0, 2000.0]), 0.05, "jump")])
     res = net.run(t_end=0.2, dt=1e-4)
     assert res.mean_rate("P", 0.0, 0.1) == 0.0
+    # it fires once the input is on (measured 72 Hz)
     assert res.mean_rate("P", 0.15, 0.2) > 5.0
 
 

@@ -25,6 +25,7 @@ def test_filter_state_impulse_response_is_the_kernel(synapse):
     t = np.linspace(0.0, 40e-3, 81)[1:]
     got = np.array([c @ expm(b * s) @ e for s in t])
     h = synapse.impulse_response(t)
+    # round-off of expm (docstring; measured 1.8e-14 of the peak)
     np.testing.assert_allclose(got, h, atol=1e-10 * h.max())
 
 
@@ -64,6 +65,7 @@ def test_filter_step_matches_numpy_twin(t_ref):
         counts = rng.poisson(0.7, (500, 3))
         want = naive_filter_step(x, ref, counts, p)
         spikes = mc_filter.filter_step(x, ref, counts, p)
+        # the same propagator product in another order (measured 1.1e-15 rel, 2.2e-16 abs)
         np.testing.assert_allclose(x, want[0], rtol=1e-13, atol=1e-16)
         np.testing.assert_array_equal(ref, want[1])
         assert spikes == want[2]
@@ -95,7 +97,9 @@ def test_state_agrees_with_lif_synaptic_density_and_differs_from_the_approximati
     window = slice(1000, 4000)                   # after the 0.1 s transient
     mc = state.rates["E"][window].mean()
     se = np.sqrt(mc / (4000 * 0.3))              # Poisson counts (firing is irregular)
+    # 3 SE of the Monte Carlo rate (measured 0.005 Hz against 3 SE = 0.12 Hz)
     assert abs(mc - two_d.rates["S"][window].mean()) < 3.0 * se
+    # the docstring's "about 3x" (measured 3.2x: 5.81 against 1.82 Hz)
     assert approx.rates["E"][window].mean() > 2.5 * mc
     assert state.info["synapses"] == "state"
 
@@ -113,6 +117,7 @@ def test_state_agrees_with_the_approximation_for_many_small_inputs():
     approx = net.run(0.4, 1e-4, progress=False).rates["E"][2000:].mean()
     state = net.run(0.4, 1e-4, backend="montecarlo", n_neurons=4000, seed=1,
                     synapses="state").rates["E"][2000:].mean()
+    # the approximation's extra jump noise, 3.2 % (measured 3.17 %), plus 3 SE (0.7 %)
     assert abs(state / approx - 1.0) < 0.05
 
 
@@ -120,7 +125,7 @@ def test_state_agrees_with_the_approximation_for_many_small_inputs():
     (dict(synapses="neuron"), ValueError, "synapses must be one of"),
     (dict(synapses="state", record_times=[0.001]), NotImplementedError, "n_neurons and seed"),
 ])
-def test_bad_options(kwargs, error, message):
+def test_bad_synaptic_state_options_raise_named_errors(kwargs, error, message):
     with pytest.raises(error, match=message):
         _exp_filtered(750.0, 1e-3, 5e-3).run(0.001, 1e-4, backend="montecarlo", **kwargs)
 

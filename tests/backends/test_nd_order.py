@@ -158,7 +158,7 @@ def test_space_time_order_3d_rotation_decay_shear():
     assert np.all(orders >= 1.8), (errors, orders)
 
 
-def test_time_order_3d():
+def test_internal_step_order_3d_is_at_least_1_8():
     """96^3 cells, 2 / 4 / 8 internal steps over 0.25 s."""
     errors = [_error(FIELD_3D, (0.35, 0.45, 0.55), 0.08, 96, 0.25, steps)
               for steps in (2, 4, 8)]

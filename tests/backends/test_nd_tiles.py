@@ -107,6 +107,7 @@ def test_tiled_sweep_matches_naive_twin_and_full_sweep(axis, kind, scheme):
     dep = _departures(rng, SHAPE, axis, far=kind == STAGE_GATHER)
     got, watched, _, plan, src = _stage(kind, p, dep, axis, (3, 2, 4), scheme, watch=6)
     expected = _naive_sweep(p, dep, axis, scheme)
+    # round-off: the same remap summed in another order (measured 8.9e-16 abs)
     np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-15)
     outer, n, inner = axis_views(SHAPE)
     full = np.zeros(p.size)
@@ -144,9 +145,12 @@ def test_tiled_whole_jump_matches_event_by_event_twin(m, top_mode):
     lines_in = p.reshape(SHAPE[0], -1).T
     for line, src in enumerate(lines_in):
         expected, fired, _, seen = _naive_whole_jump(src, m, weights, top_mode, False, watch)
+        # round-off: the same weighted terms per cell (measured 4.5e-16 rel, 4.4e-16 abs)
         np.testing.assert_allclose(got.reshape(SHAPE[0], -1)[:, line], expected,
                                    rtol=1e-12, atol=1e-15)
+        # round-off of the same sums (measured 3.2e-16 rel, 1.1e-16 abs)
         assert crossed[line] == pytest.approx(fired, rel=1e-12, abs=1e-15)
+        # round-off of the same sums (measured 4.8e-16 rel, 2.2e-16 abs)
         assert watched[line] == pytest.approx(seen, rel=1e-12, abs=1e-15)
     full = np.zeros(p.size)
     full_crossed, full_watched = np.zeros(crossed.size), np.zeros(watched.size)
@@ -226,6 +230,7 @@ def test_tiled_run_equals_full_sweep(case):
     np.testing.assert_array_equal(tiled.refractory["P"], full.refractory["P"])
     np.testing.assert_array_equal(tiled_pop.mass, full_pop.mass)
     assert tiled.rates["P"].max() > 0.0
+    # round-off of the run's steps (measured 2.0e-15)
     assert abs(tiled_pop.mass.sum() + tiled_pop.pipe.sum() - 1.0) < 1e-12
     # the start is concentrated: most tiles were skipped at first (the mass then
     # spreads over up to the whole of these small grids)

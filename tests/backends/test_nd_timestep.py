@@ -96,6 +96,7 @@ def test_reduced_hh_answer_does_not_depend_on_the_report_step(dt):
         # summation order only (docstring; measured 0 abs, 0 rel)
         np.testing.assert_allclose(_fired(res, "H"), fired, rtol=1e-12, atol=1e-15)
     assert ref.mean_rate("H", 0.01, 0.02) > 30.0      # it fires: the check has content
+    # the same internal steps: round-off at most (measured equal, 0.0)
     np.testing.assert_allclose(res.densities["H"], ref.densities["H"], rtol=0,
                                atol=1e-12 * ref.densities["H"].max())
 
@@ -128,7 +129,7 @@ def test_hh4d_answer_does_not_depend_on_the_report_step():
     pairs = res.rates["H"].reshape(-1, 2).mean(axis=1)
     np.testing.assert_allclose(pairs, ref.rates["H"], rtol=1e-12,
                                atol=1e-12 * ref.rates["H"].max())
-    assert ref.mean_rate("H", 0.0, 0.006) > 1.0
+    assert ref.mean_rate("H", 0.0, 0.006) > 1.0       # it fires (measured 138 Hz)
 
 
 def test_coupled_network_answer_does_not_depend_on_the_report_step():
@@ -141,4 +142,4 @@ def test_coupled_network_answer_does_not_depend_on_the_report_step():
         pairs = res.rates[name].reshape(-1, 2).mean(axis=1)
         np.testing.assert_allclose(pairs, ref.rates[name], rtol=1e-12,
                                    atol=1e-12 * ref.rates[name].max())
-    assert ref.mean_rate("E", 0.02, 0.03) > 1.0
+    assert ref.mean_rate("E", 0.02, 0.03) > 1.0       # it fires (measured 91 Hz)

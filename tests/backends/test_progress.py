@@ -58,7 +58,7 @@ def test_tqdm_bar_when_installed():
 
 
 @pytest.mark.parametrize("total", [-1, 2.5, True])
-def test_invalid_total(total):
+def test_progress_rejects_an_invalid_total_steps(total):
     with pytest.raises(ValueError, match="total_steps"):
         Progress(total)
 

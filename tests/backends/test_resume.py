@@ -197,6 +197,8 @@ def _assert_continues(case, parts):
         later = whole.record_times >= parts[-1].t[0] - 1e-12
         np.testing.assert_array_equal(parts[-1].densities[name],
                                       whole.densities[name][later])
+    # exact equality; 1e-12 s only absorbs the k * dt round-off in choosing the records on
+    # or after the part's first step
     np.testing.assert_array_equal(parts[-1].record_times,
                                   whole.record_times[whole.record_times
                                                      >= parts[-1].t[0] - 1e-12])
@@ -336,7 +338,7 @@ def test_a_network_of_both_density_engines_continues_bit_for_bit(tmp_path):
     pd.io.save(first, path)
     second = _mixed().run(0.03 - 0.01175, 2.5e-4, init=pd.load(path), record_times=[0.03])
     for name in ("E", "I", "X"):
-        assert np.mean(whole.rates[name]) > 1.0, name
+        assert np.mean(whole.rates[name]) > 1.0, name       # it fires: content to compare
         np.testing.assert_array_equal(np.concatenate([first.rates[name], second.rates[name]]),
                                       whole.rates[name])
         np.testing.assert_array_equal(second.densities[name], whole.densities[name])

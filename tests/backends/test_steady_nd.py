@@ -75,7 +75,9 @@ def test_upwind_step_matrix_equals_one_cell_probing_and_the_step(forward):
     rng = np.random.default_rng(3)
     for _ in range(3):
         x = rng.random(stepper.size)
+        # round-off of a matrix-vector product over ~250 O(1) entries (measured 4.4e-16)
         assert np.abs(op.matrix @ x - stepper.step(x, forward)[0]).max() < 1e-12 * x.sum()
+    # column sums of a conservative step: round-off (measured 4.4e-16)
     assert np.abs(dense.sum(axis=0) - 1.0).max() < 1e-12
 
 
@@ -103,9 +105,11 @@ def test_spike_surface_step_matrix_equals_one_cell_probing():
     stepper = _stepper(net, "upwind", 4000.0)
     op = step_matrix(stepper, True)
     assert op.pipe_shape == (0, 0)
+    # grouped probes vs one probe per cell: round-off only (measured equal)
     assert np.abs(op.matrix.toarray() - _naive(stepper, True)).max() < 1e-12
     rng = np.random.default_rng(5)
     x = rng.random(stepper.size)
+    # round-off of a matrix-vector product (measured 5.3e-15)
     assert np.abs(op.matrix @ x - stepper.step(x, True)[0]).max() < 1e-12 * x.sum()
 
 
@@ -127,7 +131,10 @@ def test_lif_synaptic_steady_state_is_the_long_run_limit(scheme):
     # relative); the limited solve stops at a state change of 1e-7
     assert abs(ss.rates["P"] - late) < 1e-7 * late
     mass = ss.densities["P"] * res.grids["P"].cell_volume
+    # the solve's 1e-7 stopping change, summed over cells (measured 5.3e-13 upwind,
+    # 3.4e-8 mc)
     assert np.abs(mass - res.densities["P"][-1] * res.grids["P"].cell_volume).sum() < 1e-6
+    # same (measured 3.3e-10 relative)
     assert ss.refractory["P"] == pytest.approx(res.refractory["P"][-1], rel=1e-6)
     # independent: stationary refractory mass is rate * t_ref up to half a step's firing
     assert ss.refractory["P"] == pytest.approx(ss.rates["P"] * 2e-3, abs=ss.rates["P"] * 1e-4)
@@ -146,6 +153,7 @@ def test_reduced_hh_steady_state_is_the_long_run_limit():
     # below that by 0.3 s (measured: rates of the two halves of [0.3, 0.6) agree to 1e-7)
     assert abs(ss.rates["H"] - late) < 1e-5 * late
     cell = res.grids["H"].cell_volume
+    # L1 distance of the masses, the same stopping residual summed (measured 6.0e-7)
     assert np.abs(ss.densities["H"] - res.densities["H"][-1]).sum() * cell < 1e-4
 
 

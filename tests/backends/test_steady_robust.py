@@ -32,7 +32,7 @@ def _feedforward(rest_on_face: bool):
 @pytest.mark.parametrize("rest_on_face", [True, False])
 def test_recurrent_only_population_with_rest_on_a_face_is_not_singular(rest_on_face):
     ss = pd.steady_state(_feedforward(rest_on_face))
-    assert ss.rates["A"] > 1.0
+    assert ss.rates["A"] > 1.0      # precondition: A fires, so B has recurrent input
     assert ss.rates["B"] > 0.0
     assert np.all(np.isfinite(ss.densities["B"]))
 
@@ -68,7 +68,7 @@ def test_delayed_source_switched_on_at_t0_is_on_and_named_in_a_warning():
     shifts time. A step source that has not yet reached its target at ``at`` is used as
     on, and a warning names it."""
     reference = pd.steady_state(_delayed_step_source(0.0)).rates["E"]
-    assert reference > 1.0
+    assert reference > 1.0          # precondition: the source is on and E fires
     with pytest.warns(UserWarning, match="'bg'"):
         delayed = pd.steady_state(_delayed_step_source(5e-3)).rates["E"]
     # a delay changes nothing in a steady state: the same solve, to round-off
@@ -84,6 +84,7 @@ def test_exponential_delay_does_not_hang_and_does_not_matter():
     got = pd.steady_state(_delayed_step_source(pd.delays.exponential(2e-3)),
                           at=0.1).rates["E"]
     assert time.perf_counter() - start < 30.0     # it used to run for hours
+    # a delay changes nothing in a steady state: the same solve, to round-off
     assert got == pytest.approx(reference, rel=1e-12)
 
 
@@ -97,7 +98,7 @@ def test_population_without_input_is_reported():
     with pytest.warns(UserWarning, match="'lonely' has no input"):
         ss = pd.steady_state(net)
     assert ss.rates["lonely"] == 0.0
-    assert ss.rates["A"] > 1.0
+    assert ss.rates["A"] > 1.0      # the others are solved as usual
 
 
 @pytest.fixture(scope="module")
@@ -151,4 +152,5 @@ def test_default_grids_reach_below_the_mean_field_state():
     from popdens.backends.density import prepare
     sim = prepare(column_network(), 1e-3, 1e-4)
     for grid in sim.grids:
+        # the docstring's 6 SD below the mean drive lies below -10 mV for these populations
         assert grid.axes[0].lower < -10e-3

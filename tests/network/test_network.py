@@ -88,13 +88,13 @@ def test_conductance_far_reversal_equals_current_jump():
 
     current = run(None)
     conductance = run(1e6)
-    assert current.mean_rate("P", 0.1) > 10.0
+    assert current.mean_rate("P", 0.1) > 10.0      # precondition: the comparison has content
     # w (E - v) differs from the current jump by v / E ~ 2e-8 (measured 3.2e-06 abs, 1.9e-06 rel)
     np.testing.assert_allclose(conductance.rates["P"], current.rates["P"], rtol=1e-5,
                                atol=1e-6)
 
 
-def test_conductance_mean_potential():
+def test_conductance_mean_potential_is_first_order_and_extrapolates_to_exact():
     """Leak plus excitatory and inhibitory conductance shot noise, threshold out of
     reach: the stationary mean solves 0 = (e_l - m) / tau + sum_c s_c w_c (E_c - m)
     exactly. The snapshot after a Lie-split sub-step is first order in the sub-step
@@ -149,7 +149,7 @@ def test_recurrent_conservation_and_positivity():
         assert sim.mass[lo:hi].sum() + in_transit == pytest.approx(1.0, abs=1e-12)
         assert sim.mass[lo:hi].min() >= 0.0
         assert res.densities[name].min() >= 0.0
-        assert res.mean_rate(name, 0.05) > 1.0
+        assert res.mean_rate(name, 0.05) > 1.0     # precondition: every population fires
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def _two_pops():
                                                                             grid=GRID)
 
 
-def test_bad_connections():
+def test_bad_connections_and_delay_kernels_raise_errors_naming_the_value():
     net, a, b = _two_pops()
     other = pd.Network().add_population("X", LIF, grid=GRID)
     with pytest.raises(ValueError, match="'X' belongs to another network"):
@@ -231,6 +231,8 @@ def test_steady_state_of_brunel_network_is_the_mean_field_fixed_point():
     # the steady-state root finder's tolerance (measured 5.1e-13 relative)
     assert open_loop(r) == pytest.approx(r, rel=1e-7)
     slope = (open_loop(r * 1.001) - open_loop(r * 0.999)) / (0.002 * r)
+    # below -1, plain iteration r -> open_loop(r) diverges (the point of the fixed-point
+    # solver)
     assert slope < -1.0
 
 
@@ -240,6 +242,6 @@ def test_coupled_steady_state_equals_long_run():
     net = _brunel(4.0, 2.0, "jump", cells=400)
     st = pd.steady_state(net)
     res = net.run(1.0, 1e-4)
-    assert st.rates["E"] > 5.0
+    assert st.rates["E"] > 5.0      # precondition: a firing fixed point
     # run to 0.8 s relaxes to the fixed point (measured 7.9e-13 relative)
     assert res.mean_rate("E", 0.8) == pytest.approx(st.rates["E"], rel=1e-6)

@@ -96,7 +96,7 @@ def test_rate_unit_driven_by_a_population(backend):
     res = net.run(0.05, 1e-4, backend=backend, **opts)
     assert res.rates["E"][-100:].mean() > 20.0                  # E fires, Q listens
     want = _reference_listener(res.rates["E"], 1e-4)
-    assert want.max() > 5.0
+    assert want.max() > 5.0         # precondition: Q's expected rate is not trivially 0
     # a 1 ms delay is 10 whole steps: the explicit lag weights are exactly lag 10
     np.testing.assert_allclose(res.rates["Q"], want, rtol=1e-12, atol=1e-10)
     assert res.info["rate_units"] == ["Q"]
@@ -113,7 +113,7 @@ def test_population_driven_by_a_rate_unit_equals_poisson_source_of_its_rates(bac
     opts = dict(n_neurons=2000, seed=3) if backend == "montecarlo" else dict(progress=False)
     res = _driven_population(_talker).run(0.05, 1e-4, backend=backend, **opts)
     table = res.rates["R"]
-    assert table.max() > 20.0
+    assert table.max() > 20.0       # precondition: R drives E noticeably
 
     def replay(net, E):
         src = net.add_poisson("R", pd.piecewise(np.arange(table.size) * 1e-4, table))
@@ -162,7 +162,7 @@ def test_loop_on_montecarlo_is_refused():
         _driven_population(loop).run(0.01, 1e-4, backend="montecarlo", n_neurons=10)
 
 
-def test_rate_population_errors():
+def test_add_rate_population_rejects_bad_arguments_by_name():
     net = pd.Network()
     E = net.add_population("E", LIF)
     relu = pd.transfer.relu()

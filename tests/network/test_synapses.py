@@ -97,7 +97,7 @@ def test_density_target_is_driven_by_the_filtered_rate():
                     weight=0.2e-3)
     one = _filtered_population(filtered).run(0.04, DT, progress=False)
     two = _filtered_population(replayed).run(0.04, DT, progress=False)
-    assert one.rates["E"][-1] > 5.0
+    assert one.rates["E"][-1] > 5.0      # precondition: it fires, equality has content
     # the same filtered input, replayed from a rate table (measured 4.2e-09 abs, 6.1e-11 rel)
     np.testing.assert_allclose(one.rates["E"], two.rates["E"], rtol=1e-8, atol=1e-8)
 
@@ -112,7 +112,7 @@ def test_rate_unit_input_is_filtered():
     conn = net.connect(src, R, weight=0.5, synapse=FILTERS["biexponential"])
     res = net.run(0.05, DT)
     want = 0.5 * net.source_rate_table(conn, res.t, DT)
-    assert want[-1] > 400.0
+    assert want[-1] > 400.0         # precondition: the filter has settled near 0.5 x 1000
     r, means = 0.0, []
     for f in want:
         r, mean = rate_step(r, f, 1e-6, DT)
@@ -140,7 +140,7 @@ def test_monte_carlo_filtered_drive():
     assert m == pytest.approx(d, rel=0.06)
 
 
-def test_synapse_errors():
+def test_bad_synaptic_filters_raise_errors_naming_the_value():
     with pytest.raises(ValueError, match="tau_s must be > 0, got 0"):
         pd.synapses.psc(0.0)
     with pytest.raises(ValueError, match="n must be an integer >= 0.*got 1.5"):

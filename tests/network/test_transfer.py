@@ -27,6 +27,7 @@ def _central_difference(f, x, h):
 def test_smooth_limits_and_midpoint(f):
     assert f(1.0) == pytest.approx(25.0, rel=1e-15)  # half of max_rate at threshold
     assert f(1e6) == pytest.approx(50.0, rel=1e-5)  # arctan approaches r_max like 1/(pi g x)
+    # approaches 0 like r_max / (pi g x), as above: 1e-5 of max_rate
     assert f(-1e6) == pytest.approx(0.0, abs=1e-5 * 50.0)
     x = np.linspace(-3.0, 5.0, 41)
     assert np.all(np.diff(f(x)) > 0.0)
@@ -101,7 +102,7 @@ def test_siegert_rate_transfer():
     (lambda: SiegertRate(sigma=0.0, tau_m=1.0, v_th=1.0, v_reset=0.0), "sigma"),
     (lambda: SiegertRate(sigma=1.0, tau_m=1.0, v_th=1.0, v_reset=2.0), "v_reset"),
 ])
-def test_bad_parameters(make, name):
+def test_bad_transfer_parameters_raise_errors_naming_them(make, name):
     with pytest.raises((ValueError, TypeError), match=name):
         make()
 

@@ -105,6 +105,7 @@ def test_stationary_is_the_nonsilent_fixed_point():
     rhs, c, _, residual, _ = readme_net()._limit_rhs(
         0.0, np.array([st.m["E"], st.m["I"], st.v["E"], st.v["I"]]))
     assert np.max(np.abs(rhs)) < 1e-10      # rounding of the c formula (kappa ~ -0.25)
+    # the same formula at the same state: the same rounding
     assert c == pytest.approx(st.c, abs=1e-10)
 
 
@@ -163,7 +164,7 @@ def test_baumgarte_term_decays_the_residual_exponentially():
     net = readme_net()
     y0 = np.array([-0.3, -0.5, 0.1, 0.1])
     r0 = net.residual({"E": y0[0], "I": y0[1]}, {"E": y0[2], "I": y0[3]})
-    assert abs(r0) > 0.05
+    assert abs(r0) > 0.05       # precondition: far enough off the manifold to see the decay
     # the reference ODE solve, far tighter than the checks below
     sol = integrate.solve_ivp(lambda t, y: net._limit_rhs(t, y)[0], (0, 0.6), y0,
                               rtol=1e-11, atol=1e-14, t_eval=[0.2, 0.4, 0.6])

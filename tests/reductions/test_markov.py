@@ -264,6 +264,7 @@ def test_pool_moment_map_against_sampled_pools():
 def test_ssi_synchronous_volleys_is_one():
     counts = np.zeros(5000)
     counts[50::200] = 300.0                      # whole population, isolated volleys
+    # exact ratios of whole numbers: round-off at most
     assert mk.ssi(counts, 300) == pytest.approx(1.0, abs=1e-15)
     counts[51::200] = 300.0                      # two-step volleys: 2 N within a window
     assert mk.ssi(counts, 300) == pytest.approx(2.0, abs=1e-15)
@@ -295,6 +296,8 @@ def test_rate_peaks_of_a_periodic_train():
 # t >= 0.1 s) over 20 seeds (11..30): mean and seed-to-seed standard deviation of the E
 # and I rates (Hz) and SSI; the ODEs are deterministic (one run, 2025 numbers of this
 # code). Test draws: 6 seeds (1..6) of each stochastic description.
+# SDE and ODE are regression values (this code's own outputs); each test pairs them with
+# a fresh spiking-network run, the independent check (its Monte Carlo SE from the seeds).
 SPIKING = {"rate": (47.141, 65.752), "rate_sd": (0.703, 0.605),
            "ssi": (0.269, 0.321), "ssi_sd": (0.007, 0.011)}
 SDE = {"rate": (46.509, 64.174), "rate_sd": (0.915, 0.790),
@@ -366,6 +369,7 @@ def test_ode_bias_against_spiking(spiking_stats, ode_runs, rule):
         assert np.all(np.abs((got - spk) - ref_bias) < 4 * se), (key, got - spk, ref_bias)
     assert np.all(rate < 0.96 * spiking_stats[0])           # the ODE fires too little
     counts, _, ref, _ = res.info["state"]
+    # the ODE conserves the neurons: round-off of its state sums
     np.testing.assert_allclose(counts.sum(axis=1) + ref, [300, 100], rtol=1e-12)
 
 
@@ -373,6 +377,7 @@ def test_ode_textbook_rule_is_closer_than_authors_rule(ode_runs):
     # Deterministic: the textbook release (the spiking rule's expectation) fires more.
     rates = {rule: [ode_runs[rule].mean_rate(p) for p in mk.POPULATIONS]
              for rule in mk.REFRACTORY_RULES}
+    # deterministic: the reference ODE rates differ by 1.6 / 2.3 Hz (E / I; ODE table above)
     assert np.all(np.subtract(rates["textbook"], rates["authors"]) > 1.5)
 
 

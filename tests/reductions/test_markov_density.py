@@ -29,7 +29,7 @@ def test_pool_kernels_are_the_moment_map_impulse_response(p):
     h, s = pool_kernels(p, 0.07)
     mean, var = _impulse_response(p, 0.07, h.size)
     np.testing.assert_allclose(h, mean, rtol=1e-12, atol=1e-300)    # float round-off
-    np.testing.assert_allclose(s, var, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(s, var, rtol=1e-12, atol=1e-15)   # the same round-off
     assert h[-1] < 1e-12 * p <= h[-2]                                 # cut at the tail
 
 
@@ -105,6 +105,7 @@ def test_density_bias_against_spiking(spiking_stats, density_defaults):  # noqa:
     # the final density holds the non-refractory neurons: mass 1 - r tau_ref at most
     dens, grid = res.info["densities"], res.info["grid"]
     mass = [float(dens[p].sum() * grid.axes[0].width) for p in mk.POPULATIONS]
+    # below 1 by the refractory fraction r tau_ref (the comment above), and not near 0
     assert all(0.5 < m < 1.0 for m in mass)
 
 

@@ -217,7 +217,7 @@ def test_parse_memory_units():
 
 @pytest.mark.parametrize("label", sorted(OVERSIZED))
 @pytest.mark.parametrize("command", ["check", "run"])
-def test_cli_resource_limit(oversized, label, command, capsys):
+def test_cli_refuses_an_oversized_scenario_quickly_with_exit_2(oversized, label, command, capsys):
     start = time.perf_counter()
     status = cli.main([command, oversized[label]])
     elapsed = time.perf_counter() - start

@@ -119,13 +119,13 @@ FAST = settings(max_examples=150, deadline=None,
 
 @FAST
 @given(st.dictionaries(st.sampled_from(WORDS), values, max_size=6))
-def test_random_structures(document):
+def test_random_toml_structures_give_a_scenario_or_the_documented_error(document):
     _assert_scenario_or_error(_toml(document))
 
 
 @FAST
 @given(st.lists(st.integers(0, 50), min_size=1, max_size=4), values, st.booleans())
-def test_mutated_good_scenario(path, value, delete):
+def test_mutated_good_scenario_gives_a_scenario_or_the_documented_error(path, value, delete):
     document = _mutate(tomllib.loads(GOOD), path, value, delete)
     if not isinstance(document, dict):
         document = {"run": document}
