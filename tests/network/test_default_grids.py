@@ -4,7 +4,10 @@ The cortical column (8 LIF populations, inhibition-dominated recurrence): sized 
 per presynaptic synapse, two populations got a lower edge at -0.7 mV (mass piled there);
 taking the lower of that guess and the mean-field sizing gave 10^4 cells to three
 populations. Sized at ``Network.grid_rates`` (Siegert mean field), every grid holds its
-population: a grid reaching 60 mV further down changes no rate.
+population: from a spread start, a grid reaching 60 mV further down changes no rate. (From
+rest, the synchronous volley sends the column to the low-rate state on the default grids,
+as in a Monte Carlo run, but to a high-activity state on that wider grid: the start, not
+the grid's reach, is then what differs; see the README.)
 """
 
 import math
