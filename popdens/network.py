@@ -31,6 +31,10 @@ RATE_METHODS = ("exact", "euler")
 # and the network's self-consistent rates are unknown (Network.grid_rates is None)
 GRID_GUESS_RATE = 100.0
 BACKENDS = ("density", "montecarlo")
+# Steps of dt over which default grids read the sources' peak rates: a fixed window (not
+# the run's length, so that split runs get the whole run's grid), never a table of a
+# (possibly huge) whole run
+GRID_WINDOW_STEPS = 20_000
 
 
 def _check_rate_spec(name: str, rate):
@@ -585,7 +589,10 @@ class Network:
         Input from a population is sized at ``n_syn`` times its rate in ``pre_rates``
         (Hz by population name), by default :meth:`grid_rates`, the network's
         self-consistent stationary rates; where those are unknown, at
-        ``n_syn * GRID_GUESS_RATE``."""
+        ``n_syn * GRID_GUESS_RATE``. Sources are sized at their largest rate over the
+        first ``GRID_WINDOW_STEPS`` steps of ``dt``, whatever ``t_end`` (accepted for
+        the callers' sake): a run continued from a result keeps the grid of its first
+        part, which must be the grid the whole run would have had."""
         if pop.grid is not None:
             return pop.grid
         if pre_rates is None and any(isinstance(c.pre, Population)
@@ -618,8 +625,7 @@ class Network:
 
     def _default_grid(self, pop: Population, t_end: float, dt: float,
                       pre_rates: dict | None) -> Grid:
-        # the first 20,000 steps only: never a table of a (possibly huge) whole run
-        t0 = np.arange(min(math.ceil(t_end / dt), 20_000)) * dt if t_end > 0 else np.zeros(1)
+        t0 = np.arange(GRID_WINDOW_STEPS) * dt
         inputs = []
         for c in self.inputs_of(pop):
             if isinstance(c.pre, PoissonSource):
