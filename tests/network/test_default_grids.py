@@ -97,3 +97,12 @@ def test_column_from_rest_on_default_grids_does_not_pile_and_settles():
         # 1e-6: both runs reach the same stationary state (measured to ~1e-9)
         assert rest.rates[name][-TAIL:].mean() == pytest.approx(
             ref.rates[name][-TAIL:].mean(), rel=1e-6), name
+
+
+def test_grid_rates_follow_a_changed_network():
+    """The estimate is kept between calls only while what it reads is unchanged."""
+    net = column_network()
+    before = net.grid_rates()["L23e"]
+    assert net.grid_rates()["L23e"] == before
+    net.sources["bg_L23e"].rate = 10.0          # more background drive onto L23e
+    assert net.grid_rates()["L23e"] > before
