@@ -28,8 +28,13 @@ __all__ = ["Network", "PoissonSource", "Population", "RatePopulation", "Connecti
 INPUT_KINDS = ("jump", "diffusion")
 RATE_METHODS = ("exact", "euler")
 # Presynaptic rate (Hz) assumed when a default grid is sized for input from a population
+# and the network's self-consistent rates are unknown (Network.grid_rates is None)
 GRID_GUESS_RATE = 100.0
 BACKENDS = ("density", "montecarlo")
+# Steps of dt over which default grids read the sources' peak rates: a fixed window (not
+# the run's length, so that split runs get the whole run's grid), never a table of a
+# (possibly huge) whole run
+GRID_WINDOW_STEPS = 20_000
 
 
 def _check_rate_spec(name: str, rate):
@@ -214,6 +219,8 @@ class Network:
         self.sources: dict[str, PoissonSource] = {}
         self.populations: dict[str, Population] = {}
         self.connections: list[Connection] = []
+        # (what the estimate depends on, the estimate): grid_rates runs a root finder
+        self._grid_rates_memo: tuple = (None, None)
         self.rate_populations: dict[str, RatePopulation] = {}
 
     # --- building ---------------------------------------------------------------------
@@ -579,29 +586,52 @@ class Network:
                 pre_rates: dict | None = None) -> Grid:
         """The population's grid, or the model's default for its inputs.
 
-        Input from a population is sized at ``n_syn * GRID_GUESS_RATE``; with
-        ``pre_rates`` (an estimate of the populations' stationary rates, Hz) also at those
-        rates, and the grid that reaches lower is taken: a guess that overestimates
-        excitation would put the lower edge where mass piles."""
+        Input from a population is sized at ``n_syn`` times its rate in ``pre_rates``
+        (Hz by population name), by default :meth:`grid_rates`, the network's
+        self-consistent stationary rates; where those are unknown, at
+        ``n_syn * GRID_GUESS_RATE``. Sources are sized at their largest rate over the
+        first ``GRID_WINDOW_STEPS`` steps of ``dt``, whatever ``t_end`` (accepted for
+        the callers' sake): a run continued from a result keeps the grid of its first
+        part, which must be the grid the whole run would have had."""
         if pop.grid is not None:
             return pop.grid
-        grid = self._default_grid(pop, t_end, dt, None)
-        if pre_rates and any(isinstance(c.pre, Population) for c in self.inputs_of(pop)):
-            other = self._default_grid(pop, t_end, dt, pre_rates)
-            if other.axes[0].lower < grid.axes[0].lower:
-                grid = other
-        return grid
+        if pre_rates is None and any(isinstance(c.pre, Population)
+                                     for c in self.inputs_of(pop)):
+            pre_rates = self.grid_rates()
+        return self._default_grid(pop, t_end, dt, pre_rates)
+
+    def grid_rates(self) -> dict | None:
+        """Stationary rates (Hz) of the populations for sizing default grids.
+
+        The self-consistent rates of the diffusion approximation: every LIF population
+        fires at the Siegert rate (:func:`popdens.theory.siegert_rate`) of the mean and
+        variance of all its inputs, the rates of the populations included. Sources are
+        read at their largest rate over the first second.
+
+        Returns
+        -------
+        dict or None
+            Rate by population name; ``None`` if a population is not an LIF or the
+            fixed-point iteration fails (default grids then assume
+            ``GRID_GUESS_RATE`` per synapse).
+        """
+        from .models.lif import LIF
+        if not all(isinstance(p.model, LIF) for p in self.populations.values()):
+            return None
+        key = _grid_rates_key(self)
+        if self._grid_rates_memo[0] != key:
+            self._grid_rates_memo = (key, _mean_field_rates(self))
+        return self._grid_rates_memo[1]
 
     def _default_grid(self, pop: Population, t_end: float, dt: float,
                       pre_rates: dict | None) -> Grid:
-        # the first 20,000 steps only: never a table of a (possibly huge) whole run
-        t0 = np.arange(min(math.ceil(t_end / dt), 20_000)) * dt if t_end > 0 else np.zeros(1)
+        t0 = np.arange(GRID_WINDOW_STEPS) * dt
         inputs = []
         for c in self.inputs_of(pop):
             if isinstance(c.pre, PoissonSource):
                 peak = float(np.max(self.source_rate_table(c, t0, dt))) if t0.size else 0.0
             else:
-                # unknown before the run: a generous guess, or the estimate given
+                # unknown before the run: the estimate given, or a generous guess
                 rate = GRID_GUESS_RATE if pre_rates is None else pre_rates[c.pre.name]
                 peak = c.n_syn * rate
             inputs.append((peak, self.effective_weight(c), c.input))
@@ -774,3 +804,59 @@ def register_coupled_runner(name: str, runner) -> None:
     """Register ``runner(network, t_end, dt, backend, options) -> Result`` for networks
     holding ``name`` (``"rate_units"``: rate populations)."""
     _COUPLED_RUNNERS[name] = runner
+
+
+def _mean_field_rates(network: Network) -> dict | None:
+    """The Siegert fixed point of :meth:`Network.grid_rates` (LIF populations), or None."""
+    from scipy.optimize import root
+
+    from .theory import siegert_rate
+    pops = list(network.populations.values())
+    if not all(isinstance(c.pre, (Population, PoissonSource)) for c in network.connections):
+        return None
+    names = [p.name for p in pops]
+    t0 = np.arange(0.0, 1.0, 1e-3)
+    drive = {p.name: [] for p in pops}
+    for c in network.connections:
+        weight = Network.effective_weight(c)
+        if isinstance(c.pre, Population):
+            drive[c.post.name].append((c.pre.name, c.n_syn, weight))
+        else:
+            peak = float(np.max(network.source_rate_table(c, t0, 1e-3)))
+            drive[c.post.name].append((None, peak, weight))
+
+    def rates_of(r):
+        rate = dict(zip(names, np.maximum(r, 0.0)))
+        out = np.empty(len(pops))
+        for k, p in enumerate(pops):
+            m = p.model
+            s = [(n if pre is None else n * rate[pre], w) for pre, n, w in drive[p.name]]
+            mu = m.e_l + m.tau_m * sum(x * w for x, w in s)
+            sigma = np.sqrt(m.tau_m * sum(x * w * w for x, w in s))
+            out[k] = siegert_rate(mu, sigma, m.tau_m, m.v_th, m.v_reset, m.t_ref)
+        return out
+
+    with np.errstate(all="ignore"):
+        try:
+            start = rates_of(np.zeros(len(pops)))
+            sol = root(lambda r: rates_of(r) - r, start, method="hybr")
+        except (ValueError, ArithmeticError):
+            return None
+    if not sol.success or not np.all(np.isfinite(sol.x)):
+        return None
+    return dict(zip(names, np.maximum(sol.x, 0.0)))
+
+
+def _grid_rates_key(network: Network) -> tuple:
+    """Everything :func:`_mean_field_rates` reads, hashable: the models' parameters and
+    every connection (a source's rate by identity, or its value when a number)."""
+    def source_rate(pre):
+        if not isinstance(pre, PoissonSource):
+            return None
+        rate = pre.rate
+        return rate if isinstance(rate, numbers.Real) else id(rate)
+
+    return (tuple((p.name, type(p.model), tuple(sorted(p.model.params().items())))
+                  for p in network.populations.values()),
+            tuple((c.pre.name, c.post.name, c.n_syn, c.weight, c.reversal, c.input,
+                   source_rate(c.pre), id(c.delay)) for c in network.connections))

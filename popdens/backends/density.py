@@ -30,7 +30,6 @@ from ..kernels.stepper import (
     advance,
 )
 from ..models.base import ThresholdReset
-from ..models.lif import LIF
 from ..network import GRID_GUESS_RATE, Network, Population, register_backend
 from ..progress import run_chunks
 from ..result import Result
@@ -53,50 +52,6 @@ CHUNK_STEPS = 20_000
 # Mass fraction in the lowest cell above which a run warns that input piles mass against
 # the reflecting lower face (as the N-D engine does for its edge slices).
 EDGE_WARNING = 1e-3
-
-
-def mean_field_rates(network: Network) -> dict | None:
-    """Self-consistent stationary rates (Hz) of the network's LIF populations in the
-    diffusion approximation (Siegert rate of the mean and variance of all inputs), for
-    sizing default grids; ``None`` if a population is not an LIF or the iteration fails.
-    Sources are read at their largest rate over the first second."""
-    from scipy.optimize import root
-
-    from ..theory import siegert_rate
-    pops = list(network.populations.values())
-    if not all(isinstance(p.model, LIF) for p in pops):
-        return None
-    names = [p.name for p in pops]
-    t0 = np.arange(0.0, 1.0, 1e-3)
-    drive = {p.name: [] for p in pops}
-    for c in network.connections:
-        weight = Network.effective_weight(c)
-        if isinstance(c.pre, Population):
-            drive[c.post.name].append((c.pre.name, c.n_syn, weight))
-        else:
-            peak = float(np.max(network.source_rate_table(c, t0, 1e-3)))
-            drive[c.post.name].append((None, peak, weight))
-
-    def rates_of(r):
-        rate = dict(zip(names, np.maximum(r, 0.0)))
-        out = np.empty(len(pops))
-        for k, p in enumerate(pops):
-            m = p.model
-            s = [(n if pre is None else n * rate[pre], w) for pre, n, w in drive[p.name]]
-            mu = m.e_l + m.tau_m * sum(x * w for x, w in s)
-            sigma = np.sqrt(m.tau_m * sum(x * w * w for x, w in s))
-            out[k] = siegert_rate(mu, sigma, m.tau_m, m.v_th, m.v_reset, m.t_ref)
-        return out
-
-    with np.errstate(all="ignore"):
-        try:
-            start = rates_of(np.zeros(len(pops)))
-            sol = root(lambda r: rates_of(r) - r, start, method="hybr")
-        except (ValueError, ArithmeticError):
-            return None
-    if not sol.success or not np.all(np.isfinite(sol.x)):
-        return None
-    return dict(zip(names, np.maximum(sol.x, 0.0)))
 
 
 class DensitySimulation:
@@ -134,8 +89,7 @@ class DensitySimulation:
                 peak[c] = self.conn_rate[c].max() if self.n_steps else 0.0
             else:
                 peak[c] = conn.n_syn * GRID_GUESS_RATE
-        estimate = mean_field_rates(network) if any(
-            p.grid is None for p in self.pops) else None
+        estimate = network.grid_rates() if any(p.grid is None for p in self.pops) else None
         self.grids = ([Grid(**start["grids"][p.name]) for p in self.pops]
                       if start is not None
                       else [network.grid_of(p, t_end, dt, estimate) for p in self.pops])

@@ -10,13 +10,55 @@ from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
 from .base import Model, ThresholdReset
 
-__all__ = ["LIF"]
+__all__ = ["LIF", "transient_lower_edge"]
 
 # Default grid resolution: cells between reset and threshold. Measured: the steady rate
 # of the documented examples is within 0.5 % of the converged value from 200 cells on
 # (benchmarks/bench_lif_1d.py, tests/accuracy/test_accuracy.py); 400 leaves margin.
 _CELLS_PER_RESET_GAP = 400
 _MAX_DEFAULT_CELLS = 20_000
+
+# Standard deviations of the free membrane potential that a default grid holds below its
+# mean: the Gaussian tail beyond is 1e-9 of the mass.
+_LOWER_EDGE_SDS = 6.0
+
+
+def transient_lower_edge(start: float, mean: float, var: float) -> float:
+    r"""Lowest point over time of mean - 6 sd of the free membrane potential from ``start``.
+
+    In the diffusion approximation the membrane potential without threshold is an
+    Ornstein-Uhlenbeck process; started at :math:`v_0` it is Gaussian at every time with
+
+    .. math::
+
+        m(t) = \mu + (v_0 - \mu)\,x, \qquad s(t) = \sigma_\infty \sqrt{1 - x^2},
+        \qquad x = e^{-t/\tau_m} \in (0, 1],
+
+    where :math:`\mu` and :math:`\sigma_\infty^2` are the stationary mean and variance.
+    A population started at rest below its mean drive rises with the mean while its
+    spread grows almost at once, so :math:`m - 6s` dips below the stationary
+    :math:`\mu - 6\sigma_\infty` during the transient. Maximising
+    :math:`(\mu - v_0)x + 6\sigma_\infty\sqrt{1 - x^2}` over :math:`x` gives
+
+    .. math::
+
+        \min_t\,[m(t) - 6 s(t)] = \mu - \sqrt{36\,\sigma_\infty^2
+        + \max(\mu - v_0, 0)^2}.
+
+    Parameters
+    ----------
+    start : float
+        Initial membrane potential :math:`v_0` (V).
+    mean, var : float
+        Stationary mean (V) and variance (V^2) of the free membrane potential.
+
+    Returns
+    -------
+    float
+        The lower edge (V); the stationary ``mean - 6 sqrt(var)`` when ``start >= mean``.
+    """
+    rise = max(mean - start, 0.0)
+    return mean - math.sqrt(_LOWER_EDGE_SDS ** 2 * var + rise * rise)
 
 
 class LIF(Model):
@@ -127,8 +169,9 @@ class LIF(Model):
         The cell width is ``(v_th - v_reset) / 400`` shrunk so that the smallest jump is a
         whole number of cells (jumps then move mass exactly, with no splitting). The lower
         edge is ``min(e_l, v_reset)`` with excitation only; with inhibition or noise it
-        extends 6 stationary standard deviations of the diffusion estimate below the
-        mean drive, and at least one inhibitory jump below reset.
+        extends to the lowest point of mean - 6 standard deviations of the free membrane
+        potential started at rest (:func:`transient_lower_edge`; the population starts
+        there), and at least one inhibitory jump below reset.
         """
         gap = self.v_th - self.v_reset
         dx = gap / _CELLS_PER_RESET_GAP
@@ -141,7 +184,7 @@ class LIF(Model):
         if not excitatory_only:
             mean = self.e_l + self.tau_m * sum(r * w for (r, w, _) in inputs)
             var = self.tau_m * sum(r * w * w for (r, w, _) in inputs) / 2.0
-            lower = min(lower, mean - 6.0 * math.sqrt(var))
+            lower = min(lower, transient_lower_edge(self.resting_state, mean, var))
             inhibitory = [-w for (_, w, _) in inputs if w < 0.0]
             if inhibitory:
                 lower = min(lower, self.v_reset - max(inhibitory))

@@ -83,17 +83,19 @@ def test_transient_after_a_step_in_input_rate():
     assert_z_consistent(transient_z(density, mc))
 
 
-def test_transient_with_inhibition_and_sinusoidal_drive():
-    """E and I jumps, excitation modulated at 10 Hz; neurons start spread around 10 mV
-    (an ``init`` density, sampled by the Monte Carlo backend)."""
+@pytest.mark.parametrize("seed", [9, 10, 11])
+def test_transient_with_inhibition_and_sinusoidal_drive(seed):
+    """E and I jumps, excitation modulated at 10 Hz; every neuron starts at rest (0 V, the
+    default), so the first volley (9-17 ms) comes from a population concentrated in one
+    cell. Measured mean z^2: 1.09, 0.92, 0.89 for seeds 9, 10, 11 on the default grid
+    (930 cells down to -3.25 mV); 1.57, 1.33, 1.33 on the grid that ended at rest."""
     net = pd.Network()
-    pop = net.add_population("P", pd.LIF(tau_m=TAU, v_th=THETA, v_reset=RESET, t_ref=T_REF),
-                             init=lambda v: np.exp(-0.5 * ((v - 0.01) / 0.002) ** 2))
+    pop = net.add_population("P", pd.LIF(tau_m=TAU, v_th=THETA, v_reset=RESET, t_ref=T_REF))
     exc = net.add_poisson("e", rate=lambda t: 9000.0 * (1 + 0.5 * np.sin(2 * np.pi * 10 * t)))
     net.connect(exc, pop, weight=0.25e-3)
     net.connect(net.add_poisson("i", rate=2000.0), pop, weight=-0.3e-3)
     density = net.run(t_end=0.2, dt=1e-4)
-    mc = net.run(t_end=0.2, dt=1e-4, backend="montecarlo", n_neurons=N, seed=9)
+    mc = net.run(t_end=0.2, dt=1e-4, backend="montecarlo", n_neurons=N, seed=seed)
     assert_z_consistent(transient_z(density, mc))
 
 
