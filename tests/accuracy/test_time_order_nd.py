@@ -1,0 +1,52 @@
+"""Order in time of the N-D density's firing rate (issue 15: second order across all
+axes), measured at a fixed grid with the internal step halved twice, against the Monte
+Carlo reference of ``tests/data/errest_references.json``.
+
+Diagnosis (``benchmarks/diag_split_order_nd.py``, the split time stepping applied to
+neurons, so without any grid): the splitting of the ReducedHH step alone converges
+(rate error +0.21, +0.06, +0.00 Hz at 100, 50, 25 us, 4000 neurons against their exact
+trajectories), while at a fixed grid the density's rate moves 2-7x more per halving: the
+step dependence at a fixed grid is mostly a grid error that grows as the step shrinks."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+import popdens as pd
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+from errest_references import T_END, WINDOW, reduced_hh  # noqa: E402
+
+REFS = json.loads((Path(__file__).resolve().parents[1] / "data" /
+                   "errest_references.json").read_text())
+STEPS = (1e-4, 5e-5, 2.5e-5)
+
+
+def _half_default_grid(build):
+    net = build()
+    default = net.grid_of(net.populations["P"], T_END, 1e-4)
+    return pd.Grid(**{a.name: (a.lower, a.upper, a.num_cells // 2) for a in default.axes})
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 15: ReducedHH rate not second order in the internal step at a fixed grid. "
+    "Measured on (278, 100): 86.067, 85.637, 85.331 Hz at 100, 50, 25 us (order 0.49); "
+    "on (556, 200): 86.211, 85.915, 85.750, 85.611 Hz at 100 .. 12.5 us (orders 0.84, "
+    "0.25; reference 85.771 +- 0.021 Hz). The v/n splitting alone converges (+0.21, "
+    "+0.06, +0.00 Hz at 100, 50, 25 us without grid, benchmarks/diag_split_order_nd.py); "
+    "the rest is a grid error that grows as the step shrinks (more semi-Lagrangian "
+    "remaps at Courant numbers up to ~40 along v)"))
+def test_reduced_hh_rate_second_order_in_internal_step():
+    grid = _half_default_grid(reduced_hh)
+    rates = [reduced_hh(grid).run(T_END, 1e-4, max_substep=h, progress=False)
+             .mean_rate("P", *WINDOW) for h in STEPS]
+    order = math.log2(abs(rates[0] - rates[1]) / abs(rates[1] - rates[2]))
+    # the issue's acceptance for measured orders
+    assert order >= 1.8, (rates, order)
+    # independent check: the finest step within 0.2 % of the Monte Carlo reference
+    # (10x its block standard error of 0.021 Hz; the grid's own error is about 0.3 Hz)
+    assert abs(rates[2] - REFS["reduced_hh"]["rate"]) < 2e-3 * REFS["reduced_hh"]["rate"]
