@@ -63,6 +63,21 @@ def _compiled(model) -> bool:
     return model.compiled_params() is not None
 
 
+def _on_numpy_engine(network) -> bool:
+    """Whether the NumPy interface engine runs ``network``: a model without a compiled
+    update, or ``input="diffusion"`` (white noise, which the compiled loop does not
+    simulate) onto populations whose compiled parameters say that the NumPy engine
+    simulates it for them (``diffusion_on_numpy_engine``: the integrate-and-fire family,
+    whose compiled step is the NumPy engine's)."""
+    models = [pop.model for pop in network.populations.values()]
+    if not all(_compiled(m) for m in models):
+        return True
+    diffusive = any(conn.input == "diffusion" for pop in network.populations.values()
+                    for conn in network.inputs_of(pop))
+    return diffusive and all(getattr(type(m.compiled_params()), "diffusion_on_numpy_engine",
+                                     False) for m in models)
+
+
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         record_times=(), internal_dt: float | None = None, connectivity: str = "poisson",
         *, init=None, checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
@@ -130,8 +145,9 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         ``input="diffusion"``, outflow / absorbing ``boundaries`` (a density-grid
         setting).
     """
-    if not all(_compiled(pop.model) for pop in network.populations.values()):
-        # user-written models (or LIF beside N-D models): the interface-only engine
+    if _on_numpy_engine(network):
+        # user-written models (or LIF beside N-D models), or white noise onto the
+        # integrate-and-fire family: the interface-only engine
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
                                       connectivity=connectivity, init=init,

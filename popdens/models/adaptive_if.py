@@ -11,6 +11,7 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
+from ..kernels.mc_if_family import AdExParams, IzhikevichParams
 from .base import Model, ThresholdReset
 from .nonlinear_if import input_moments
 
@@ -166,6 +167,13 @@ class AdEx(Model):
                 "v_reset": self.v_reset, "v_cut": self.v_cut, "t_ref": self.t_ref,
                 "i_e": self.i_e}
 
+    def compiled_params(self) -> AdExParams:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`)."""
+        return AdExParams(self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t, self.a,
+                          self.tau_w, self.b, self.v_reset, self.v_cut, self.t_ref,
+                          self.i_e, math.exp(-self.t_ref / self.tau_w))
+
     def drift(self, v, w):
         """Deterministic velocities ``(dv/dt, dw/dt)`` (V/s, A/s), vectorised."""
         v, w = np.broadcast_arrays(np.asarray(v, dtype=float), np.asarray(w, dtype=float))
@@ -316,6 +324,12 @@ class Izhikevich(Model):
     def params(self) -> dict:
         return {"a": self.a, "b": self.b, "c": self.c, "d": self.d, "v_peak": self.v_peak,
                 "i_e": self.i_e, "t_ref": self.t_ref}
+
+    def compiled_params(self) -> IzhikevichParams:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`)."""
+        return IzhikevichParams(self.a, self.b, self.c, self.d, self.v_peak, self.i_e,
+                                self.t_ref, self.K2, self.K1, self.K0)
 
     def drift(self, v, u):
         """Deterministic velocities ``(dv/dt, du/dt)`` (V/s, V/s^2), vectorised."""

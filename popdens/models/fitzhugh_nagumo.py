@@ -7,6 +7,7 @@ import numpy as np
 
 from .._checks import as_real, check_positive
 from ..grid import Grid
+from ..kernels.mc_if_family import FitzHughNagumoParams
 from .base import Model, SpikeSurface
 
 __all__ = ["FitzHughNagumo"]
@@ -73,6 +74,12 @@ class FitzHughNagumo(Model):
     def params(self) -> dict:
         return {"tau": self.tau, "tau_w": self.tau_w, "a": self.a, "b": self.b,
                 "i_e": self.i_e, "v_spike": self.v_spike}
+
+    def compiled_params(self) -> FitzHughNagumoParams:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`)."""
+        return FitzHughNagumoParams(self.tau, self.tau_w, self.a, self.b, self.i_e,
+                                    self.v_spike)
 
     def drift(self, v, w):
         """Deterministic velocities ``(dv/dt, dw/dt)`` (1/s), vectorised."""
