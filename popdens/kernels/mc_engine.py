@@ -24,7 +24,11 @@ aligned to ``t0 + j h``; an event splits the step it falls in. A model with an e
 flow advances from event to event. A spike found by the model's ``crossing`` is counted,
 delivered, and, for a reset model, the neuron is held by ``hold`` for the refractory
 period (its input ignored) and then ``release``-d; by memorylessness its next event comes
-Exp(1) of intensity after the release.
+Exp(1) of intensity after the release. For a model without reset, an event that carries
+the state up across its spike surface is a spike too (``crossing`` asked about the jump,
+with zero duration), as the density counts the jump flux through the surface; a reset
+model's ``crossing`` sees a state that an event put past threshold at the start of the
+next segment.
 
 Spiking network (fixed in-degree). A spike at ``t`` of neuron ``g`` goes along the
 out-going adjacency (CSR, built by :mod:`popdens.backends.mc_wiring`) into ring buffers,
