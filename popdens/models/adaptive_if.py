@@ -12,7 +12,7 @@ import numpy as np
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
 from ..kernels.mc_if_family import AdExParams, IzhikevichParams
-from .base import Model, ThresholdReset
+from .base import Model, ThresholdReset, keeps_physics
 from .nonlinear_if import input_moments
 
 __all__ = ["AdEx", "Izhikevich", "NAUD_2008"]
@@ -167,9 +167,12 @@ class AdEx(Model):
                 "v_reset": self.v_reset, "v_cut": self.v_cut, "t_ref": self.t_ref,
                 "i_e": self.i_e}
 
-    def compiled_params(self) -> AdExParams:
+    def compiled_params(self) -> AdExParams | None:
         """Parameters of the compiled single-neuron update
-        (:mod:`popdens.kernels.mc_if_family`)."""
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, AdEx):
+            return None
         return AdExParams(self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t, self.a,
                           self.tau_w, self.b, self.v_reset, self.v_cut, self.t_ref,
                           self.i_e, math.exp(-self.t_ref / self.tau_w))
@@ -325,9 +328,12 @@ class Izhikevich(Model):
         return {"a": self.a, "b": self.b, "c": self.c, "d": self.d, "v_peak": self.v_peak,
                 "i_e": self.i_e, "t_ref": self.t_ref}
 
-    def compiled_params(self) -> IzhikevichParams:
+    def compiled_params(self) -> IzhikevichParams | None:
         """Parameters of the compiled single-neuron update
-        (:mod:`popdens.kernels.mc_if_family`)."""
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, Izhikevich):
+            return None
         return IzhikevichParams(self.a, self.b, self.c, self.d, self.v_peak, self.i_e,
                                 self.t_ref, self.K2, self.K1, self.K0)
 

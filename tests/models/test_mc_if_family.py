@@ -286,3 +286,24 @@ def test_fitzhugh_nagumo_jump_spikes_agree_on_all_three_engines():
         # total measured below 1 %
         assert abs(count - expected) < 3.0 * math.sqrt(expected) + 0.01 * expected, (
             counts, expected)
+
+
+def test_a_subclass_that_changes_the_physics_leaves_the_compiled_loop():
+    """A subclass of pd.AdEx with its own drift would be simulated wrongly by the
+    compiled AdEx update: it has no compiled parameters and its networks run on the
+    NumPy engine; a subclass that changes only the default grid keeps them."""
+    class SlowerAdEx(pd.AdEx):
+        def drift(self, v, w):
+            dv, dw = super().drift(v, w)
+            return 0.5 * dv, dw
+
+    class OtherGrid(pd.AdEx):
+        def default_grid(self, inputs=()):
+            return super().default_grid(inputs)
+
+    assert SlowerAdEx().compiled_params() is None
+    assert OtherGrid().compiled_params() == pd.AdEx().compiled_params()
+    net = pd.Network()
+    net.add_population("E", SlowerAdEx())
+    res = net.run(1e-3, DT, backend="montecarlo", n_neurons=10, seed=0)
+    assert "first order" in res.info["integrator"]["E"]     # the NumPy engine's
