@@ -1,7 +1,13 @@
 """Monte Carlo of any :class:`popdens.Model`, written against the model interface only.
 
-Networks whose models have no compiled single-neuron kernel (user-written subclasses of
-:class:`popdens.Model`) run here; the ``"montecarlo"`` backend hands them over. All
+Networks with a model that has no compiled single-neuron update (``compiled_params()``
+returns None: user-written subclasses of :class:`popdens.Model`,
+:class:`popdens.EquationModel`, LIF beside N-D models) run here, and so do networks with
+``input="diffusion"`` onto the integrate-and-fire family (white noise, which the compiled
+loop does not simulate; the family's compiled step is this engine's Runge-Kutta step).
+Every other network, the built-in integrate-and-fire family (EIF, QIF, AdEx, Izhikevich,
+FitzHugh-Nagumo) included, runs in the compiled loop
+(:mod:`popdens.backends.montecarlo_nd`); the ``"montecarlo"`` backend hands these over. All
 neurons of a population advance together as NumPy arrays, one internal step ``h`` at a
 time:
 

@@ -1,15 +1,18 @@
 """Monte Carlo backend for models with a compiled single-neuron update.
 
 Simulates populations of any model whose ``compiled_params()`` is not None (the built-in
-:class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` and :class:`popdens.LIFSynaptic`,
-or a user model that registers its functions, :mod:`popdens.kernels.mc_interface`) one
-by one, in one model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for
-validating the N-D density solver. The 1D Monte Carlo backend (``backend="montecarlo"``)
-hands networks of these models to :func:`run`; other models go to
-:mod:`popdens.backends.montecarlo_generic`. Numerics: exact event times
-(:mod:`popdens.kernels.mc_engine`), second-order Rush-Larsen steps for the HH models
-(:mod:`popdens.kernels.mc_hh`), exact integration of LIFSynaptic
-(:mod:`popdens.kernels.mc_lif_synaptic`).
+:class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH`, :class:`popdens.LIFSynaptic`,
+:class:`popdens.EIF`, :class:`popdens.QIF`, :class:`popdens.AdEx`,
+:class:`popdens.Izhikevich` and :class:`popdens.FitzHughNagumo`, or a user model that
+registers its functions, :mod:`popdens.kernels.mc_interface`) one by one, in one
+model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for validating the N-D
+density solver. The 1D Monte Carlo backend (``backend="montecarlo"``) hands networks of
+these models to :func:`run`; other models, and ``input="diffusion"`` onto the
+integrate-and-fire family, go to :mod:`popdens.backends.montecarlo_generic`. Numerics:
+exact event times (:mod:`popdens.kernels.mc_engine`), second-order Rush-Larsen steps for
+the HH models (:mod:`popdens.kernels.mc_hh`), exact integration of LIFSynaptic
+(:mod:`popdens.kernels.mc_lif_synaptic`), the NumPy engine's Runge-Kutta step for the
+integrate-and-fire family (:mod:`popdens.kernels.mc_if_family`).
 """
 
 from __future__ import annotations
@@ -63,6 +66,21 @@ def _compiled(model) -> bool:
     return model.compiled_params() is not None
 
 
+def _on_numpy_engine(network) -> bool:
+    """Whether the NumPy interface engine runs ``network``: a model without a compiled
+    update, or ``input="diffusion"`` (white noise, which the compiled loop does not
+    simulate) onto populations whose compiled parameters say that the NumPy engine
+    simulates it for them (``diffusion_on_numpy_engine``: the integrate-and-fire family,
+    whose compiled step is the NumPy engine's)."""
+    models = [pop.model for pop in network.populations.values()]
+    if not all(_compiled(m) for m in models):
+        return True
+    diffusive = any(conn.input == "diffusion" for pop in network.populations.values()
+                    for conn in network.inputs_of(pop))
+    return diffusive and all(getattr(type(m.compiled_params()), "diffusion_on_numpy_engine",
+                                     False) for m in models)
+
+
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         record_times=(), internal_dt: float | None = None, connectivity: str = "poisson",
         *, init=None, checkpoint=None, checkpoint_every: float = 60.0, **options) -> Result:
@@ -73,9 +91,9 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     network : popdens.Network
         Populations of models with a compiled single-neuron update (e.g.
         :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH`,
-        :class:`popdens.LIFSynaptic`) driven by Poisson sources with ``input="jump"``
-        connections (current jumps; conductance jumps ``reversal=`` for models whose
-        input variable is ``v``).
+        :class:`popdens.LIFSynaptic`, :class:`popdens.AdEx`) driven by Poisson sources
+        with ``input="jump"`` connections (current jumps; conductance jumps
+        ``reversal=`` for models whose input variable is ``v``).
     t_end : float
         Duration (s); the run has ``ceil(t_end / dt)`` reporting steps.
     dt : float
@@ -90,7 +108,8 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         Times in ``[0, t_end]`` (s) at which to histogram the neurons, each at the first
         step start ``k dt >= time``.
     internal_dt : float, optional
-        Largest internal step (s) of models without an exact flow (the HH models),
+        Largest internal step (s) of models without an exact flow (the HH models and
+        the integrate-and-fire family),
         default :data:`DEFAULT_INTERNAL_DT` (10 us); each reporting step is split into
         ``ceil(dt / internal_dt)`` equal steps. LIFSynaptic is integrated exactly and
         ignores it.
@@ -116,7 +135,8 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     -------
     Result
         ``rates`` (Hz): spikes per neuron and second in each step (HH: upward crossings of
-        the spike surface; LIFSynaptic: threshold crossings); ``densities``: histograms on
+        the spike surface, by the flow or by an event; threshold models: crossings of the
+        threshold or cut-off); ``densities``: histograms on
         the grid's cells, ``counts / (n_neurons * cell_volume)``, shape
         ``(len(record_times), *grid.shape)``, integrating to the fraction on the grid
         (refractory neurons and those outside the grid, ``info["outside_grid"]``, are
@@ -127,11 +147,13 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     ValueError, TypeError
         Invalid options (naming option and value).
     NotImplementedError
-        ``input="diffusion"``, outflow / absorbing ``boundaries`` (a density-grid
+        ``input="diffusion"`` (except onto the integrate-and-fire family, which then
+        runs on the NumPy engine), outflow / absorbing ``boundaries`` (a density-grid
         setting).
     """
-    if not all(_compiled(pop.model) for pop in network.populations.values()):
-        # user-written models (or LIF beside N-D models): the interface-only engine
+    if _on_numpy_engine(network):
+        # user-written models (or LIF beside N-D models), or white noise onto the
+        # integrate-and-fire family: the interface-only engine
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
                                       connectivity=connectivity, init=init,

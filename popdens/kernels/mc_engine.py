@@ -24,7 +24,11 @@ aligned to ``t0 + j h``; an event splits the step it falls in. A model with an e
 flow advances from event to event. A spike found by the model's ``crossing`` is counted,
 delivered, and, for a reset model, the neuron is held by ``hold`` for the refractory
 period (its input ignored) and then ``release``-d; by memorylessness its next event comes
-Exp(1) of intensity after the release.
+Exp(1) of intensity after the release. For a model without reset, an event that carries
+the state up across its spike surface is a spike too (``crossing`` asked about the jump,
+with zero duration), as the density counts the jump flux through the surface; a reset
+model's ``crossing`` sees a state that an event put past threshold at the start of the
+next segment.
 
 Spiking network (fixed in-degree). A spike at ``t`` of neuron ``g`` goes along the
 out-going adjacency (CSR, built by :mod:`popdens.backends.mc_wiring`) into ring buffers,
@@ -176,21 +180,36 @@ def _deliver_one(g, t_spike, k, dt, w):
 def _take_inbox(prm, x, g, slot, inbox, channel_reversal, ring_length):
     """Apply and clear neuron ``g``'s buffered input of ring slot ``slot``: the summed
     current weights in one jump, each conductance channel ``E`` as one jump of
-    ``1 - exp(sum log(1 - w))`` toward ``E``; a held neuron ignores it."""
+    ``1 - exp(sum log(1 - w))`` toward ``E``; a held neuron ignores it. Returns the
+    state and the number of jumps that fired (:func:`_jump_counted`)."""
     held = resets(prm) and is_held(prm, x)
+    fired = 0
     summed = inbox[slot, g]
     if summed != 0.0:
         inbox[slot, g] = 0.0
         if not held:
-            x = jump(prm, x, summed, np.nan)
+            x, fired = _jump_counted(prm, x, summed, np.nan, fired)
     for c in range(1, channel_reversal.size):
         row = c * ring_length + slot
         log_factor = inbox[row, g]
         if log_factor != 0.0:
             inbox[row, g] = 0.0
             if not held:
-                x = jump(prm, x, -math.expm1(log_factor), channel_reversal[c])
-    return x
+                x, fired = _jump_counted(prm, x, -math.expm1(log_factor),
+                                         channel_reversal[c], fired)
+    return x, fired
+
+
+@njit(inline="always")
+def _jump_counted(prm, x, weight, reversal, fired):
+    """``jump``, adding to ``fired`` when the event carries a model without reset up
+    across its spike surface (``crossing`` of the jump, zero duration): the density
+    counts that jump flux as firing. (A reset model's ``crossing`` sees a state past
+    threshold at the start of the next segment.)"""
+    x_new = jump(prm, x, weight, reversal)
+    if not resets(prm) and crossing(prm, x, x_new, 0.0) >= 0.0:
+        fired += 1
+    return x_new, fired
 
 
 # --- one neuron, one population ---------------------------------------------------------------
@@ -240,7 +259,13 @@ def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, clock, rate, 
             if not at_event:
                 break
             j, state = _pick_connection(rate, k, j_lo, j_hi, total_rate, state)
-            x = jump(prm, x, weight[j], reversal[j])
+            x, fired = _jump_counted(prm, x, weight[j], reversal[j], 0)
+            if fired:
+                spikes += 1
+                if n_out < spike_ids.size:
+                    spike_ids[n_out] = g
+                    spike_times[n_out] = t
+                n_out += 1
             e, state = _exponential(state)
             next_target += e
             events += 1
@@ -275,7 +300,14 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec):
     for g in range(pops.offsets[p], pops.offsets[p + 1]):
         x = load(prm, y, g)
         if receives:
-            x = _take_inbox(prm, x, g, slot, inbox, channel_reversal, wiring.ring_length)
+            x, fired = _take_inbox(prm, x, g, slot, inbox, channel_reversal,
+                                   wiring.ring_length)
+            for _ in range(fired):     # spikes at t0
+                if n_out < spike_ids.size:
+                    spike_ids[n_out] = g
+                    spike_times[n_out] = t0
+                n_out += 1
+            spikes += fired
         x, held_until[g], target[g], n_spk, n_ev, n_out, state = _neuron_step(
             prm, x, g, held_until[g], target[g], state, k, t0, clock, rate, weight, reversal,
             j_lo, j_hi, spike_ids, spike_times, n_out)
@@ -373,7 +405,8 @@ def seed_targets(seed_bits, target):
 def _trace(prm, y0, t_end, h_int, event_times, event_weights):
     """One neuron of a model with ``exact = False`` and given input events, for tests and
     plots: the population loop's steps (internal step ``h_int``, events splitting the
-    step they fall in), the state recorded after every internal step. ``event_times``
+    step they fall in, a reset model held for its refractory period, ignoring the events
+    that fall in it), the state recorded after every internal step. ``event_times``
     sorted; each event is a current ``jump`` of its weight.
 
     Returns ``(t[n_rec], states[n_rec, n_vars], spikes)``."""
@@ -385,24 +418,39 @@ def _trace(prm, y0, t_end, h_int, event_times, event_weights):
     x = load(prm, out, 0)
     spikes = 0
     t = 0.0
+    held_until = -np.inf
     e_idx = 0
     for s in range(n_steps):
         t_b = min((s + 1) * h_int, t_end)
         while True:
+            if resets(prm) and is_held(prm, x):
+                if held_until >= t_b:
+                    break
+                t = max(held_until, t)
+                x = release(prm, x)
+                while e_idx < event_times.size and event_times[e_idx] < t:
+                    e_idx += 1
             t_next = t_b
             at_event = e_idx < event_times.size and event_times[e_idx] < t_b
             if at_event:
                 t_next = max(event_times[e_idx], t)
             x_new = advance(prm, x, t_next - t)
-            if crossing(prm, x, x_new, t_next - t) >= 0.0:
+            s_spike = crossing(prm, x, x_new, t_next - t)
+            if s_spike >= 0.0:
                 spikes += 1
+                if resets(prm):
+                    x = hold(prm, advance(prm, x, s_spike))
+                    t = t + s_spike
+                    held_until = t + refractory_period(prm)
+                    continue
             x = x_new
             t = t_next
             if not at_event:
                 break
-            x = jump(prm, x, event_weights[e_idx], np.nan)
+            x, fired = _jump_counted(prm, x, event_weights[e_idx], np.nan, 0)
+            spikes += fired
             e_idx += 1
-        t_out[s + 1] = t
+        t_out[s + 1] = t_b
         store(prm, out, s + 1, x)
     return t_out, out, spikes
 

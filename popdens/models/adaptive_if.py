@@ -11,7 +11,8 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
-from .base import Model, ThresholdReset
+from ..kernels.mc_if_family import AdExParams, IzhikevichParams
+from .base import Model, ThresholdReset, keeps_physics
 from .nonlinear_if import input_moments
 
 __all__ = ["AdEx", "Izhikevich", "NAUD_2008"]
@@ -166,6 +167,16 @@ class AdEx(Model):
                 "v_reset": self.v_reset, "v_cut": self.v_cut, "t_ref": self.t_ref,
                 "i_e": self.i_e}
 
+    def compiled_params(self) -> AdExParams | None:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, AdEx):
+            return None
+        return AdExParams(self.c_m, self.g_l, self.e_l, self.v_t, self.delta_t, self.a,
+                          self.tau_w, self.b, self.v_reset, self.v_cut, self.t_ref,
+                          self.i_e, math.exp(-self.t_ref / self.tau_w))
+
     def drift(self, v, w):
         """Deterministic velocities ``(dv/dt, dw/dt)`` (V/s, A/s), vectorised."""
         v, w = np.broadcast_arrays(np.asarray(v, dtype=float), np.asarray(w, dtype=float))
@@ -316,6 +327,15 @@ class Izhikevich(Model):
     def params(self) -> dict:
         return {"a": self.a, "b": self.b, "c": self.c, "d": self.d, "v_peak": self.v_peak,
                 "i_e": self.i_e, "t_ref": self.t_ref}
+
+    def compiled_params(self) -> IzhikevichParams | None:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, Izhikevich):
+            return None
+        return IzhikevichParams(self.a, self.b, self.c, self.d, self.v_peak, self.i_e,
+                                self.t_ref, self.K2, self.K1, self.K0)
 
     def drift(self, v, u):
         """Deterministic velocities ``(dv/dt, du/dt)`` (V/s, V/s^2), vectorised."""

@@ -300,3 +300,20 @@ def rk4_step(rhs, state, h):
     k4 = rhs([x + h * k for x, k in zip(state, k3)])
     return [x + h / 6.0 * (a + 2.0 * b + 2.0 * c + d)
             for x, a, b, c, d in zip(state, k1, k2, k3, k4)]
+
+
+# What a compiled single-neuron update reproduces of a built-in model's class
+_COMPILED_PHYSICS = ("drift", "drift_components", "potential_drift", "flow", "spike_rule",
+                     "input_var", "jump_size", "conductance_jump", "intrinsic_diffusion",
+                     "refractory_map")
+
+
+def keeps_physics(model, base: type) -> bool:
+    """Whether ``model``'s class keeps every method of ``base`` that a compiled
+    single-neuron update reproduces (drift, spike rule, jumps, noise, reset map): a
+    subclass that overrides one of them must run through the model interface, so its
+    ``compiled_params()`` returns None."""
+    cls = type(model)
+    return all(getattr(cls, name, None) is getattr(base, name, None)
+               for name in _COMPILED_PHYSICS)
+

@@ -7,7 +7,8 @@ import numpy as np
 
 from .._checks import as_real, check_positive
 from ..grid import Grid
-from .base import Model, SpikeSurface
+from ..kernels.mc_if_family import FitzHughNagumoParams
+from .base import Model, SpikeSurface, keeps_physics
 
 __all__ = ["FitzHughNagumo"]
 
@@ -73,6 +74,15 @@ class FitzHughNagumo(Model):
     def params(self) -> dict:
         return {"tau": self.tau, "tau_w": self.tau_w, "a": self.a, "b": self.b,
                 "i_e": self.i_e, "v_spike": self.v_spike}
+
+    def compiled_params(self) -> FitzHughNagumoParams | None:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, FitzHughNagumo):
+            return None
+        return FitzHughNagumoParams(self.tau, self.tau_w, self.a, self.b, self.i_e,
+                                    self.v_spike)
 
     def drift(self, v, w):
         """Deterministic velocities ``(dv/dt, dw/dt)`` (1/s), vectorised."""

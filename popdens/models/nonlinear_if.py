@@ -9,7 +9,8 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
-from .base import Model, ThresholdReset
+from ..kernels.mc_if_family import EIFParams, QIFParams
+from .base import Model, ThresholdReset, keeps_physics
 
 __all__ = ["EIF", "QIF", "input_moments"]
 
@@ -124,6 +125,15 @@ class EIF(Model):
         return {"tau_m": self.tau_m, "e_l": self.e_l, "v_t": self.v_t,
                 "delta_t": self.delta_t, "v_cut": self.v_cut, "v_reset": self.v_reset,
                 "t_ref": self.t_ref}
+
+    def compiled_params(self) -> EIFParams | None:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, EIF):
+            return None
+        return EIFParams(self.tau_m, self.e_l, self.v_t, self.delta_t, self.v_cut,
+                         self.v_reset, self.t_ref)
 
     def potential_drift(self, v):
         r"""``F(v) = e_l - v + delta_t exp((v - v_t)/delta_t)`` (V): ``tau_m dv/dt``
@@ -251,6 +261,15 @@ class QIF(Model):
     def params(self) -> dict:
         return {"tau_m": self.tau_m, "delta": self.delta, "eta": self.eta,
                 "v_cut": self.v_cut, "v_reset": self.v_reset, "t_ref": self.t_ref}
+
+    def compiled_params(self) -> QIFParams | None:
+        """Parameters of the compiled single-neuron update
+        (:mod:`popdens.kernels.mc_if_family`); None for a subclass that changes the
+        physics (:func:`popdens.models.base.keeps_physics`)."""
+        if not keeps_physics(self, QIF):
+            return None
+        return QIFParams(self.tau_m, self.delta, self.eta, self.v_cut, self.v_reset,
+                         self.t_ref)
 
     def potential_drift(self, v):
         """``F(v) = v^2 / delta + eta`` (V): ``tau_m dv/dt`` without input."""
