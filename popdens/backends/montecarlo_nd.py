@@ -130,8 +130,10 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         ``input="diffusion"``, outflow / absorbing ``boundaries`` (a density-grid
         setting).
     """
-    if not all(_compiled(pop.model) for pop in network.populations.values()):
-        # user-written models (or LIF beside N-D models): the interface-only engine
+    if not all(_compiled(pop.model) for pop in network.populations.values()) or any(
+            conn.input == "diffusion" for conn in network.connections):
+        # user-written models, or white-noise input, which the compiled loop lacks: the
+        # interface-only engine (Euler-Maruyama steps, Brownian-bridge threshold test)
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
                                       connectivity=connectivity, init=init,

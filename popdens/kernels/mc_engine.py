@@ -45,11 +45,13 @@ from numba import literal_unroll, njit
 
 from .mc_interface import (
     advance,
+    advance_step,
     crossing,
     hold,
     is_held,
     jump,
     load,
+    prepare_step,
     refractory_period,
     release,
     resets,
@@ -259,8 +261,14 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec):
     n_sub = pops.n_sub[p]
     t0 = k * dt
     lam0 = pops.lam[p]
-    clock = (n_sub, dt / n_sub, lam0, lam0 + total_rate * dt, total_rate,
+    lam1 = lam0 + total_rate * dt
+    h_int = dt / n_sub
+    clock = (n_sub, h_int, lam0, lam1, total_rate,
              1.0 / total_rate if total_rate > 0.0 else 0.0)
+    # the fast path: a step taken in one piece, its duration as _neuron_step computes it
+    whole_step = n_sub == 1
+    step_length = (t0 + h_int) - t0
+    prepared = prepare_step(prm, step_length)
     receives = wiring.receives[p]
     slot = k % wiring.ring_length
     spikes = 0
@@ -276,6 +284,13 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec):
         x = load(prm, y, g)
         if receives:
             x = _take_inbox(prm, x, g, slot, inbox, channel_reversal, wiring.ring_length)
+        if whole_step and target[g] >= lam1 and not (resets(prm) and is_held(prm, x)):
+            # no input event in the step: one advance; the general path below (which
+            # draws no random number for such a neuron either) only if it may spike
+            x_new = advance_step(prm, x, prepared)
+            if crossing(prm, x, x_new, step_length) < 0.0:
+                store(prm, y, g, x_new)
+                continue
         x, held_until[g], target[g], n_spk, n_ev, n_out, state = _neuron_step(
             prm, x, g, held_until[g], target[g], state, k, t0, clock, rate, weight, reversal,
             j_lo, j_hi, spike_ids, spike_times, n_out)
@@ -289,7 +304,7 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec):
             refractory += 1
     if n_out > 0 and wiring.spike_ids.size > 0:
         _deliver(n_out, k, dt, wiring)
-    pops.lam[p] = lam0 + total_rate * dt
+    pops.lam[p] = lam1
     rec.spikes[p, k] = spikes
     rec.refractory[p, k] = refractory
     rec.events[p] += events
