@@ -35,6 +35,7 @@ class LIFParams(NamedTuple):
     v_reset: float
     e_l: float
     t_ref: float
+    leak_rate: float   # 1 / tau_m: a multiplication in every segment, not a division
 
     exact = True
     integrator = "exact (exponential relaxation, closed-form threshold times)"
@@ -42,7 +43,8 @@ class LIFParams(NamedTuple):
 
 def lif_params(tau_m, v_th, v_reset, e_l, t_ref) -> LIFParams:
     """The compiled parameters of an LIF neuron."""
-    return LIFParams(float(tau_m), float(v_th), float(v_reset), float(e_l), float(t_ref))
+    return LIFParams(float(tau_m), float(v_th), float(v_reset), float(e_l), float(t_ref),
+                     1.0 / float(tau_m))
 
 
 @njit(cache=True, inline="always")
@@ -69,7 +71,7 @@ def _crossing_time(v, v_end, duration, tau_m, v_th, e_l):
 def lif_segment(v, duration, p):
     """``(v at the end, threshold time or -1.0)`` of one segment without events
     (compiled twin of the loop's functions, for tests)."""
-    v_end = _relax(v, math.exp(-duration / p.tau_m), p.e_l) if duration > 0.0 else v
+    v_end = _relax(v, math.exp(-duration * p.leak_rate), p.e_l) if duration > 0.0 else v
     return v_end, _crossing_time(v, v_end, duration, p.tau_m, p.v_th, p.e_l)
 
 
@@ -84,12 +86,12 @@ def _store(p, y, i, x):
 
 def _advance(p, x, duration):
     if duration > 0.0:
-        return (_relax(x[0], math.exp(-duration / p.tau_m), p.e_l),)
+        return (_relax(x[0], math.exp(-duration * p.leak_rate), p.e_l),)
     return x
 
 
 def _prepare_step(p, duration):
-    return math.exp(-duration / p.tau_m)
+    return math.exp(-duration * p.leak_rate)
 
 
 def _advance_step(p, x, prepared):
