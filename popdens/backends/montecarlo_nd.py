@@ -1,15 +1,17 @@
 """Monte Carlo backend for models with a compiled single-neuron update.
 
 Simulates populations of any model whose ``compiled_params()`` is not None (the built-in
-:class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` and :class:`popdens.LIFSynaptic`,
-or a user model that registers its functions, :mod:`popdens.kernels.mc_interface`) one
-by one, in one model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for
-validating the N-D density solver. The 1D Monte Carlo backend (``backend="montecarlo"``)
-hands networks of these models to :func:`run`; other models go to
-:mod:`popdens.backends.montecarlo_generic`. Numerics: exact event times
-(:mod:`popdens.kernels.mc_engine`), second-order Rush-Larsen steps for the HH models
-(:mod:`popdens.kernels.mc_hh`), exact integration of LIFSynaptic
-(:mod:`popdens.kernels.mc_lif_synaptic`).
+:class:`popdens.LIF`, :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` and
+:class:`popdens.LIFSynaptic`, or a user model that registers its functions,
+:mod:`popdens.kernels.mc_interface`) one by one, in one model-agnostic compiled loop
+(:mod:`popdens.kernels.mc_engine`), for validating the N-D density solver. The 1D Monte
+Carlo backend (``backend="montecarlo"``) hands networks with a population of another
+model than LIF to :func:`run` (networks of LIF only stay on its own kernel); networks
+with a model without ``compiled_params()`` or with ``input="diffusion"`` connections
+(the loop has no white noise) go on to :mod:`popdens.backends.montecarlo_generic`.
+Numerics: exact event times (:mod:`popdens.kernels.mc_engine`), exact integration of LIF
+(:mod:`popdens.kernels.mc_lif`) and LIFSynaptic (:mod:`popdens.kernels.mc_lif_synaptic`),
+second-order Rush-Larsen steps for the HH models (:mod:`popdens.kernels.mc_hh`).
 """
 
 from __future__ import annotations
@@ -127,8 +129,7 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     ValueError, TypeError
         Invalid options (naming option and value).
     NotImplementedError
-        ``input="diffusion"``, outflow / absorbing ``boundaries`` (a density-grid
-        setting).
+        Outflow / absorbing ``boundaries`` (a density-grid setting).
     """
     if not all(_compiled(pop.model) for pop in network.populations.values()) or any(
             conn.input == "diffusion" for conn in network.connections):

@@ -7,8 +7,9 @@ registered on the NamedTuple class of its parameters; :func:`simulate` is compil
 per tuple of model types and stored in numba's disk cache.
 
 numba's cache keys a function on its own file only: after changing a model's compiled
-functions (``mc_hh.py``, ``mc_lif_synaptic.py``, ``mc_interface.py``) or the generator
-of ``montecarlo.py``, bump ``KERNEL_VERSION`` here (or delete ``kernels/__pycache__``).
+functions (``mc_hh.py``, ``mc_lif.py``, ``mc_lif_synaptic.py``, ``mc_interface.py``) or
+the generator of ``montecarlo.py``, bump ``KERNEL_VERSION`` here (or delete
+``kernels/__pycache__``).
 
 Input events. All neurons of a population see the same total Poisson rate ``S_k`` (Hz)
 in reporting step ``k``. Each neuron keeps the value ``target`` of the cumulative
@@ -17,11 +18,19 @@ Exp(1), time rescaling), so events are timed exactly within a step. The connecti
 event is chosen with probability ``rate_c / S_k`` and applied by the model's ``jump``.
 Which events a neuron receives does not depend on its state (except while it is
 refractory), so runs with the same seed and different internal steps see the same
-events: common random numbers for convergence checks.
+events: common random numbers for convergence checks. The draws (Exp(1) targets, a
+uniform per event to pick the connection, Exp(1) at each release) are those of the 1D
+LIF kernel in the same order, so an LIF network with ``connectivity="poisson"`` gives
+the kernel's spikes with the same seed (``tests/backends/test_mc_loop_lif.py``).
 
 Time steps. A model with ``exact = False`` advances in internal steps ``h = dt / n_sub``
 aligned to ``t0 + j h``; an event splits the step it falls in. A model with an exact
-flow advances from event to event. A spike found by the model's ``crossing`` is counted,
+flow advances from event to event. Fast path: where a reporting step is one piece (an
+exact flow, or ``n_sub = 1``), a neuron without input event in the step that is not held
+takes one ``advance_step`` (the model's step constants prepared once per population and
+step) and, if ``crossing`` finds no spike, is done; the others follow in the general
+path, in their order (the fast path draws no random number, so the draws are those of
+the general path alone). A spike found by the model's ``crossing`` is counted,
 delivered, and, for a reset model, the neuron is held by ``hold`` for the refractory
 period (its input ignored) and then ``release``-d; by memorylessness its next event comes
 Exp(1) of intensity after the release.

@@ -5,13 +5,14 @@ closed-form results."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 import popdens as pd
 from popdens.backends import montecarlo_nd
-from popdens.kernels import mc_engine, mc_lif
+from popdens.kernels import mc_engine, mc_interface, mc_lif
 
 
 def naive_crossing_time(model, v, duration):
@@ -119,3 +120,13 @@ def test_current_and_conductance_jumps_give_the_exact_stationary_mean():
     # 4 standard errors of the mean of n samples (measured 1.2, 0.08, 0.17 SE for seeds
     # 5, 6, 7; the 0.1 mV cells bias the mean from centers by O(cell^2), negligible)
     assert abs(mean - want) < 4 * sd / math.sqrt(n)
+
+
+def test_register_takes_prepare_step_and_advance_step_only_together():
+    class Lone(NamedTuple):
+        rate: float
+
+    required = {name: (lambda *args: None) for name in
+                ("load", "store", "advance", "crossing", "jump")}
+    with pytest.raises(TypeError, match="prepare_step and advance_step come together"):
+        mc_interface.register(Lone, prepare_step=lambda p, duration: duration, **required)
