@@ -1,18 +1,20 @@
 """Monte Carlo backend for models with a compiled single-neuron update.
 
 Simulates populations of any model whose ``compiled_params()`` is not None (the built-in
-:class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH`, :class:`popdens.LIFSynaptic`,
-:class:`popdens.EIF`, :class:`popdens.QIF`, :class:`popdens.AdEx`,
-:class:`popdens.Izhikevich` and :class:`popdens.FitzHughNagumo`, or a user model that
-registers its functions, :mod:`popdens.kernels.mc_interface`) one by one, in one
-model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for validating the N-D
-density solver. The 1D Monte Carlo backend (``backend="montecarlo"``) hands networks of
-these models to :func:`run`; other models, and ``input="diffusion"`` onto the
-integrate-and-fire family, go to :mod:`popdens.backends.montecarlo_generic`. Numerics:
-exact event times (:mod:`popdens.kernels.mc_engine`), second-order Rush-Larsen steps for
-the HH models (:mod:`popdens.kernels.mc_hh`), exact integration of LIFSynaptic
-(:mod:`popdens.kernels.mc_lif_synaptic`), the NumPy engine's Runge-Kutta step for the
-integrate-and-fire family (:mod:`popdens.kernels.mc_if_family`).
+:class:`popdens.LIF`, :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH`,
+:class:`popdens.LIFSynaptic`, :class:`popdens.EIF`, :class:`popdens.QIF`,
+:class:`popdens.AdEx`, :class:`popdens.Izhikevich` and :class:`popdens.FitzHughNagumo`,
+or a user model that registers its functions, :mod:`popdens.kernels.mc_interface`) one by
+one, in one model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for
+validating the density solver. The 1D Monte Carlo backend (``backend="montecarlo"``)
+hands networks with a population of another model than LIF to :func:`run` (networks of
+LIF only stay on its own kernel); networks with a model without ``compiled_params()`` or
+with ``input="diffusion"`` connections (the loop has no white noise) go on to
+:mod:`popdens.backends.montecarlo_generic`. Numerics: exact event times
+(:mod:`popdens.kernels.mc_engine`), exact integration of LIF (:mod:`popdens.kernels.mc_lif`)
+and LIFSynaptic (:mod:`popdens.kernels.mc_lif_synaptic`), second-order Rush-Larsen steps
+for the HH models (:mod:`popdens.kernels.mc_hh`), the NumPy engine's Runge-Kutta step for
+the integrate-and-fire family (:mod:`popdens.kernels.mc_if_family`).
 """
 
 from __future__ import annotations
@@ -69,16 +71,10 @@ def _compiled(model) -> bool:
 def _on_numpy_engine(network) -> bool:
     """Whether the NumPy interface engine runs ``network``: a model without a compiled
     update, or ``input="diffusion"`` (white noise, which the compiled loop does not
-    simulate) onto populations whose compiled parameters say that the NumPy engine
-    simulates it for them (``diffusion_on_numpy_engine``: the integrate-and-fire family,
-    whose compiled step is the NumPy engine's)."""
-    models = [pop.model for pop in network.populations.values()]
-    if not all(_compiled(m) for m in models):
+    simulate)."""
+    if not all(_compiled(pop.model) for pop in network.populations.values()):
         return True
-    diffusive = any(conn.input == "diffusion" for pop in network.populations.values()
-                    for conn in network.inputs_of(pop))
-    return diffusive and all(getattr(type(m.compiled_params()), "diffusion_on_numpy_engine",
-                                     False) for m in models)
+    return any(conn.input == "diffusion" for conn in network.connections)
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
@@ -147,13 +143,11 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     ValueError, TypeError
         Invalid options (naming option and value).
     NotImplementedError
-        ``input="diffusion"`` (except onto the integrate-and-fire family, which then
-        runs on the NumPy engine), outflow / absorbing ``boundaries`` (a density-grid
-        setting).
+        Outflow / absorbing ``boundaries`` (a density-grid setting).
     """
     if _on_numpy_engine(network):
-        # user-written models (or LIF beside N-D models), or white noise onto the
-        # integrate-and-fire family: the interface-only engine
+        # user-written models, or white-noise input, which the compiled loop lacks: the
+        # interface-only engine (Euler-Maruyama steps, Brownian-bridge threshold test)
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
                                       connectivity=connectivity, init=init,

@@ -67,8 +67,6 @@ class EIFParams(NamedTuple):
 
     exact = False
     integrator = _INTEGRATOR
-    #: input="diffusion" runs on the NumPy engine (the compiled loop has no white noise)
-    diffusion_on_numpy_engine = True
 
 
 class QIFParams(NamedTuple):
@@ -83,7 +81,6 @@ class QIFParams(NamedTuple):
 
     exact = False
     integrator = _INTEGRATOR
-    diffusion_on_numpy_engine = True
 
 
 class AdExParams(NamedTuple):
@@ -106,7 +103,6 @@ class AdExParams(NamedTuple):
 
     exact = False
     integrator = _INTEGRATOR
-    diffusion_on_numpy_engine = True
 
 
 class IzhikevichParams(NamedTuple):
@@ -126,7 +122,6 @@ class IzhikevichParams(NamedTuple):
 
     exact = False
     integrator = _INTEGRATOR
-    diffusion_on_numpy_engine = True
 
 
 class FitzHughNagumoParams(NamedTuple):
@@ -142,7 +137,6 @@ class FitzHughNagumoParams(NamedTuple):
     exact = False
     integrator = ("classic Runge-Kutta step of the drift (as the NumPy engine), exact "
                   "event times, plane crossings interpolated linearly in v")
-    diffusion_on_numpy_engine = True
 
 
 # --- drifts, dispatched on the parameters' class (as mc_interface) ---------------------

@@ -21,6 +21,13 @@ order of the model's ``state_vars``), kept in registers by the loop and stored i
     its time ``0 <= s <= duration`` from the start, or ``-1.0``.
 ``jump(p, x, weight, reversal) -> x``
     One synaptic event (``reversal`` NaN: a current synapse).
+``prepare_step(p, duration) -> c`` and ``advance_step(p, x, c) -> x``
+    Optional: ``advance`` over one whole reporting step ``duration`` with what does not
+    depend on the state (e.g. ``exp(-duration / tau)``) computed once per population and
+    step by ``prepare_step``; ``advance_step`` must give the same state as ``advance(p,
+    x, duration)``. The loop uses them for a neuron without input event in a step
+    advanced in one piece (an exact flow, or one internal step per reporting step).
+    Default: ``c = duration`` and ``advance``.
 ``resets(p) -> bool``
     Whether a spike resets the neuron (threshold models) or it carries on (spike
     surface); a constant, so the loop's branch is compiled away.
@@ -48,8 +55,9 @@ from numba.extending import overload, register_jitable
 # scope") on tuple-returning inlinees; the compiled code is correct (golden tests).
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
-__all__ = ["load", "store", "advance", "crossing", "jump", "resets", "hold", "is_held",
-           "release", "refractory_period", "register", "FUNCTIONS"]
+__all__ = ["load", "store", "advance", "crossing", "jump", "prepare_step", "advance_step",
+           "resets", "hold", "is_held", "release", "refractory_period", "register",
+           "FUNCTIONS"]
 
 
 def load(p, y, i):
@@ -72,6 +80,14 @@ def jump(p, x, weight, reversal):
     raise NotImplementedError("jump is only callable from compiled code")
 
 
+def prepare_step(p, duration):
+    raise NotImplementedError("prepare_step is only callable from compiled code")
+
+
+def advance_step(p, x, prepared):
+    raise NotImplementedError("advance_step is only callable from compiled code")
+
+
 def resets(p):
     raise NotImplementedError("resets is only callable from compiled code")
 
@@ -92,9 +108,23 @@ def refractory_period(p):
     raise NotImplementedError("refractory_period is only callable from compiled code")
 
 
-FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, jump, resets, hold,
-                                     is_held, release, refractory_period)}
+FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, jump, prepare_step,
+                                     advance_step, resets, hold, is_held, release,
+                                     refractory_period)}
 _REQUIRED = ("load", "store", "advance", "crossing", "jump")
+
+
+@register_jitable
+def _duration_itself(p, duration):
+    return duration
+
+
+@register_jitable
+def _advance_whole(p, x, prepared):
+    return advance(p, x, prepared)
+
+
+_STEP_DEFAULTS = {"prepare_step": _duration_itself, "advance_step": _advance_whole}
 
 
 @register_jitable
@@ -126,8 +156,9 @@ def register(params_class, **implementations) -> None:
 
     ``implementations`` maps names of :data:`FUNCTIONS` to plain Python functions
     (compiled by numba where the loop calls them). ``load``, ``store``, ``advance``,
-    ``crossing`` and ``jump`` are required; without ``resets`` the model has no reset
-    and the reset functions default to doing nothing."""
+    ``crossing`` and ``jump`` are required; ``prepare_step`` and ``advance_step`` come
+    together or default to ``advance``; without ``resets`` the model has no reset and
+    the reset functions default to doing nothing."""
     unknown = sorted(set(implementations) - set(FUNCTIONS))
     if unknown:
         raise TypeError(f"unknown compiled model function(s) {unknown}; known: "
@@ -135,6 +166,11 @@ def register(params_class, **implementations) -> None:
     missing = [name for name in _REQUIRED if name not in implementations]
     if missing:
         raise TypeError(f"{params_class.__name__}: missing compiled function(s) {missing}")
+    given_step = set(_STEP_DEFAULTS) & set(implementations)
+    if given_step and given_step != set(_STEP_DEFAULTS):
+        raise TypeError(f"{params_class.__name__}: prepare_step and advance_step come "
+                        f"together, got only {sorted(given_step)}")
+    implementations = {**_STEP_DEFAULTS, **implementations}
     if "resets" not in implementations:
         implementations = {**_NO_RESET_DEFAULTS, **implementations}
     elif set(_NO_RESET_DEFAULTS) - set(implementations):

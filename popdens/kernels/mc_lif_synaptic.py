@@ -132,6 +132,17 @@ def _advance(p, x, duration):
     return x
 
 
+def _prepare_step(p, duration):
+    return math.exp(-duration / p.tau_m), math.exp(-duration / p.tau_syn)
+
+
+def _advance_step(p, x, prepared):
+    # the arithmetic of _advance, so that both give the same bits
+    v, cur = x
+    a, b = prepared
+    return p.e_l + (v - p.e_l) * a + cur * p.kernel_scale * (a - b), cur * b
+
+
 def _crossing(p, x, x_new, duration):
     # it crossed if it ends above threshold; else only if it has a maximum inside (rising
     # at the start, falling at the end) with the drive above i_crit at the start (|i_syn|
@@ -170,6 +181,7 @@ def _refractory_period(p):
 
 
 mc_interface.register(LIFSynapticParams, load=_load, store=_store, advance=_advance,
-                      crossing=_crossing, jump=_jump, resets=_resets, hold=_hold,
+                      crossing=_crossing, jump=_jump, prepare_step=_prepare_step,
+                      advance_step=_advance_step, resets=_resets, hold=_hold,
                       is_held=_is_held, release=_release,
                       refractory_period=_refractory_period)

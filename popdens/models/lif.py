@@ -8,6 +8,7 @@ import numpy as np
 
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
+from ..kernels.mc_lif import LIFParams, lif_params
 from .base import Model, ThresholdReset
 
 __all__ = ["LIF", "transient_lower_edge"]
@@ -109,6 +110,10 @@ class LIF(Model):
     def params(self) -> dict:
         return {"tau_m": self.tau_m, "v_th": self.v_th, "v_reset": self.v_reset,
                 "e_l": self.e_l, "t_ref": self.t_ref}
+
+    def compiled_params(self) -> LIFParams:
+        """Parameters of the compiled single-neuron update (:mod:`popdens.kernels.mc_lif`)."""
+        return lif_params(self.tau_m, self.v_th, self.v_reset, self.e_l, self.t_ref)
 
     @property
     def spike_rule(self) -> ThresholdReset:

@@ -611,8 +611,9 @@ def test_montecarlo_nd_rejects_bad_options_and_fractional_n_syn():
     with pytest.raises(ValueError, match="connectivity must be one of"):
         mc_nd.run(coupled, t_end=0.01, dt=1e-3, connectivity="random")
     diffusive = _single_population(hh, rate=1000.0, weight=1e-3, input="diffusion")
-    with pytest.raises(NotImplementedError, match="diffusion"):
-        mc_nd.run(diffusive, t_end=0.01, dt=1e-3)
+    # white noise: the compiled loop has none, so the interface-only engine runs it
+    ran = mc_nd.run(diffusive, t_end=0.01, dt=1e-3, n_neurons=10, seed=1)
+    assert "first order" in ran.info["integrator"]["P"]
     syn = pd.LIFSynaptic(tau_m=0.02, tau_syn=0.005, v_th=0.02, v_reset=0.01)
     conductance = _single_population(syn, rate=1000.0, weight=0.1, reversal=0.05)
     with pytest.raises(ValueError, match="conductance"):
@@ -621,9 +622,9 @@ def test_montecarlo_nd_rejects_bad_options_and_fractional_n_syn():
         conductance.run(t_end=0.01, dt=1e-3)
     mixed = _single_population(hh, rate=1000.0, weight=1e-3)
     mixed.add_population("L", pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01))
-    # LIF beside HH: no compiled kernel runs both, so the interface-only engine does
+    # LIF beside HH: both in the compiled loop (pd.LIF has compiled_params)
     ran = mc_nd.run(mixed, t_end=0.01, dt=1e-3, n_neurons=10, seed=1)
-    assert "first order" in ran.info["integrator"]["L"]
+    assert ran.info["integrator"]["L"].startswith("exact")
     bad_init = _single_population(syn, init=lambda v, i: np.full((3, 3), np.nan))
     with pytest.raises(ValueError, match="init"):
         mc_nd.run(bad_init, t_end=0.01, dt=1e-3)
