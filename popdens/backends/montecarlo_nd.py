@@ -23,6 +23,7 @@ from .._checks import UnknownOptionError, check_positive
 from ..delays import delayed_rates
 from ..grid import Grid
 from ..kernels import mc_engine as engine
+from ..models import EquationModel
 from ..network import PoissonSource
 from ..progress import run_chunks
 from ..result import Result
@@ -61,6 +62,32 @@ noise of populations up to ~10^6 neurons; 40 us gives 2.6e-3 and 4.7e-3."""
 def _compiled(model) -> bool:
     """Whether the model has a compiled single-neuron update (``compiled_params``)."""
     return model.compiled_params() is not None
+
+
+def _engine_supports(network) -> bool:
+    """Whether the compiled loop can run ``network``: every model has a compiled update,
+    and no equation model (which the interface engine also runs) receives white-noise
+    (``input="diffusion"``) connections, which the loop does not simulate."""
+    if not all(_compiled(pop.model) for pop in network.populations.values()):
+        return False
+    return not any(conn.input != "jump" and isinstance(conn.post.model, EquationModel)
+                   for pop in network.populations.values()
+                   for conn in network.inputs_of(pop))
+
+
+def _loop_for(models):
+    """The loop's entry point: numba's disk cache for built-in models and for one
+    generated equation model beside them (its module caches the loop), else a loop
+    compiled once per process (user models, or several generated ones: one cache file
+    would then refer to classes of other generated modules)."""
+    own = [type(m) for m in models if not type(m).__module__.startswith("popdens.")]
+    if not own:
+        return engine.simulate
+    kinds = set(own)
+    loop = getattr(own[0], "cached_loop", None)
+    if len(kinds) == 1 and loop is not None:
+        return loop
+    return engine.simulate_uncached
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
@@ -130,7 +157,7 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
         ``input="diffusion"``, outflow / absorbing ``boundaries`` (a density-grid
         setting).
     """
-    if not all(_compiled(pop.model) for pop in network.populations.values()):
+    if not _engine_supports(network):
         # user-written models (or LIF beside N-D models): the interface-only engine
         return montecarlo_generic.run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
                                       record_times=record_times, internal_dt=internal_dt,
@@ -248,7 +275,7 @@ class _Simulation:
             np.zeros((record_steps.size, int(prep["grid_offsets"][-1])), dtype=np.int64),
             np.zeros((record_steps.size, n_pop), dtype=np.int64))
         self.models = tuple(prep["models"])
-        self.kernel = engine.simulate if prep["builtin"] else engine.simulate_uncached
+        self.kernel = _loop_for(self.models)
         self.coupling = prep["coupling"]
         # slices of at most the shortest coupling lag: within one, every input rate is known
         self.block = min((int(np.flatnonzero(lags)[0]) for *_, lags in self.coupling),
@@ -387,7 +414,6 @@ def _prepare(network, t_end, dt, step_starts, sizes, connectivity, first=0, save
         jump_offsets.append(len(jump_weight))
     return {
         "names": names, "pops": pops, "grids": grids, "models": models,
-        "builtin": all(type(m).__module__.startswith("popdens.") for m in models),
         "spiking": spiking,
         "coupling": [(row, names.index(pre), n_syn, lags)
                      for row, pre, n_syn, lags in coupling],

@@ -45,7 +45,9 @@ from numba import literal_unroll, njit
 
 from .mc_interface import (
     advance,
+    advance_random,
     crossing,
+    crossing_random,
     hold,
     is_held,
     jump,
@@ -222,8 +224,8 @@ def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, clock, rate, 
             at_event = next_target < lam_b
             t_next = min(max(t0 + (next_target - lam0) * inv_rate, t), t_b) if at_event \
                 else t_b
-            x_new = advance(prm, x, t_next - t)
-            s_spike = crossing(prm, x, x_new, t_next - t)
+            x_new, state = advance_random(prm, x, t_next - t, state)
+            s_spike, state = crossing_random(prm, x, x_new, t_next - t, state)
             if s_spike >= 0.0:
                 spikes += 1
                 if n_out < spike_ids.size:

@@ -21,6 +21,12 @@ order of the model's ``state_vars``), kept in registers by the loop and stored i
     its time ``0 <= s <= duration`` from the start, or ``-1.0``.
 ``jump(p, x, weight, reversal) -> x``
     One synaptic event (``reversal`` NaN: a current synapse).
+``advance_random(p, x, duration, state) -> (x, state)`` and
+``crossing_random(p, x, x_new, duration, state) -> (s, state)``
+    Optional: the same for models with white noise, drawing from the loop's generator
+    state (``state``, uint64; :mod:`popdens.kernels.montecarlo`'s ``_normal`` and
+    ``_uniform``). The loop calls these two; by default they are ``advance`` and
+    ``crossing`` with the state passed through, so models without noise write only those.
 ``resets(p) -> bool``
     Whether a spike resets the neuron (threshold models) or it carries on (spike
     surface); a constant, so the loop's branch is compiled away.
@@ -48,8 +54,9 @@ from numba.extending import overload, register_jitable
 # scope") on tuple-returning inlinees; the compiled code is correct (golden tests).
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
-__all__ = ["load", "store", "advance", "crossing", "jump", "resets", "hold", "is_held",
-           "release", "refractory_period", "register", "FUNCTIONS"]
+__all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
+           "jump", "resets", "hold", "is_held", "release", "refractory_period", "register",
+           "FUNCTIONS"]
 
 
 def load(p, y, i):
@@ -66,6 +73,14 @@ def advance(p, x, duration):
 
 def crossing(p, x, x_new, duration):
     raise NotImplementedError("crossing is only callable from compiled code")
+
+
+def advance_random(p, x, duration, state):
+    raise NotImplementedError("advance_random is only callable from compiled code")
+
+
+def crossing_random(p, x, x_new, duration, state):
+    raise NotImplementedError("crossing_random is only callable from compiled code")
 
 
 def jump(p, x, weight, reversal):
@@ -92,8 +107,9 @@ def refractory_period(p):
     raise NotImplementedError("refractory_period is only callable from compiled code")
 
 
-FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, jump, resets, hold,
-                                     is_held, release, refractory_period)}
+FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, advance_random,
+                                     crossing_random, jump, resets, hold, is_held, release,
+                                     refractory_period)}
 _REQUIRED = ("load", "store", "advance", "crossing", "jump")
 
 
@@ -117,6 +133,18 @@ def _no_refractory_period(p):
     return 0.0
 
 
+@register_jitable
+def _advance_without_noise(p, x, duration, state):
+    return advance(p, x, duration), state
+
+
+@register_jitable
+def _crossing_without_noise(p, x, x_new, duration, state):
+    return crossing(p, x, x_new, duration), state
+
+
+_NOISE_DEFAULTS = {"advance_random": _advance_without_noise,
+                   "crossing_random": _crossing_without_noise}
 _NO_RESET_DEFAULTS = {"resets": _no_reset, "hold": _identity, "is_held": _never_held,
                       "release": _identity, "refractory_period": _no_refractory_period}
 
@@ -127,7 +155,8 @@ def register(params_class, **implementations) -> None:
     ``implementations`` maps names of :data:`FUNCTIONS` to plain Python functions
     (compiled by numba where the loop calls them). ``load``, ``store``, ``advance``,
     ``crossing`` and ``jump`` are required; without ``resets`` the model has no reset
-    and the reset functions default to doing nothing."""
+    and the reset functions default to doing nothing; without ``advance_random`` and
+    ``crossing_random`` the loop uses ``advance`` and ``crossing`` (no noise)."""
     unknown = sorted(set(implementations) - set(FUNCTIONS))
     if unknown:
         raise TypeError(f"unknown compiled model function(s) {unknown}; known: "
@@ -140,6 +169,7 @@ def register(params_class, **implementations) -> None:
     elif set(_NO_RESET_DEFAULTS) - set(implementations):
         raise TypeError(f"{params_class.__name__}: a model with resets needs "
                         f"{sorted(_NO_RESET_DEFAULTS)}")
+    implementations = {**_NOISE_DEFAULTS, **implementations}
     for name, impl in implementations.items():
         _overload_for(FUNCTIONS[name], params_class, impl)
 
