@@ -7,10 +7,10 @@ them, and defines a disk-cached entry point of the Monte Carlo loop for it. The 
 is a file in the cache directory (``$POPDENS_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/popdens`` or ``~/.cache/popdens``, sub-directory ``equations``), named
 by the SHA-256 of the model's normalised text, its parameter names, the structure
-derived from the values (which variables are noisy, the integrator) and the code
-versions; it is imported with :mod:`importlib`, so numba's ``cache=True`` finds its
-compiled code again in a new process (the file is never rewritten: equal names mean
-equal content).
+derived from the values (which variables are noisy, the integrator), the code versions
+and the source of the kernel modules it inlines; it is imported with
+:mod:`importlib`, so numba's ``cache=True`` finds its compiled code again in a new
+process (the file is never rewritten: equal names mean equal content).
 
 Safety: the file holds no user text. Expressions come from checked syntax trees through
 :func:`popdens.equations.expr.emit` (numbers, arithmetic, comparisons, the fixed
@@ -34,6 +34,7 @@ Integrators (the ``integrator`` attribute of the class):
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import math
@@ -42,13 +43,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..kernels import mc_engine, mc_equation, mc_interface, montecarlo
 from ..kernels.mc_engine import KERNEL_VERSION
 from .expr import emit
 
 __all__ = ["CODE_VERSION", "cache_dir", "compiled_module", "generate_module_source",
            "linear_split", "Structure"]
 
-CODE_VERSION = 2
+CODE_VERSION = 1
 """Version of the generator: part of every file name (bump it when the template
 changes, so old files are not reused)."""
 
@@ -154,9 +156,19 @@ class Structure:
                 f"{self.exact}|input={self.input_var}|moving={self.refractory_moving}")
 
 
+@functools.cache
+def _kernel_sources_hash() -> str:
+    """SHA-256 of the kernel modules the generated code inlines: numba's cache of a
+    generated module sees only that file, so an edit of these must give new files."""
+    digest = hashlib.sha256()
+    for module in (mc_equation, mc_interface, mc_engine, montecarlo):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
 def _file_hash(model, structure) -> str:
     text = (f"{model.parsed.hash}\n{structure.key()}\ncode={CODE_VERSION}\n"
-            f"kernel={KERNEL_VERSION}")
+            f"kernel={KERNEL_VERSION}\nsources={_kernel_sources_hash()}")
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 

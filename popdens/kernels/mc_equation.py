@@ -57,12 +57,13 @@ def relax(y, a, b, h):
 @njit(cache=True, inline="always")
 def linear_crossing(y0, y1, level, duration):
     """Time in ``[0, duration]`` at which ``y`` reaches ``level`` on the straight segment
-    from ``y0`` to ``y1`` (0 if it starts there or above; ``duration`` if ``y1`` is not
-    finite: a run-away past the cut-off), or -1.0 if ``y1 < level``."""
+    from ``y0`` to ``y1``: 0 if it starts there or above (an input jump crossed it, even
+    if the flow would bring it back), ``duration`` if ``y1`` is not finite (a run-away
+    past the cut-off); -1.0 if it starts and ends below."""
+    if y0 >= level:     # a jump put it there: it fires at once, wherever the flow goes
+        return 0.0
     if y1 < level:
         return -1.0
-    if y0 >= level:
-        return 0.0
     if not math.isfinite(y1):
         return duration
     return min(duration * (level - y0) / (y1 - y0), duration)
@@ -88,11 +89,12 @@ def exact_flow(y, duration, fixed, rate, drift):
 @njit(cache=True, inline="always")
 def exact_crossing(y0, y1, level, duration, fixed, rate, drift):
     """Time at which the exact (monotone) flow from ``y0`` reaches ``level``, given its
-    end ``y1``; -1.0 if it ends below."""
+    end ``y1``: 0 if it starts there or above (an input jump crossed it); -1.0 if it
+    starts and ends below."""
+    if y0 >= level:     # a jump put it there: it fires at once
+        return 0.0
     if y1 < level:
         return -1.0
-    if y0 >= level:
-        return 0.0
     if rate == 0.0:
         s = (level - y0) / drift
     else:
