@@ -2,7 +2,9 @@
 
 Simulates populations of any model whose ``compiled_params()`` is not None (the built-in
 :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH` and :class:`popdens.LIFSynaptic`,
-or a user model that registers its functions, :mod:`popdens.kernels.mc_interface`) one
+:class:`popdens.EquationModel` through its generated module,
+:mod:`popdens.equations.mc_codegen`, or a user model that registers its functions,
+:mod:`popdens.kernels.mc_interface`) one
 by one, in one model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for
 validating the N-D density solver. The 1D Monte Carlo backend (``backend="montecarlo"``)
 hands networks of these models to :func:`run`; other models go to
