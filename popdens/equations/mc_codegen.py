@@ -149,6 +149,9 @@ class Structure:
         held = {self.event_var} | {d for d, v in enumerate(self.states)
                                    if "unless refractory" in parsed.flags.get(v, ())}
         self.refractory_moving = tuple(d for d in range(len(self.states)) if d not in held)
+        equations = [e for e in parsed._equations if e.kind == "differential"]
+        self.nonlinear = tuple(e.name for e in equations
+                               if linear_split(e.drift, e.name) is None)
 
     def key(self) -> str:
         return (f"states={self.states}|thresholded={self.thresholded}|event="
@@ -297,7 +300,9 @@ def _reset_functions(parsed, st, local) -> list[str]:
     it held at its reset; release: the threshold variable back at its reset."""
     n, e = len(st.states), st.event_var
     names = [local[v] for v in st.states]
-    lines = ["def _hold(p, x):", f"    {', '.join(names)}, = x",
+    # compiled apart, like _coefficients: the user's expressions keep NumPy's error model
+    lines = ["@njit(cache=True, error_model='numpy')",
+             "def _reset_state(p, x):", f"    {', '.join(names)}, = x",
              f"    {names[e]} = p.k_level", *_prologue(parsed, local)]
     for name, op, expr in parsed._reset:
         value = emit(expr, local, "scalar")
@@ -311,7 +316,8 @@ def _reset_functions(parsed, st, local) -> list[str]:
                   "        y = _refractory_step(p, y, h)",
                   f"    {', '.join(names)}, = y"]
     lines += [f"    return ({', '.join('math.inf' if d == e else names[d] for d in range(n))},)",
-              "", "def _is_held(p, x):", f"    return x[{e}] == math.inf", "",
+              "", "def _hold(p, x):", "    return _reset_state(p, x)", "",
+              "def _is_held(p, x):", f"    return x[{e}] == math.inf", "",
               "def _release(p, x):", f"    return {_tuple(n, {e: 'p.k_reset'})}", "",
               "def _resets(p):", "    return True", "",
               "def _refractory_period(p):", "    return p.k_refractory", ""]
@@ -336,8 +342,10 @@ def _integrator(st) -> str:
     if st.exact:
         text = "exact exponential flow of the affine drift, exact event and crossing times"
     else:
-        text = ("second-order Rush-Larsen (explicit midpoint where a variable enters its "
-                "drift nonlinearly), exact event times")
+        text = "second-order Rush-Larsen (exponential midpoint)"
+        if st.nonlinear:
+            text += f"; explicit midpoint for {', '.join(st.nonlinear)} (nonlinear in itself)"
+        text += ", exact event times"
     if st.noisy:
         text += "; white noise: Euler-Maruyama"
         if st.thresholded and st.event_var in st.noisy:
