@@ -433,7 +433,9 @@ def _check_connection(conn) -> None:
             f"connection {conn.label}: input={conn.input!r} is not supported by the "
             f"N-D montecarlo backend; use input='jump'")
     model = conn.post.model
-    if conn.reversal is not None and model.input_var != "v":
+    # an equation model's generated jump moves its input variable, whatever its name
+    if conn.reversal is not None and model.input_var != "v" and \
+            not isinstance(model, EquationModel):
         raise ValueError(
             f"connection {conn.label}: a conductance synapse (reversal={conn.reversal!r}) "
             f"moves the membrane potential v, but {type(model).__name__} takes input on "

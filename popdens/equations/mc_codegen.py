@@ -50,7 +50,7 @@ from .expr import emit
 __all__ = ["CODE_VERSION", "cache_dir", "compiled_module", "generate_module_source",
            "linear_split", "Structure"]
 
-CODE_VERSION = 1
+CODE_VERSION = 2
 """Version of the generator: part of every file name (bump it when the template
 changes, so old files are not reused)."""
 
@@ -268,8 +268,10 @@ def _interface(parsed, st, local) -> list[str]:
     if st.exact:
         lines += ["def _advance(p, x, duration):",
                   f"    return (_k.exact_flow(x[0], duration, {flow}),)", "",
-                  "def _crossing(p, x, x_new, duration):",
-                  f"    return _k.exact_crossing(x[0], x_new[0], p.k_level, duration, {flow})",
+                  "def _crossing(p, x, x_new, duration):"]
+        if not st.thresholded:   # a surface: only upward crossings from below count
+            lines.append("    if x[0] >= p.k_level:\n        return -1.0")
+        lines += [f"    return _k.exact_crossing(x[0], x_new[0], p.k_level, duration, {flow})",
                   ""]
     else:
         lines += ["def _advance(p, x, duration):", "    return _step(p, x, duration)", "",
@@ -324,13 +326,16 @@ def _reset_functions(parsed, st, local) -> list[str]:
     return lines
 
 
-def _params_class(parsed, st, integrator) -> list[str]:
+def _params_class(parsed, st, integrator, digest) -> list[str]:
+    """The parameters class, named after the file: numba names compiled functions after
+    their argument types' names, so two models' classes must not share one."""
     fields = [f"    p_{n}: float" for n in parsed.parameter_names]
     fields += [f"    k_{n}: float" for n in DERIVED]
     fields += [f"    k_noise_{d}: float" for d in st.noisy]
-    return ["class Params(NamedTuple):",
+    return [f"class EquationParams_{digest}(NamedTuple):",
             '    """Parameters (``p_*``, SI) and derived constants (``k_*``)."""', "",
-            *fields, "", f"    exact = {st.exact}", f"    integrator = {integrator!r}", ""]
+            *fields, "", f"    exact = {st.exact}", f"    integrator = {integrator!r}", "",
+            "", f"Params = EquationParams_{digest}", "", ""]
 
 
 DERIVED = ("level", "reset", "refractory", "refractory_steps", "flow_fixed", "flow_rate",
@@ -359,7 +364,8 @@ def generate_module_source(model, structure: Structure) -> str:
     local = _names(parsed)
     n = len(structure.states)
     lines = [_HEADER.format(code=CODE_VERSION, kernel=KERNEL_VERSION)]
-    lines += _params_class(parsed, structure, _integrator(structure))
+    lines += _params_class(parsed, structure, _integrator(structure),
+                           _file_hash(model, structure))
     lines += _coefficients(parsed, local)
     lines += _rush_larsen("_step", n, ())
     if structure.thresholded and structure.refractory_moving:
