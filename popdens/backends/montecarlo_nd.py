@@ -3,9 +3,11 @@
 Simulates populations of any model whose ``compiled_params()`` is not None (the built-in
 :class:`popdens.LIF`, :class:`popdens.HodgkinHuxley`, :class:`popdens.ReducedHH`,
 :class:`popdens.LIFSynaptic`, :class:`popdens.EIF`, :class:`popdens.QIF`,
-:class:`popdens.AdEx`, :class:`popdens.Izhikevich` and :class:`popdens.FitzHughNagumo`,
-or a user model that registers its functions, :mod:`popdens.kernels.mc_interface`) one by
-one, in one model-agnostic compiled loop (:mod:`popdens.kernels.mc_engine`), for
+:class:`popdens.AdEx`, :class:`popdens.Izhikevich`, :class:`popdens.FitzHughNagumo`,
+:class:`popdens.EquationModel` through its generated module
+(:mod:`popdens.equations.mc_codegen`), or a user model that registers its functions,
+:mod:`popdens.kernels.mc_interface`) one by one, in one model-agnostic compiled loop
+(:mod:`popdens.kernels.mc_engine`), for
 validating the density solver. The 1D Monte Carlo backend (``backend="montecarlo"``)
 hands networks with a population of another model than LIF to :func:`run` (networks of
 LIF only stay on its own kernel); networks with a model without ``compiled_params()`` or
@@ -28,6 +30,7 @@ from .._checks import UnknownOptionError, check_positive
 from ..delays import delayed_rates
 from ..grid import Grid
 from ..kernels import mc_engine as engine
+from ..models import EquationModel
 from ..network import PoissonSource
 from ..progress import run_chunks
 from ..result import Result
@@ -75,6 +78,21 @@ def _on_numpy_engine(network) -> bool:
     if not all(_compiled(pop.model) for pop in network.populations.values()):
         return True
     return any(conn.input == "diffusion" for conn in network.connections)
+
+
+def _loop_for(models):
+    """The loop's entry point: numba's disk cache for built-in models and for one
+    generated equation model beside them (its module caches the loop), else a loop
+    compiled once per process (user models, or several generated ones: one cache file
+    would then refer to classes of other generated modules)."""
+    own = [type(m) for m in models if not type(m).__module__.startswith("popdens.")]
+    if not own:
+        return engine.simulate
+    kinds = set(own)
+    loop = getattr(own[0], "cached_loop", None)
+    if len(kinds) == 1 and loop is not None:
+        return loop
+    return engine.simulate_uncached
 
 
 def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
@@ -264,7 +282,7 @@ class _Simulation:
             np.zeros((record_steps.size, int(prep["grid_offsets"][-1])), dtype=np.int64),
             np.zeros((record_steps.size, n_pop), dtype=np.int64))
         self.models = tuple(prep["models"])
-        self.kernel = engine.simulate if prep["builtin"] else engine.simulate_uncached
+        self.kernel = _loop_for(self.models)
         self.coupling = prep["coupling"]
         # slices of at most the shortest coupling lag: within one, every input rate is known
         self.block = min((int(np.flatnonzero(lags)[0]) for *_, lags in self.coupling),
@@ -403,7 +421,6 @@ def _prepare(network, t_end, dt, step_starts, sizes, connectivity, first=0, save
         jump_offsets.append(len(jump_weight))
     return {
         "names": names, "pops": pops, "grids": grids, "models": models,
-        "builtin": all(type(m).__module__.startswith("popdens.") for m in models),
         "spiking": spiking,
         "coupling": [(row, names.index(pre), n_syn, lags)
                      for row, pre, n_syn, lags in coupling],
@@ -421,7 +438,9 @@ def _check_connection(conn) -> None:
             f"connection {conn.label}: input={conn.input!r} is not supported by the "
             f"N-D montecarlo backend; use input='jump'")
     model = conn.post.model
-    if conn.reversal is not None and model.input_var != "v":
+    # an equation model's generated jump moves its input variable, whatever its name
+    if conn.reversal is not None and model.input_var != "v" and \
+            not isinstance(model, EquationModel):
         raise ValueError(
             f"connection {conn.label}: a conductance synapse (reversal={conn.reversal!r}) "
             f"moves the membrane potential v, but {type(model).__name__} takes input on "

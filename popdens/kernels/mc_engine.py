@@ -58,12 +58,15 @@ from numba import literal_unroll, njit
 
 from .mc_interface import (
     advance,
+    advance_random,
     advance_step,
     crossing,
+    crossing_random,
     hold,
     is_held,
     jump,
     load,
+    noisy,
     prepare_step,
     refractory_period,
     release,
@@ -75,7 +78,7 @@ from .montecarlo import _exponential, _uniform
 __all__ = ["Populations", "Inputs", "Wiring", "Recording", "simulate", "seed_targets",
            "trace", "KERNEL_VERSION"]
 
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 
 
 class Populations(NamedTuple):
@@ -252,8 +255,8 @@ def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, clock, rate, 
             at_event = next_target < lam_b
             t_next = min(max(t0 + (next_target - lam0) * inv_rate, t), t_b) if at_event \
                 else t_b
-            x_new = advance(prm, x, t_next - t)
-            s_spike = crossing(prm, x, x_new, t_next - t)
+            x_new, state = advance_random(prm, x, t_next - t, state)
+            s_spike, state = crossing_random(prm, x, x_new, t_next - t, state)
             if s_spike >= 0.0:
                 spikes += 1
                 if n_out < spike_ids.size:
@@ -335,8 +338,8 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     # either, so the general path's draws are the same), its duration as _neuron_step
     # computes it
     # (reset models only: a model without reset may spike on its buffered input, which
-    # the general path counts)
-    whole_step = n_sub == 1 and resets(prm)
+    # the general path counts; models without noise only: it draws no random number)
+    whole_step = n_sub == 1 and resets(prm) and not noisy(prm)
     if whole_step:
         step_length = (t0 + h_int) - t0
         prepared = prepare_step(prm, step_length)

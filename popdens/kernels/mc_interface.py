@@ -28,6 +28,16 @@ order of the model's ``state_vars``), kept in registers by the loop and stored i
     x, duration)``. The loop uses them for a neuron without input event in a step
     advanced in one piece (an exact flow, or one internal step per reporting step).
     Default: ``c = duration`` and ``advance``.
+``advance_random(p, x, duration, state) -> (x, state)`` and
+``crossing_random(p, x, x_new, duration, state) -> (s, state)``
+    Optional: the same for models with white noise, drawing from the loop's generator
+    state (``state``, uint64; :mod:`popdens.kernels.montecarlo`'s ``_normal`` and
+    ``_uniform``). The loop calls these two; by default they are ``advance`` and
+    ``crossing`` with the state passed through, so models without noise write only those.
+``noisy(p) -> bool``
+    Set by :func:`register`: whether the model draws random numbers (``advance_random``
+    given); a constant. The loop's event-free fast path (``advance_step``, no random
+    numbers) is for models without noise.
 ``resets(p) -> bool``
     Whether a spike resets the neuron (threshold models) or it carries on (spike
     surface); a constant, so the loop's branch is compiled away.
@@ -55,8 +65,9 @@ from numba.extending import overload, register_jitable
 # scope") on tuple-returning inlinees; the compiled code is correct (golden tests).
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
-__all__ = ["load", "store", "advance", "crossing", "jump", "prepare_step", "advance_step",
-           "resets", "hold", "is_held", "release", "refractory_period", "register",
+__all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
+           "noisy", "jump", "prepare_step", "advance_step", "resets", "hold", "is_held",
+           "release", "refractory_period", "register",
            "FUNCTIONS"]
 
 
@@ -76,6 +87,14 @@ def crossing(p, x, x_new, duration):
     raise NotImplementedError("crossing is only callable from compiled code")
 
 
+def advance_random(p, x, duration, state):
+    raise NotImplementedError("advance_random is only callable from compiled code")
+
+
+def crossing_random(p, x, x_new, duration, state):
+    raise NotImplementedError("crossing_random is only callable from compiled code")
+
+
 def jump(p, x, weight, reversal):
     raise NotImplementedError("jump is only callable from compiled code")
 
@@ -86,6 +105,10 @@ def prepare_step(p, duration):
 
 def advance_step(p, x, prepared):
     raise NotImplementedError("advance_step is only callable from compiled code")
+
+
+def noisy(p):
+    raise NotImplementedError("noisy is only callable from compiled code")
 
 
 def resets(p):
@@ -108,8 +131,9 @@ def refractory_period(p):
     raise NotImplementedError("refractory_period is only callable from compiled code")
 
 
-FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, jump, prepare_step,
-                                     advance_step, resets, hold, is_held, release,
+FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, advance_random,
+                                     crossing_random, noisy, jump, prepare_step, advance_step,
+                                     resets, hold, is_held, release,
                                      refractory_period)}
 _REQUIRED = ("load", "store", "advance", "crossing", "jump")
 
@@ -133,6 +157,11 @@ def _no_reset(p):
 
 
 @register_jitable
+def _always(p):
+    return True
+
+
+@register_jitable
 def _identity(p, x):
     return x
 
@@ -147,6 +176,18 @@ def _no_refractory_period(p):
     return 0.0
 
 
+@register_jitable
+def _advance_without_noise(p, x, duration, state):
+    return advance(p, x, duration), state
+
+
+@register_jitable
+def _crossing_without_noise(p, x, x_new, duration, state):
+    return crossing(p, x, x_new, duration), state
+
+
+_NOISE_DEFAULTS = {"advance_random": _advance_without_noise,
+                   "crossing_random": _crossing_without_noise}
 _NO_RESET_DEFAULTS = {"resets": _no_reset, "hold": _identity, "is_held": _never_held,
                       "release": _identity, "refractory_period": _no_refractory_period}
 
@@ -158,7 +199,9 @@ def register(params_class, **implementations) -> None:
     (compiled by numba where the loop calls them). ``load``, ``store``, ``advance``,
     ``crossing`` and ``jump`` are required; ``prepare_step`` and ``advance_step`` come
     together or default to ``advance``; without ``resets`` the model has no reset and
-    the reset functions default to doing nothing."""
+    the reset functions default to doing nothing; without ``advance_random`` and
+    ``crossing_random`` the loop uses ``advance`` and ``crossing`` (no noise).
+    ``noisy`` is set here (whether ``advance_random`` is given), not by the model."""
     unknown = sorted(set(implementations) - set(FUNCTIONS))
     if unknown:
         raise TypeError(f"unknown compiled model function(s) {unknown}; known: "
@@ -176,6 +219,11 @@ def register(params_class, **implementations) -> None:
     elif set(_NO_RESET_DEFAULTS) - set(implementations):
         raise TypeError(f"{params_class.__name__}: a model with resets needs "
                         f"{sorted(_NO_RESET_DEFAULTS)}")
+    if "noisy" in implementations:
+        raise TypeError(f"{params_class.__name__}: noisy is set by register, not given")
+    noisy_model = "advance_random" in implementations
+    implementations = {**_NOISE_DEFAULTS, **implementations,
+                       "noisy": _always if noisy_model else _no_reset}
     for name, impl in implementations.items():
         _overload_for(FUNCTIONS[name], params_class, impl)
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy.optimize import brentq, root
 
-from ..equations import parse_equations
+from ..equations import mc_codegen, parse_equations
 from ..equations.codegen import constant_value
 from ..equations.expr import names_in
 from ..grid import Grid
@@ -134,6 +134,7 @@ class EquationModel(Model):
             self.validate_grid(grid)
         self._grid = grid
         self._rest = None if resting_state is None else self._check_rest(resting_state)
+        self._compiled = None
 
     # --- building ------------------------------------------------------------------------
     def _spike_rule(self, threshold, reset, surface):
@@ -322,6 +323,14 @@ class EquationModel(Model):
                              f"per state variable {self.state_vars} to EquationModel(...) "
                              f"or to Network.add_population(...)")
         return self._grid
+
+    def compiled_params(self):
+        """The parameters of the compiled Monte Carlo update generated from the text
+        (:mod:`popdens.equations.mc_codegen`: written to the cache directory once per
+        model structure, compiled by numba once per machine)."""
+        if self._compiled is None:
+            self._compiled = mc_codegen.compiled_params(self)
+        return self._compiled
 
     def params(self) -> dict:
         """The constructor's arguments (``EquationModel(**model.params())`` rebuilds it)."""
