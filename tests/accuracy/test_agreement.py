@@ -58,6 +58,8 @@ def test_steady_rate_agrees_with_montecarlo(case):
                  seed=11)
     rate = mc.mean_rate("P", burn_in)
     se = np.sqrt(rate / (N * duration))
+    # 3 Poisson standard errors of the N-neuron count: 0.3 % false alarms per case;
+    # measured |z| 1.34, 0.69, 0.06, 0.63 (demo, large jumps, fluctuation-driven, E+I)
     assert abs(rate - density) < 3 * se, (case, density, rate, se)
 
 
@@ -111,4 +113,6 @@ def test_final_density_matches_montecarlo_histogram():
     coarse_d = d[: len(d) // 20 * 20].reshape(20, -1).sum(axis=1)
     coarse_m = m[: len(m) // 20 * 20].reshape(20, -1).sum(axis=1)
     se = np.sqrt(np.maximum(coarse_d * (1 - coarse_d), 1e-12) / N)
+    # 4 binomial SE: 20 bins at 6e-5 false alarms each; the 1e-4 floor covers nearly
+    # empty bins, where the binomial SE (down to 1e-6) is below one neuron in 10^4
     assert np.all(np.abs(coarse_m - coarse_d) < 4 * se + 1e-4), (coarse_d, coarse_m)

@@ -38,13 +38,13 @@ def test_white_noise_inputs_to_equation_models_stay_on_the_numpy_engine():
     net = pd.Network()
     pop = net.add_population("E", _lif_text(), grid=pd.Grid(v=(-0.01, 0.02, 30)))
     net.connect(net.add_poisson("x", 1000.0), pop, weight=0.9e-3, input="diffusion")
-    assert not montecarlo_nd._engine_supports(net)
+    assert montecarlo_nd._on_numpy_engine(net)
     res = net.run(2e-3, 1e-4, backend="montecarlo", n_neurons=50, seed=1)
     assert "first order" in res.info["integrator"]["E"]   # the interface engine's text
     jumps = pd.Network()
     pop = jumps.add_population("E", _lif_text(), grid=pd.Grid(v=(-0.01, 0.02, 30)))
     jumps.connect(jumps.add_poisson("x", 1000.0), pop, weight=0.9e-3)
-    assert montecarlo_nd._engine_supports(jumps)
+    assert not montecarlo_nd._on_numpy_engine(jumps)
 
 
 def test_conductance_jumps_of_an_equation_model_move_its_input_variable():

@@ -76,6 +76,8 @@ def test_column_rates_on_default_grids_equal_those_on_a_much_wider_grid():
         for pop in net.populations.values():
             pop.init = spread
     a, b = run_quietly(default), run_quietly(wide)
+    # precondition: the wide grid has the default's cell width (equal up to round-off,
+    # pytest.approx's default rel 1e-6), so only the extent differs
     assert a.grids["L23e"].axes[0].width == pytest.approx(b.grids["L23e"].axes[0].width)
     for name in default.populations:
         # 1e-6: the mass below the default edge is ~1e-9 (6 sd); measured 5e-10
