@@ -31,12 +31,10 @@ The NumPy twins of these functions are in ``tests/models/test_mc_if_family.py``.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import NamedTuple
 
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from . import mc_interface
 from .mc_interface import advance
@@ -150,16 +148,6 @@ def velocities(p, v, w):
     raise NotImplementedError("velocities is only callable from compiled code")
 
 
-def _overload_drift(stub, params_class, impl):
-    """``overload(stub)`` answering for a first argument of class ``params_class``."""
-    def typer(p, *args):
-        if isinstance(p, types.BaseNamedTuple) and p.instance_class is params_class:
-            return impl
-        return None
-    typer.__signature__ = inspect.signature(stub)
-    overload(stub, inline="always")(typer)
-
-
 def _eif_velocity(p, v):
     return (p.e_l - v + p.delta_t * math.exp((v - p.v_t) / p.delta_t)) / p.tau_m
 
@@ -183,11 +171,11 @@ def _fhn_velocities(p, v, w):
     return (v - v * v * v / 3.0 - w + p.i_e) / p.tau, (v + p.a - p.b * w) / p.tau_w
 
 
-_overload_drift(velocity, EIFParams, _eif_velocity)
-_overload_drift(velocity, QIFParams, _qif_velocity)
-_overload_drift(velocities, AdExParams, _adex_velocities)
-_overload_drift(velocities, IzhikevichParams, _izhikevich_velocities)
-_overload_drift(velocities, FitzHughNagumoParams, _fhn_velocities)
+mc_interface.overload_for_params(velocity, EIFParams, _eif_velocity)
+mc_interface.overload_for_params(velocity, QIFParams, _qif_velocity)
+mc_interface.overload_for_params(velocities, AdExParams, _adex_velocities)
+mc_interface.overload_for_params(velocities, IzhikevichParams, _izhikevich_velocities)
+mc_interface.overload_for_params(velocities, FitzHughNagumoParams, _fhn_velocities)
 
 
 @njit(cache=True, inline="always")

@@ -67,7 +67,7 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
            "noisy", "jump", "prepare_step", "advance_step", "resets", "hold", "is_held",
-           "release", "refractory_period", "register",
+           "release", "refractory_period", "register", "overload_for_params",
            "FUNCTIONS"]
 
 
@@ -225,12 +225,13 @@ def register(params_class, **implementations) -> None:
     implementations = {**_NOISE_DEFAULTS, **implementations,
                        "noisy": _always if noisy_model else _no_reset}
     for name, impl in implementations.items():
-        _overload_for(FUNCTIONS[name], params_class, impl)
+        overload_for_params(FUNCTIONS[name], params_class, impl)
 
 
-def _overload_for(stub, params_class, impl):
+def overload_for_params(stub, params_class, impl):
     """``overload(stub)`` answering for arguments whose first one is a ``params_class``
-    instance with ``impl``."""
+    instance with ``impl`` (also for a model module's own helpers, e.g. a drift shared
+    by several parameter classes)."""
     def typer(p, *args):
         if isinstance(p, types.BaseNamedTuple) and p.instance_class is params_class:
             return impl

@@ -36,13 +36,18 @@ def run_quietly(net):
         return net.run(T_END, DT, progress=False)
 
 
+def _input_rates_and_weights(net, pop, rates):
+    """``(total rate, weight)`` of every connection onto ``pop`` at the rates ``rates``."""
+    return [(c.n_syn * (rates[c.pre.name] if c.pre.name in rates else c.pre.rate),
+             c.weight) for c in net.inputs_of(pop)]
+
+
 def test_grid_rates_are_the_siegert_fixed_point():
     net = column_network()
     rates = net.grid_rates()
     for pop in net.populations.values():
         m = pop.model
-        inputs = [(c.n_syn * (rates[c.pre.name] if c.pre.name in rates else c.pre.rate),
-                   c.weight) for c in net.inputs_of(pop)]
+        inputs = _input_rates_and_weights(net, pop, rates)
         mu = m.e_l + m.tau_m * sum(r * w for r, w in inputs)
         sigma = math.sqrt(m.tau_m * sum(r * w * w for r, w in inputs))
         again = pd.theory.siegert_rate(mu, sigma, m.tau_m, m.v_th, m.v_reset, m.t_ref)
@@ -55,8 +60,7 @@ def test_column_default_grids_reach_six_sd_below_the_self_consistent_state():
     rates = net.grid_rates()
     for pop in net.populations.values():
         m = pop.model
-        inputs = [(c.n_syn * (rates[c.pre.name] if c.pre.name in rates else c.pre.rate),
-                   c.weight) for c in net.inputs_of(pop)]
+        inputs = _input_rates_and_weights(net, pop, rates)
         mean = m.e_l + m.tau_m * sum(r * w for r, w in inputs)
         var = m.tau_m * sum(r * w * w for r, w in inputs) / 2.0
         ax = net.grid_of(pop, T_END, DT).axes[0]
