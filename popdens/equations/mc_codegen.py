@@ -50,7 +50,7 @@ from .expr import emit
 __all__ = ["CODE_VERSION", "cache_dir", "compiled_module", "generate_module_source",
            "linear_split", "Structure"]
 
-CODE_VERSION = 2
+CODE_VERSION = 3
 """Version of the generator: part of every file name (bump it when the template
 changes, so old files are not reused)."""
 
@@ -272,7 +272,12 @@ def _interface(parsed, st, local) -> list[str]:
         if not st.thresholded:   # a surface: only upward crossings from below count
             lines.append("    if x[0] >= p.k_level:\n        return -1.0")
         lines += [f"    return _k.exact_crossing(x[0], x_new[0], p.k_level, duration, {flow})",
-                  ""]
+                  "",
+                  # the loop's event-free fast path: the exponential once per step
+                  "def _prepare_step(p, duration):",
+                  "    return _k.exact_step_constants(duration, p.k_flow_rate)", "",
+                  "def _advance_step(p, x, prepared):",
+                  f"    return (_k.exact_step(x[0], prepared, {flow}),)", ""]
     else:
         lines += ["def _advance(p, x, duration):", "    return _step(p, x, duration)", "",
                   "def _crossing(p, x, x_new, duration):",
@@ -375,6 +380,8 @@ def generate_module_source(model, structure: Structure) -> str:
     functions = ["load", "store", "advance", "crossing", "jump"]
     if structure.noisy:
         functions += ["advance_random", "crossing_random"]
+    if structure.exact:
+        functions += ["prepare_step", "advance_step"]
     if structure.thresholded:
         functions += ["resets", "hold", "is_held", "release", "refractory_period"]
     lines += ["mc_interface.register(Params, " + ", ".join(f"{f}=_{f}" for f in functions)

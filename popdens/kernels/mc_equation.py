@@ -24,7 +24,8 @@ from .mc_hh import _exp_minus
 from .montecarlo import _crossing_check, _normal
 
 __all__ = ["predict", "relax", "linear_crossing", "surface_crossing", "exact_flow",
-           "exact_crossing", "bridge_crossing", "normal"]
+           "exact_crossing", "exact_step_constants", "exact_step", "bridge_crossing",
+           "normal"]
 
 # Below |b h| = 1e-3 the relaxation uses the series of (1 - exp(-z)) / z (next term
 # z^5 / 720 < 2e-18): y_inf = a / b would lose digits to cancellation, or divide by 0.
@@ -84,6 +85,22 @@ def exact_flow(y, duration, fixed, rate, drift):
     if rate == 0.0:
         return y + drift * duration
     return fixed + (y - fixed) * math.exp(rate * duration)
+
+
+@njit(cache=True, inline="always")
+def exact_step_constants(duration, rate):
+    """What :func:`exact_flow` over ``duration`` computes once for every neuron:
+    ``(exp(rate * duration), duration)`` (the factor is unused when ``rate = 0``)."""
+    return (math.exp(rate * duration) if rate != 0.0 else 1.0), duration
+
+
+@njit(cache=True, inline="always")
+def exact_step(y, constants, fixed, rate, drift):
+    """:func:`exact_flow` with its exponential from :func:`exact_step_constants`: the
+    same operations, so the same result to the bit."""
+    if rate == 0.0:
+        return y + drift * constants[1]
+    return fixed + (y - fixed) * constants[0]
 
 
 @njit(cache=True, inline="always")

@@ -109,6 +109,12 @@ def test_crossing_times():
     assert s == pytest.approx(tau * math.log((mu - v0) / (mu - 0.02)), rel=1e-14)
     assert k.exact_crossing(v0, v0 + 0.03, 0.02, 0.05, 0.0, 0.0, 0.6) == pytest.approx(
         0.01 / 0.6, rel=1e-15)
+    # the fast path's split of the flow (exponential once per step) is the flow, bit for
+    # bit: the same operations in the same order
+    for rate, drift in ((-1.0 / tau, 0.0), (0.0, 0.6)):
+        constants = k.exact_step_constants(0.05, rate)
+        assert k.exact_step(v0, constants, mu, rate, drift) == k.exact_flow(
+            v0, 0.05, mu, rate, drift)
 
 
 # --- generated steps against NumPy twins (single neurons) -------------------------------------
