@@ -24,8 +24,8 @@ from .mc_hh import _exp_minus
 from .montecarlo import _crossing_check, _normal
 
 __all__ = ["predict", "relax", "linear_crossing", "surface_crossing", "exact_flow",
-           "exact_crossing", "exact_step_constants", "exact_step", "bridge_crossing",
-           "normal"]
+           "exact_crossing", "exact_step_constants", "exact_rest_constants", "exact_step",
+           "bridge_crossing", "normal"]
 
 # Below |b h| = 1e-3 the relaxation uses the series of (1 - exp(-z)) / z (next term
 # z^5 / 720 < 2e-18): y_inf = a / b would lose digits to cancellation, or divide by 0.
@@ -81,26 +81,37 @@ def surface_crossing(y0, y1, level, duration):
 
 @njit(cache=True, inline="always")
 def exact_flow(y, duration, fixed, rate, drift):
-    """The flow of ``dy/dt = rate (y - fixed)`` (``rate = 0``: ``dy/dt = drift``)."""
-    if rate == 0.0:
-        return y + drift * duration
-    return fixed + (y - fixed) * math.exp(rate * duration)
+    """The flow of ``dy/dt = rate (y - fixed) + drift`` with ``drift = 0`` where
+    ``rate != 0`` and ``fixed = 0`` where ``rate = 0`` (the generated constants):
+    ``fixed + (y - fixed) exp(rate s) + drift s``, without a branch (the terms that
+    vanish are exact zeros and ones, so each case gets its own closed form to the bit)."""
+    return exact_step(y, exact_step_constants(duration, rate, drift), fixed)
 
 
 @njit(cache=True, inline="always")
-def exact_step_constants(duration, rate):
+def exact_step_constants(duration, rate, drift):
     """What :func:`exact_flow` over ``duration`` computes once for every neuron:
-    ``(exp(rate * duration), duration)`` (the factor is unused when ``rate = 0``)."""
-    return (math.exp(rate * duration) if rate != 0.0 else 1.0), duration
+    ``(exp(rate * duration), drift * duration)``."""
+    return math.exp(rate * duration), drift * duration
 
 
 @njit(cache=True, inline="always")
-def exact_step(y, constants, fixed, rate, drift):
-    """:func:`exact_flow` with its exponential from :func:`exact_step_constants`: the
-    same operations, so the same result to the bit."""
-    if rate == 0.0:
-        return y + drift * constants[1]
-    return fixed + (y - fixed) * constants[0]
+def exact_rest_constants(constants, constants_part, duration, rate, drift):
+    """:func:`exact_step_constants` of the rest (``duration``) of a step after a part,
+    from the constants of both: the factor as a ratio (a division instead of an ``exp``)
+    unless the part's factor is outside ``[1e-200, 1e200]``."""
+    part = constants_part[0]
+    if 1e-200 < part < 1e200:
+        return constants[0] / part, drift * duration
+    return exact_step_constants(duration, rate, drift)
+
+
+@njit(cache=True, inline="always")
+def exact_step(y, constants, fixed):
+    """:func:`exact_flow` with the constants of :func:`exact_step_constants`: the same
+    operations, so the same result to the bit; branch-free, so that the loop's neurons
+    without input stream through it."""
+    return fixed + (y - fixed) * constants[0] + constants[1]
 
 
 @njit(cache=True, inline="always")

@@ -112,9 +112,8 @@ def test_crossing_times():
     # the fast path's split of the flow (exponential once per step) is the flow, bit for
     # bit: the same operations in the same order
     for rate, drift in ((-1.0 / tau, 0.0), (0.0, 0.6)):
-        constants = k.exact_step_constants(0.05, rate)
-        assert k.exact_step(v0, constants, mu, rate, drift) == k.exact_flow(
-            v0, 0.05, mu, rate, drift)
+        constants = k.exact_step_constants(0.05, rate, drift)
+        assert k.exact_step(v0, constants, mu) == k.exact_flow(v0, 0.05, mu, rate, drift)
 
 
 # --- generated steps against NumPy twins (single neurons) -------------------------------------
