@@ -232,9 +232,10 @@ def _jump_counted(prm, x, weight, reversal, fired):
 def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, t_start, clock, rate,
                  weight, reversal, j_lo, j_hi, spike_ids, spike_times, n_out):
     """Take neuron ``g`` (state ``x`` at ``t_start``) through the rest of reporting step
-    ``k`` = ``[t0, t0 + dt)``, appending its spikes to ``spike_ids, spike_times`` from ``n_out`` on (while they
-    have room; the count goes on). ``rate, weight, reversal``: those of :class:`Inputs`
-    (arrays, not the NamedTuple: no attribute access in the hot loop).
+    ``k`` = ``[t0, t0 + dt)``, appending its spikes to ``spike_ids, spike_times`` from
+    ``n_out`` on (while they have room; the count goes on). ``rate, weight,
+    reversal``: those of :class:`Inputs` (arrays, not the NamedTuple: no attribute
+    access in the hot loop).
 
     ``clock = (n_sub, h_int, lam0, lam1, total_rate, inv_rate)``. Returns
     ``(x, held_until, next_target, spikes, events, n_out, state)``."""

@@ -212,9 +212,10 @@ def register(params_class, **implementations) -> None:
     ``implementations`` maps names of :data:`FUNCTIONS` to plain Python functions
     (compiled by numba where the loop calls them). ``load``, ``store``, ``advance``,
     ``crossing`` and ``jump`` are required; ``prepare_step`` and ``advance_step`` come
-    together or default to ``advance`` (``prepare_rest`` to ``prepare_step``); without ``resets`` the model has no reset and
-    the reset functions default to doing nothing; without ``advance_random`` and
-    ``crossing_random`` the loop uses ``advance`` and ``crossing`` (no noise).
+    together or default to ``advance`` (``prepare_rest`` to ``prepare_step``); without
+    ``resets`` the model has no reset and the reset functions default to doing nothing;
+    without ``advance_random`` and ``crossing_random`` the loop uses ``advance`` and
+    ``crossing`` (no noise).
     ``noisy`` is set here (whether ``advance_random`` is given), not by the model."""
     unknown = sorted(set(implementations) - set(FUNCTIONS))
     if unknown:

@@ -144,6 +144,6 @@ def _refractory_period(p):
 
 mc_interface.register(LIFParams, load=_load, store=_store, advance=_advance,
                       crossing=_crossing, jump=_jump, prepare_step=_prepare_step,
-                      advance_step=_advance_step, prepare_rest=_prepare_rest, resets=_resets, hold=_hold,
-                      is_held=_is_held, release=_release,
+                      advance_step=_advance_step, prepare_rest=_prepare_rest,
+                      resets=_resets, hold=_hold, is_held=_is_held, release=_release,
                       refractory_period=_refractory_period)
