@@ -16,7 +16,7 @@ from ..models.base import ThresholdReset
 MC_DEFAULT_INTERNAL_DT = 1e-5
 
 __all__ = ["POISSON_TAIL", "record_steps_for", "check_seed", "record_steps", "check_sizes",
-           "initial_states"]
+           "initial_states", "no_conductance_message"]
 
 # Relative probability below which the Poisson event-count series is truncated (the rest
 # is lumped into the last term, so mass is still conserved exactly).
@@ -127,3 +127,11 @@ def initial_states(pop, grid, n_neurons: int, rng: np.random.Generator) -> np.nd
         d = grid.names.index(rule.var)
         states[:, d] = np.minimum(states[:, d], np.nextafter(rule.threshold, -np.inf))
     return states
+
+
+def no_conductance_message(conn) -> str:
+    """Why a conductance synapse cannot act on the target model of ``conn``."""
+    model = conn.post.model
+    return (f"connection {conn.label}: a conductance synapse (reversal={conn.reversal!r}) "
+            f"moves a membrane potential toward its reversal, but {type(model).__name__} "
+            f"takes input on {model.input_var!r}, which is not one")

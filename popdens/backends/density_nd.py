@@ -103,7 +103,7 @@ from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_RE
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..progress import run_chunks
 from ..result import Result
-from .common import POISSON_TAIL, record_steps_for
+from .common import POISSON_TAIL, no_conductance_message, record_steps_for
 from .continuation import Checkpointer, saved_grids, stamp, write_atomically
 
 __all__ = ["NDDensitySimulation"]
@@ -209,12 +209,8 @@ def _check_connections(network) -> None:
             raise NotImplementedError(f"connection {conn.label}: conductance synapses "
                                       f"(reversal=) with input='diffusion' are not "
                                       f"implemented for N-D populations")
-        if conn.reversal is not None and conn.post.model.input_var != "v":
-            raise ValueError(
-                f"connection {conn.label}: a conductance synapse "
-                f"(reversal={conn.reversal!r}) moves the membrane potential v, but "
-                f"{type(conn.post.model).__name__} takes input on "
-                f"{conn.post.model.input_var!r}")
+        if conn.reversal is not None and not conn.post.model.conductance_input:
+            raise ValueError(no_conductance_message(conn))
 
 
 def _population_step(network, pop, grid, t_end, max_substep) -> float:

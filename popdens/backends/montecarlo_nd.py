@@ -30,12 +30,11 @@ from .._checks import UnknownOptionError, check_positive
 from ..delays import delayed_rates
 from ..grid import Grid
 from ..kernels import mc_engine as engine
-from ..models import EquationModel
 from ..network import PoissonSource
 from ..progress import run_chunks
 from ..result import Result
 from . import montecarlo_generic
-from .common import MC_DEFAULT_INTERNAL_DT
+from .common import MC_DEFAULT_INTERNAL_DT, no_conductance_message
 from .common import check_sizes as _check_sizes
 from .common import initial_states as _initial_states
 from .common import record_steps as _record_steps
@@ -437,14 +436,8 @@ def _check_connection(conn) -> None:
         raise NotImplementedError(
             f"connection {conn.label}: input={conn.input!r} is not supported by the "
             f"N-D montecarlo backend; use input='jump'")
-    model = conn.post.model
-    # an equation model's generated jump moves its input variable, whatever its name
-    if conn.reversal is not None and model.input_var != "v" and \
-            not isinstance(model, EquationModel):
-        raise ValueError(
-            f"connection {conn.label}: a conductance synapse (reversal={conn.reversal!r}) "
-            f"moves the membrane potential v, but {type(model).__name__} takes input on "
-            f"{model.input_var!r}")
+    if conn.reversal is not None and not conn.post.model.conductance_input:
+        raise ValueError(no_conductance_message(conn))
 
 
 def _grid_arrays(grids) -> dict:

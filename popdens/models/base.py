@@ -159,6 +159,13 @@ class Model(ABC):
         return self.state_vars[0]
 
     @property
+    def conductance_input(self) -> bool:
+        """Whether a conductance synapse (``reversal=``) can act on :attr:`input_var` by
+        :meth:`conductance_jump`: only a membrane potential has a reversal potential to
+        move toward (default: :attr:`input_var` is ``"v"``)."""
+        return self.input_var == "v"
+
+    @property
     def time_scale(self) -> float:
         """The time scale (s) of the subthreshold dynamics, which bounds the density
         engine's internal step (a hundredth of it in 1D). Default: ``1 / |dF/dx|`` of

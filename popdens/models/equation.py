@@ -240,6 +240,12 @@ class EquationModel(Model):
     def input_var(self) -> str:
         return self._input_var or self.state_vars[0]
 
+    @property
+    def conductance_input(self) -> bool:
+        """A conductance synapse moves the input variable toward its reversal potential
+        if that variable is a potential (``: volt``), whatever its name."""
+        return self.state_units[self.input_var] == "volt"
+
     def drift(self, *state):
         """The deterministic part :math:`f` of each equation (vectorised NumPy)."""
         out = self.parsed.drift(*state)

@@ -358,3 +358,28 @@ def test_scenario_equation_errors_have_file_and_line(tmp_path, old, new, where):
     with pytest.raises(pd.scenario.ScenarioError) as info:
         pd.load_scenario(path)
     assert f"{path}{where}" in str(info.value)
+
+
+def test_conductance_synapses_act_on_an_input_variable_that_is_a_potential():
+    """``reversal=`` needs an input variable in volts, whatever its name, on both
+    backends: with ``du/dt = 0`` and events at 100 Hz moving ``u`` a fraction 0.1 toward
+    1 V from 0, the density's mean is ``1 - exp(-r t w)`` (Poisson events, exactly);
+    a dimensionless input variable is refused by both, naming it."""
+    def network(unit):
+        model = pd.EquationModel(f"du/dt = 0*u/tau : {unit}",
+                                 spike_surface="u crosses u_s upward",
+                                 parameters=dict(tau=1.0, u_s=2.0), resting_state=0.0)
+        net = pd.Network()
+        pop = net.add_population("U", model, grid=pd.Grid(u=(-1.0, 3.0, 400)))
+        net.connect(net.add_poisson("x", 100.0), pop, weight=0.1, reversal=1.0)
+        return net
+
+    res = network("volt").run(0.05, 1e-3, record_times=[0.05])
+    grid = res.grids["U"]
+    mean = float(np.sum(res.densities["U"][-1] * grid.axes[0].centers) * grid.cell_volume)
+    # the remap places each image on cells of 0.01 V; measured -1.8e-4: a cell width bounds it
+    assert mean == pytest.approx(1.0 - math.exp(-100.0 * 0.05 * 0.1), abs=0.01)
+    for backend in ("density", "montecarlo"):
+        with pytest.raises(ValueError, match="reversal=1.0.* takes input on 'u'"):
+            network("1").run(0.01, 1e-3, backend=backend, n_neurons=10, seed=1) \
+                if backend == "montecarlo" else network("1").run(0.01, 1e-3)
