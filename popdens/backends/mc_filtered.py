@@ -12,8 +12,12 @@ states advance by the exact propagator of their linear dynamics over each step
 tested after the events and at the step end.
 
 Scope: LIF populations driven by Poisson sources (rate units that drive populations
-count as sources) through current synapses (``input="jump"``, no ``reversal``), filtered
-or not; every population runs on its own. Other networks raise ``NotImplementedError``.
+count as sources) and by each other through current synapses (``input="jump"``, no
+``reversal``), filtered or not. Between populations the wiring is Poisson, as
+``connectivity="poisson"``: each neuron receives events at ``n_syn`` times the delayed
+rate of the presynaptic population in this run (explicit coupling: lag weights
+``Delay.explicit_lag_weights``), the populations advancing together in blocks of the
+shortest lag. Other networks raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from scipy.linalg import expm
 
 from .._checks import check_int
+from ..delays import delayed_rates
 from ..kernels import mc_filter as kernel
 from ..models.lif import LIF
 from ..network import PoissonSource
@@ -86,13 +91,29 @@ def _check(network) -> None:
             raise NotImplementedError(f"synapses='state' starts at rest; population "
                                       f"{pop.name!r} has init=")
     for conn in network.connections:
-        if not isinstance(conn.pre, PoissonSource):
+        if not isinstance(conn.pre, PoissonSource) and \
+                network.populations.get(conn.pre.name) is not conn.pre:
             raise NotImplementedError(f"synapses='state': connection {conn.label} comes from "
-                                      f"a population; only sources (and rate units) drive "
-                                      f"populations here")
+                                      f"{conn.pre.name!r}, neither a source nor a "
+                                      f"population of the network")
         if conn.input != "jump" or conn.reversal is not None:
             raise NotImplementedError(f"synapses='state': connection {conn.label} must be "
                                       f"a current synapse with input='jump'")
+
+
+def _source_means(network, conn, t0, dt) -> np.ndarray:
+    """Mean event count per neuron and step of a source's connection (zeros for a
+    population's: filled in during the run)."""
+    if not isinstance(conn.pre, PoissonSource):
+        return np.zeros(t0.size)
+    unfiltered = replace(conn, delay=conn.transmission_delay or conn.delay, synapse=None)
+    return network.source_rate_table(unfiltered, t0, dt) * dt
+
+
+def _lags(conn, dt) -> np.ndarray:
+    """Explicit lag weights of the connection's transmission delay (not the
+    filter-shifted delay the density reads: the filter is in the state here)."""
+    return (conn.transmission_delay or conn.delay).explicit_lag_weights(dt)
 
 
 def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None) -> Result:
@@ -118,20 +139,36 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None) -> Result
     seed = check_seed(seed)
     n_steps = int(round(t_end / dt))
     t0 = np.arange(n_steps) * dt
-    rates = {}
-    for q, (name, pop) in enumerate(network.populations.items()):
-        conns = [c for c in network.connections if c.post is pop]
-        params = population_params(pop.model, conns, dt)
-        # events arrive at the unfiltered, delayed rate: the filter is in the state
-        means = np.array([network.source_rate_table(
-            replace(c, delay=c.transmission_delay or c.delay, synapse=None), t0, dt) * dt
-            for c in conns]).reshape(len(conns), n_steps)
-        x = np.zeros((n_neurons, params.propagator.shape[0]))
-        ref = np.zeros(n_neurons, dtype=np.int64)
-        spikes = np.zeros(n_steps, dtype=np.int64)
-        kernel.seed_numba(int(np.random.SeedSequence([seed, q]).generate_state(1)[0]))
-        kernel.simulate(x, ref, means, params, spikes)
-        rates[name] = spikes / (n_neurons * dt)
+    pops = list(network.populations.values())
+    inputs = [[c for c in network.connections if c.post is pop] for pop in pops]
+    params = [population_params(pop.model, conns, dt) for pop, conns in zip(pops, inputs)]
+    # events arrive at the unfiltered, delayed rate: the filter is in the state
+    means = [np.array([_source_means(network, c, t0, dt) for c in conns])
+             .reshape(len(conns), n_steps) for conns in inputs]
+    states = [(np.zeros((n_neurons, p.propagator.shape[0])),
+               np.zeros(n_neurons, dtype=np.int64)) for p in params]
+    spikes = np.zeros((len(pops), n_steps), dtype=np.int64)
+    coupled = [(q, j, pops.index(c.pre), c.n_syn * dt, _lags(c, dt))
+               for q, conns in enumerate(inputs) for j, c in enumerate(conns)
+               if not isinstance(c.pre, PoissonSource)]
+    if not coupled:
+        # each population on its own, a generator stream each
+        for q in range(len(pops)):
+            kernel.seed_numba(int(np.random.SeedSequence([seed, q]).generate_state(1)[0]))
+            kernel.simulate(*states[q], means[q], params[q], spikes[q])
+    else:
+        kernel.seed_numba(int(np.random.SeedSequence([seed]).generate_state(1)[0]))
+        block = min(int(np.flatnonzero(lags)[0]) for *_, lags in coupled)
+        for begin in range(0, n_steps, block):
+            end = min(begin + block, n_steps)
+            rates_so_far = spikes[:, :end] / (n_neurons * dt)
+            for q, j, pre, scale, lags in coupled:
+                means[q][j, begin:end] = scale * delayed_rates(rates_so_far[pre], lags,
+                                                               begin, end)
+            for q in range(len(pops)):
+                kernel.simulate(*states[q], np.ascontiguousarray(means[q][:, begin:end]),
+                                params[q], spikes[q, begin:end])
+    rates = {pop.name: spikes[q] / (n_neurons * dt) for q, pop in enumerate(pops)}
     return Result(t=t0, dt=dt, rates=rates, record_times=np.zeros(0), densities={},
                   grids={}, backend="montecarlo", n_neurons=n_neurons,
                   info={"seed": seed, "synapses": "state"})

@@ -133,7 +133,73 @@ def test_bad_synaptic_state_options_raise_named_errors(kwargs, error, message):
 def test_unsupported_network_is_named():
     net = _exp_filtered(750.0, 1e-3, 5e-3)
     E = net.populations["E"]
-    net.connect(E, E, weight=1e-4, n_syn=10)
-    with pytest.raises(NotImplementedError, match="connection 'E' -> 'E' comes from a "
-                                                  "population"):
+    net.connect(E, E, weight=0.01, n_syn=10, reversal=60e-3)
+    with pytest.raises(NotImplementedError, match="connection 'E' -> 'E' must be a current "
+                                                  "synapse"):
         net.run(0.001, 1e-4, backend="montecarlo", synapses="state")
+
+
+def _chain(drive, n_syn=50, weight=0.3e-3, delay=1.5e-3):
+    """Source -> A -> B with exponential filters (5 ms) on both connections; ``drive`` is
+    A's source rate or a :class:`pd.piecewise` (then it drives B directly: the replay)."""
+    net = pd.Network()
+    b = net.add_population("B", LIF, grid=pd.Grid(v=(-0.01, 0.02, 300)))
+    net.connect(net.add_poisson("bg", 700.0), b, weight=1e-3)
+    if isinstance(drive, pd.piecewise):
+        net.connect(net.add_poisson("replay", drive), b, weight=weight,
+                    synapse=pd.synapses.psc(5e-3, n=0))
+        return net
+    a = net.add_population("A", LIF, grid=pd.Grid(v=(-0.01, 0.02, 300)))
+    net.connect(net.add_poisson("ext", drive), a, weight=1e-3,
+                synapse=pd.synapses.psc(5e-3, n=0))
+    net.connect(a, b, weight=weight, n_syn=n_syn, delay=delay,
+                synapse=pd.synapses.psc(5e-3, n=0))
+    return net
+
+
+def test_population_input_is_poisson_at_the_delayed_rate_of_the_run():
+    """A population's spikes drive another through a filtered connection: B fires as when
+    driven by a source replaying ``n_syn r_A(t - delay)`` of the same run (the same
+    filter, a fresh random stream): the coupling reads A's rates of this run with the
+    connection's transmission delay, not the filter-shifted one. Within 3 standard errors
+    per 50-ms segment (B's spikes are nearly Poisson), and the mean z within 3/sqrt(6)
+    (measured |z| <= 0.61, mean z 0.08; B 22 Hz in the first segment, 55 Hz after)."""
+    dt, n = 1e-4, 4000
+    coupled = _chain(1500.0).run(0.3, dt, backend="montecarlo", n_neurons=n, seed=2,
+                                 synapses="state")
+    r_a = coupled.rates["A"]
+    assert r_a[500:].mean() > 5.0       # A fires: the test has something to carry
+    replay = pd.piecewise((np.arange(r_a.size) + 15) * dt, 50 * r_a)   # 1.5 ms = 15 steps
+    alone = _chain(replay).run(0.3, dt, backend="montecarlo", n_neurons=n, seed=3,
+                               synapses="state")
+    seg_a = coupled.rates["B"].reshape(6, -1).mean(axis=1)
+    seg_b = alone.rates["B"].reshape(6, -1).mean(axis=1)
+    se = np.sqrt((seg_a + seg_b) / (n * 0.05))      # Poisson counts of both runs
+    z = (seg_a - seg_b) / se
+    # 3 SE per segment, and the bias: mean z within 3/sqrt(segments)
+    assert np.all(np.abs(z) < 3.0) and abs(z.mean()) < 3.0 / np.sqrt(6)
+    assert seg_a[1:].mean() > seg_b[0] + 5 * se[0]  # A's drive shows in B
+
+
+def test_recurrent_network_matches_the_density_as_the_step_shrinks():
+    """An LIF population exciting itself (100 synapses of 0.1 mV, delay 1.5 ms,
+    unfiltered: the per-neuron state is v alone) against the 1D density of the same
+    Poisson-coupled network. The engine applies a step's events at its start, a bias of
+    order dt that recurrence amplifies: measured +1.3 % at 0.1 ms (72.14 Hz against
+    71.29 Hz), +0.14 % at 25 us (71.19 Hz). The finer step must fall within 1.1 % (three
+    standard deviations of the rate over seeds, measured 0.25 Hz) and be closer than the
+    coarser one."""
+    def network():
+        net = pd.Network()
+        e = net.add_population("E", LIF, grid=pd.Grid(v=(-0.01, 0.02, 300)))
+        net.connect(net.add_poisson("ext", 900.0), e, weight=1e-3)
+        net.connect(e, e, weight=0.1e-3, n_syn=100, delay=1.5e-3)
+        return net
+
+    density = network().run(0.4, 2.5e-5, progress=False).rates["E"][4000:].mean()
+    coarse, fine = (network().run(0.4, dt, backend="montecarlo", n_neurons=4000, seed=8,
+                                  synapses="state").rates["E"][int(0.1 / dt):].mean()
+                    for dt in (1e-4, 2.5e-5))
+    # three standard deviations over seeds (0.25 Hz measured) of a 71 Hz rate: 1.1 %
+    assert abs(fine / density - 1.0) < 0.011
+    assert abs(fine - density) < abs(coarse - density)
