@@ -75,26 +75,49 @@ class DensitySimulation:
             self.n_steps = int(np.ceil(t_end / dt))
         self.pops = list(network.populations.values())
         self.names = [p.name for p in self.pops]
-        t0 = (self.first_step + np.arange(self.n_steps)) * dt
-
         conns = network.connections
         index = {id(p): q for q, p in enumerate(self.pops)}
         self.conn_pre = np.array([index[id(c.pre)] if isinstance(c.pre, Population) else -1
                                   for c in conns], dtype=np.int64)
-        self.conn_rate = np.zeros((len(conns), self.n_steps))
-        peak = np.zeros(len(conns))
-        for c, conn in enumerate(conns):
-            if self.conn_pre[c] < 0:
-                self.conn_rate[c] = network.source_rate_table(conn, t0, dt)
-                peak[c] = self.conn_rate[c].max() if self.n_steps else 0.0
-            else:
-                peak[c] = conn.n_syn * GRID_GUESS_RATE
+        peak = self._source_rates(conns)
         estimate = network.grid_rates() if any(p.grid is None for p in self.pops) else None
         self.grids = ([Grid(**start["grids"][p.name]) for p in self.pops]
                       if start is not None
                       else [network.grid_of(p, t_end, dt, estimate) for p in self.pops])
         self.edge_warned: set = set()
+        self._choose_substep(conns, peak, max_substep, start)
+        self._transport_arrays(conns)
+        self.conn_post = np.array([index[id(c.post)] for c in conns], dtype=np.int64)
+        self._connection_maps(conns)
+        self._delay_lags(conns)
+        self.mass = np.concatenate([initial_masses(g, p.model, p.init)
+                                    for p, g in zip(self.pops, self.grids)])
+        self.rates = np.zeros((len(self.pops), self.n_steps))
+        self.refractory = np.zeros((len(self.pops), self.n_steps))
+        self.step = 0
+        # before_step(k), if set, runs before each step k (it may write conn_rate[:, k]);
+        # the stepper then advances one step per call (rate units in a loop)
+        self.before_step = None
+        if start is not None:
+            self._restore(start)
 
+    def _source_rates(self, conns) -> np.ndarray:
+        """Fill the source connections' rate tables (``conn_rate``); return each
+        connection's peak rate (a population's: a guess) for sizing the sub-step."""
+        t0 = (self.first_step + np.arange(self.n_steps)) * self.dt
+        self.conn_rate = np.zeros((len(conns), self.n_steps))
+        peak = np.zeros(len(conns))
+        for c, conn in enumerate(conns):
+            if self.conn_pre[c] < 0:
+                self.conn_rate[c] = self.network.source_rate_table(conn, t0, self.dt)
+                peak[c] = self.conn_rate[c].max() if self.n_steps else 0.0
+            else:
+                peak[c] = conn.n_syn * GRID_GUESS_RATE
+        return peak
+
+    def _choose_substep(self, conns, peak, max_substep, start) -> None:
+        """Set the sub-steps per step ``n_sub`` and the internal step ``dt_sub``."""
+        dt = self.dt
         # sub-steps are sized by the jump at threshold (conductance synapses: there)
         inputs = [[(float(peak[c]), weight_at_threshold(conn), conn.input)
                    for c, conn in enumerate(conns) if conn.post is p] for p in self.pops]
@@ -109,8 +132,11 @@ class DensitySimulation:
             # inputs need it; then the two parts are not bit-identical to one run)
             self.n_sub = max(self.n_sub, int(start["n_sub"]))
         self.dt_sub = dt / self.n_sub
-        _limits.check_substeps(network, self.n_steps, self.n_sub, self.dt_sub, max_substep)
+        _limits.check_substeps(self.network, self.n_steps, self.n_sub, self.dt_sub,
+                               max_substep)
 
+    def _transport_arrays(self, conns) -> None:
+        """The populations' transport, reset and refractory arrays, concatenated."""
         # the model's own white noise diffuses like an always-on diffusion input
         self.pop_diffusion = np.array([intrinsic_diffusion_1d(p.model) for p in self.pops])
         diffusion_pops = {id(c.post) for c in conns if c.input == "diffusion"}
@@ -128,6 +154,11 @@ class DensitySimulation:
         self.reset_cell = np.array([a.reset_cell for a in arrays], dtype=np.int64)
         self.reset_frac_hi = np.array([a.reset_frac_hi for a in arrays])
         self.immediate_reset = np.array([a.immediate_reset for a in arrays], dtype=np.bool_)
+        self._release_stencils(arrays)
+
+    def _release_stencils(self, arrays) -> None:
+        """The refractory release stencils (population, firing kind, entry) and the
+        pipelines that hold the mass until its release."""
         num_pops = len(self.pops)
         shape = (num_pops, 3, 3)   # population, firing kind, stencil entry
         self.stencil_count = np.zeros(shape[:2], dtype=np.int64)
@@ -152,7 +183,9 @@ class DensitySimulation:
         self.pipe_mid = np.zeros(self.pipe_offset[-1])
         self.pipe_head = np.zeros(num_pops, dtype=np.int64)
 
-        self.conn_post = np.array([index[id(c.post)] for c in conns], dtype=np.int64)
+    def _connection_maps(self, conns) -> None:
+        """Each connection's kind, weight, synapse count and its event map ``x -> scale
+        x + shift`` in cell units of the post grid (rejecting jumps past the grid)."""
         self.conn_kind = np.array([INPUT_CODES[c.input] for c in conns], dtype=np.int64)
         self.conn_weight = np.array([c.weight for c in conns], dtype=float)
         self.conn_n_syn = np.array([c.n_syn for c in conns], dtype=float)
@@ -178,8 +211,12 @@ class DensitySimulation:
                                      f"(weight={w!r}, reversal={conn.reversal!r}) moves "
                                      f"every state below the grid of {conn.post.name!r} "
                                      f"(lower={ax.lower!r}); extend the grid")
-        # delays at sub-step resolution; lag 0 (the current sub-step) is not known yet
-        # when a population's input is needed, so its weight moves to lag 1
+
+    def _delay_lags(self, conns) -> None:
+        """The delays' lag weights at sub-step resolution and the rate history they
+        read."""
+        # lag 0 (the current sub-step) is not known yet when a population's input is
+        # needed, so its weight moves to lag 1
         lags = []
         for c, conn in enumerate(conns):
             if self.conn_pre[c] < 0:
@@ -193,19 +230,8 @@ class DensitySimulation:
                                          ).astype(np.int64)
         self.lag_weight = np.concatenate(lags) if lags else np.zeros(0)
         max_lags = max([lw.size for lw in lags], default=0)
-        self.history = np.zeros((num_pops, max_lags + 1))
+        self.history = np.zeros((len(self.pops), max_lags + 1))
         self.history_cursor = np.zeros(1, dtype=np.int64)
-
-        self.mass = np.concatenate([initial_masses(g, p.model, p.init)
-                                    for p, g in zip(self.pops, self.grids)])
-        self.rates = np.zeros((len(self.pops), self.n_steps))
-        self.refractory = np.zeros((len(self.pops), self.n_steps))
-        self.step = 0
-        # before_step(k), if set, runs before each step k (it may write conn_rate[:, k]);
-        # the stepper then advances one step per call (rate units in a loop)
-        self.before_step = None
-        if start is not None:
-            self._restore(start)
 
     _STATE_ARRAYS = ("mass", "pipe_start", "pipe_mid", "pipe_head", "history",
                      "history_cursor")

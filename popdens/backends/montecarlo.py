@@ -182,26 +182,76 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         For models other than LIF when ``popdens.backends.montecarlo_nd`` is absent.
     """
     synapses = options.pop("synapses", "rate")
+    lif_options = {"bridge": bridge, "connectivity": connectivity,
+                   "record_spikes": record_spikes, "timing": timing, "init": init,
+                   "checkpoint": checkpoint, "checkpoint_every": checkpoint_every}
+    routed = _run_elsewhere(network, t_end, dt, n_neurons, seed, record_times, synapses,
+                            lif_options, options)
+    if routed is not None:
+        return routed
+    t_end, dt, sizes, record_spikes, settings = _checked_options(
+        network, t_end, dt, n_neurons, bridge, connectivity, record_spikes, timing, options)
+    start = None
+    if init is not None:
+        start = checked_state(init, network, "montecarlo", "1d", dt,
+                              {n: p.grid for n, p in network.populations.items()},
+                              **settings)
+    seed = continued_seed(start, seed)
+    if checkpoint is not None:
+        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    # a continued run counts steps from where the result stopped (absolute times; the
+    # per-step tables start at step 0)
+    first = int(start["step"]) if start is not None else 0
+    n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
+    step_starts = np.arange(first, n_steps) * dt
+    record_steps = first + _record_steps(
+        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
+
+    prepared = _prepare(network, t_end, dt, sizes, step_starts, settings["connectivity"],
+                        first, saved_grids(start) if start is not None else None)
+    sim = _Simulation(prepared, sizes, dt, seed, settings, record_spikes,
+                      (first, n_steps, record_steps), start)
+    mark = stamp(network, "montecarlo", "1d", dt, dict(zip(prepared["names"],
+                                                            prepared["grids"])),
+                 seed=seed, **settings)
+    return sim.run(mark, Checkpointer(checkpoint, checkpoint_every))
+
+
+# LIF-only options of run and their defaults (the N-D module sees only those set)
+_LIF_DEFAULTS = {"bridge": True, "connectivity": None, "record_spikes": 0,
+                 "timing": "exact", "init": None, "checkpoint": None,
+                 "checkpoint_every": 60.0}
+
+
+def _run_elsewhere(network, t_end, dt, n_neurons, seed, record_times, synapses,
+                   lif_options, options) -> Result | None:
+    """The result of the engine that runs ``network`` if that is not the LIF loop:
+    :mod:`popdens.backends.mc_filtered` for ``synapses="state"``, the N-D module for
+    networks with other models; ``None`` otherwise."""
     if synapses not in SYNAPSE_MODES:
         raise ValueError(f"synapses must be one of {SYNAPSE_MODES}, got {synapses!r}")
     if synapses == "state":   # a synaptic state per neuron: its own small engine
         from .mc_filtered import run as run_filtered
-        if options or record_times or record_spikes:
+        if options or record_times or lif_options["record_spikes"]:
             raise NotImplementedError("synapses='state' takes n_neurons and seed only")
         return run_filtered(network, t_end, dt, n_neurons=n_neurons, seed=seed)
-    if any(not isinstance(pop.model, LIF) for pop in network.populations.values()):
-        nd_run = _nd_runner()
-        if nd_run is not None:
-            # LIF-only options go along only when set, so that the other module can
-            # reject (or honour) them by name without seeing defaults it does not know
-            chosen = {name: value for name, value, default in (
-                ("bridge", bridge, True), ("connectivity", connectivity, None),
-                ("record_spikes", record_spikes, 0), ("timing", timing, "exact"),
-                ("init", init, None), ("checkpoint", checkpoint, None),
-                ("checkpoint_every", checkpoint_every, 60.0))
-                if not (value is default or value == default)}
-            return nd_run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
-                          record_times=record_times, **chosen, **options)
+    if all(isinstance(pop.model, LIF) for pop in network.populations.values()):
+        return None
+    nd_run = _nd_runner()
+    if nd_run is None:
+        return None
+    # LIF-only options go along only when set, so that the other module can reject (or
+    # honour) them by name without seeing defaults it does not know
+    chosen = {name: value for name, value in lif_options.items()
+              if not (value is _LIF_DEFAULTS[name] or value == _LIF_DEFAULTS[name])}
+    return nd_run(network, t_end, dt, n_neurons=n_neurons, seed=seed,
+                  record_times=record_times, **chosen, **options)
+
+
+def _checked_options(network, t_end, dt, n_neurons, bridge, connectivity, record_spikes,
+                     timing, options) -> tuple:
+    """Validate the options of the LIF loop: ``(t_end, dt, sizes, record_spikes,
+    settings)``, ``settings`` being what a continued run must share."""
     if options:
         unknown = ", ".join(sorted(options))
         raise UnknownOptionError(f"unknown option(s) for backend 'montecarlo': {unknown}; "
@@ -221,142 +271,166 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         raise ValueError(f"timing must be one of {TIMINGS}, got {timing!r}")
     settings = {"n_neurons": dict(sizes), "connectivity": connectivity, "timing": timing,
                 "bridge": bool(bridge)}
-    start = None
-    if init is not None:
-        start = checked_state(init, network, "montecarlo", "1d", dt,
-                              {n: p.grid for n, p in network.populations.items()},
-                              **settings)
-    seed = continued_seed(start, seed)
-    if checkpoint is not None:
-        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
-    # a continued run counts steps from where the result stopped (absolute times; the
-    # per-step tables start at step 0)
-    first = int(start["step"]) if start is not None else 0
-    n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
-    step_starts = np.arange(first, n_steps) * dt
-    record_steps = first + _record_steps(
-        shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
-
-    prepared = _prepare(network, t_end, dt, sizes, step_starts, connectivity, first,
-                        saved_grids(start) if start is not None else None)
-    # children 0 and 1 are those of the source-only backend, so its results are unchanged
-    seeds = np.random.SeedSequence(seed)
-    init_seq, kernel_seq, wiring_seq, delay_seq = seeds.spawn(4)
-    n_pop = len(prepared["names"])
-    pop_offsets = prepared["pop_offsets"]
-    n_total = int(pop_offsets[-1])
-    target = np.empty(n_total)
-    lam = np.zeros(n_pop)
-    ref_end = np.full(n_total, -np.inf)
-    if start is None:
-        init_rng = np.random.default_rng(init_seq)
-        v = np.concatenate([initial_states(pop, grid, int(size), init_rng)[:, 0]
-                            for pop, grid, size in zip(prepared["pops"], prepared["grids"],
-                                                       np.diff(pop_offsets))])
-        state = kernels.seed_state(kernel_seq.generate_state(1, dtype=np.uint64)[0], target)
-    else:
-        v = np.empty(n_total)
-    wiring = _wire(prepared, dt, wiring_seq, np.random.default_rng(delay_seq), n_total)
-
-    spike_counts = np.zeros((n_pop, n_steps), dtype=np.int64)
-    refractory_counts = np.zeros((n_pop, n_steps), dtype=np.int64)
-    event_counts = np.zeros(n_pop, dtype=np.int64)
-    hist_counts = np.zeros((record_steps.size, int(prepared["grid_offsets"][-1])),
-                           dtype=np.int64)
-    below_counts = np.zeros((record_steps.size, n_pop), dtype=np.int64)
-    spike_list = int(np.max(np.diff(pop_offsets))) + 2 * kernels.SPIKE_LIST_MARGIN
-    spike_ids = np.empty(spike_list, dtype=np.int64)
-    spike_times = np.empty(spike_list)
-    record_limit = np.minimum(np.diff(pop_offsets), record_spikes).astype(np.int64)
-    record_margin = int(np.sum(record_limit)) * _max_spikes_per_step(prepared["t_ref"], dt)
-    on_grid = np.array([timing == "grid" and not prepared["has_diffusion"][p]
-                        for p in range(n_pop)], dtype=np.bool_)
-    record = {"times": np.empty(max(4 * record_margin, 1024) if record_margin else 0),
-              "ids": np.empty(max(4 * record_margin, 1024) if record_margin else 0,
-                              dtype=np.int64),
-              "n": 0}
-    neurons = {"v": v, "target": target, "ref_end": ref_end, "lam": lam,
-               "inbox": wiring["spiking"][11], "spikes": spike_counts}
-    if start is not None:
-        state = _restore(start, neurons, first)
-
-    # one set of grid-engine release lists for the whole run, so that the slices the
-    # run is driven in give the same result as one call (a continued run: those saved)
-    grid_lists = kernels.grid_release_lists(first, dt, v, ref_end,
-                                            pop_offsets, prepared["t_ref"], on_grid)
-    if start is not None:
-        for kept, key in zip(grid_lists, _GRID_LISTS):
-            copy_into(kept, start[key])
-    neurons["grid_lists"] = grid_lists
-
-    def simulate(first_step, last_step, records):
-        return kernels.simulate_steps(
-            first_step, last_step, dt, np.uint64(state), pop_offsets, prepared["tau_m"],
-            prepared["v_th"], prepared["v_reset"], prepared["e_l"], prepared["t_ref"],
-            prepared["jump_offsets"], prepared["jump_scale"], prepared["jump_shift"],
-            prepared["jump_rate"], prepared["diffusion_mean"],
-            prepared["diffusion_variance"], bool(bridge), v, target, ref_end, lam,
-            *wiring["rate_coupling"], *wiring["spiking"], records, prepared["grid_lower"],
-            prepared["grid_width"], prepared["grid_offsets"], spike_counts, refractory_counts,
-            event_counts, hist_counts, below_counts, record_limit, record_margin,
-            record["times"], record["ids"], record["n"], spike_ids, spike_times, on_grid,
-            *grid_lists)
-
-    mark = stamp(network, "montecarlo", "1d", dt, dict(zip(prepared["names"],
-                                                            prepared["grids"])),
-                 seed=seed, **settings)
-    saver = Checkpointer(checkpoint, checkpoint_every)
-
-    def result(done, interrupted, wall_time, cpu_time):
-        neurons["rng"] = state
-        return _result(prepared, sizes, dt, first, done, interrupted, record_steps,
-                       spike_counts, refractory_counts, hist_counts, below_counts,
-                       event_counts, wiring, record if record_spikes else None,
-                       wall_time, cpu_time, info={"seed": seed, "bridge": bool(bridge),
-                                                  "connectivity": connectivity,
-                                                  "timing": timing, "on_grid": on_grid},
-                       state=_state(mark, neurons, done, wiring, pop_offsets, on_grid))
-
-    def advance(step, stop):
-        nonlocal state
-        # a slice ending before the run's end leaves the record at its end to the next
-        records = record_steps if stop == n_steps else np.where(record_steps == stop, -1,
-                                                                  record_steps)
-        state, reached, record["n"], status = simulate(step, stop, records)
-        if status == 1:
-            # the spike record is nearly full: double it; the next slice goes on from here
-            _limits.check_allocation(2 * record["times"].size * 16 + 1,
-                                     "the spike record (doubled)", "record_spikes")
-            for key in ("times", "ids"):
-                grown = np.empty(2 * record[key].size, dtype=record[key].dtype)
-                grown[:record["n"]] = record[key][:record["n"]]
-                record[key] = grown
-        elif status != 0:
-            raise ValueError(f"the run is invalid from t = {reached * dt!r} s: a neuron "
-                             f"fired more than {kernels.SPIKE_LIST_MARGIN} times within "
-                             f"one step dt={dt!r} (runaway drive, t_ref = 0, or dt far "
-                             f"too coarse)")
-        if reached < n_steps and saver.due():
-            saver.save_partial(result(reached, True, time.perf_counter() - started,
-                                      time.process_time() - cpu_started))
-        return reached
-
-    # Zero steps and no records change nothing but compile the kernel (or load numba's
-    # cache) for these argument types, so that wall_time measures the simulation only.
-    simulate(n_steps, n_steps, record_steps[:0])
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    done, interrupted = run_chunks(advance, first, n_steps, "montecarlo", progress=False,
-                                   dt=dt)
-    kernels.end_grid_release(v, pop_offsets, on_grid)
-    out = result(done, interrupted, time.perf_counter() - started,
-                 time.process_time() - cpu_started)
-    saver.save_final(out)
-    return out
+    return t_end, dt, sizes, record_spikes, settings
 
 
 # the grid engine's release lists, as returned by kernels.grid_release_lists
 _GRID_LISTS = ("next_released", "release_head", "n_refractory")
+
+
+class _Simulation:
+    """The kernel's arrays of one run and its generator state, advanced in slices
+    (:func:`popdens.progress.run_chunks`) by :meth:`advance`."""
+
+    def __init__(self, prepared, sizes, dt, seed, settings, record_spikes, steps, start):
+        self.prepared, self.sizes, self.dt, self.seed = prepared, sizes, dt, seed
+        self.settings = settings
+        self.record_spikes = record_spikes
+        self.first, self.n_steps, self.record_steps = steps
+        pop_offsets = prepared["pop_offsets"]
+        n_pop = len(prepared["names"])
+        # children 0 and 1 are those of the source-only backend, so its results are
+        # unchanged
+        init_seq, kernel_seq, wiring_seq, delay_seq = np.random.SeedSequence(seed).spawn(4)
+        self.neurons, self.rng_state = _initial_neurons(prepared, start, init_seq,
+                                                        kernel_seq)
+        self.wiring = _wire(prepared, dt, wiring_seq, np.random.default_rng(delay_seq),
+                            int(pop_offsets[-1]))
+        self.counts = {"spikes": np.zeros((n_pop, self.n_steps), dtype=np.int64),
+                       "refractory": np.zeros((n_pop, self.n_steps), dtype=np.int64),
+                       "events": np.zeros(n_pop, dtype=np.int64),
+                       "hist": np.zeros((self.record_steps.size,
+                                         int(prepared["grid_offsets"][-1])), dtype=np.int64),
+                       "below": np.zeros((self.record_steps.size, n_pop), dtype=np.int64)}
+        spike_list = int(np.max(np.diff(pop_offsets))) + 2 * kernels.SPIKE_LIST_MARGIN
+        self.spike_ids = np.empty(spike_list, dtype=np.int64)
+        self.spike_times = np.empty(spike_list)
+        self.record_limit = np.minimum(np.diff(pop_offsets), record_spikes).astype(np.int64)
+        self.record_margin = int(np.sum(self.record_limit)) * _max_spikes_per_step(
+            prepared["t_ref"], dt)
+        self.on_grid = np.array([settings["timing"] == "grid"
+                                 and not prepared["has_diffusion"][p] for p in range(n_pop)],
+                                dtype=np.bool_)
+        self.record = _spike_record(self.record_margin)
+        self.neurons["inbox"] = self.wiring["spiking"][11]
+        self.neurons["spikes"] = self.counts["spikes"]
+        if start is not None:
+            self.rng_state = _restore(start, self.neurons, self.first)
+        # one set of grid-engine release lists for the whole run, so that the slices the
+        # run is driven in give the same result as one call (a continued run: those saved)
+        grid_lists = kernels.grid_release_lists(
+            self.first, dt, self.neurons["v"], self.neurons["ref_end"], pop_offsets,
+            prepared["t_ref"], self.on_grid)
+        if start is not None:
+            for kept, key in zip(grid_lists, _GRID_LISTS):
+                copy_into(kept, start[key])
+        self.neurons["grid_lists"] = grid_lists
+
+    def simulate(self, first_step, last_step, records):
+        """:func:`kernels.simulate_steps` on this run's arrays."""
+        prepared, counts, neurons = self.prepared, self.counts, self.neurons
+        return kernels.simulate_steps(
+            first_step, last_step, self.dt, np.uint64(self.rng_state),
+            prepared["pop_offsets"], prepared["tau_m"], prepared["v_th"],
+            prepared["v_reset"], prepared["e_l"], prepared["t_ref"],
+            prepared["jump_offsets"], prepared["jump_scale"], prepared["jump_shift"],
+            prepared["jump_rate"], prepared["diffusion_mean"],
+            prepared["diffusion_variance"], self.settings["bridge"], neurons["v"],
+            neurons["target"], neurons["ref_end"], neurons["lam"],
+            *self.wiring["rate_coupling"], *self.wiring["spiking"], records,
+            prepared["grid_lower"], prepared["grid_width"], prepared["grid_offsets"],
+            counts["spikes"], counts["refractory"], counts["events"], counts["hist"],
+            counts["below"], self.record_limit, self.record_margin, self.record["times"],
+            self.record["ids"], self.record["n"], self.spike_ids, self.spike_times,
+            self.on_grid, *neurons["grid_lists"])
+
+    def run(self, mark, saver) -> Result:
+        """Drive the whole run (interruptible, checkpointed) and return its Result."""
+        # Zero steps and no records change nothing but compile the kernel (or load numba's
+        # cache) for these argument types, so that wall_time measures the simulation only.
+        self.simulate(self.n_steps, self.n_steps, self.record_steps[:0])
+        self.started = time.perf_counter()
+        self.cpu_started = time.process_time()
+
+        def advance(step, stop):
+            return self.advance(step, stop, mark, saver)
+        done, interrupted = run_chunks(advance, self.first, self.n_steps, "montecarlo",
+                                       progress=False, dt=self.dt)
+        kernels.end_grid_release(self.neurons["v"], self.prepared["pop_offsets"],
+                                 self.on_grid)
+        out = self.result(done, interrupted, mark)
+        saver.save_final(out)
+        return out
+
+    def advance(self, step, stop, mark, saver) -> int:
+        """Simulate steps ``step .. stop - 1`` (fewer when the spike record must grow);
+        return the step reached."""
+        # a slice ending before the run's end leaves the record at its end to the next
+        records = (self.record_steps if stop == self.n_steps
+                   else np.where(self.record_steps == stop, -1, self.record_steps))
+        self.rng_state, reached, self.record["n"], status = self.simulate(step, stop,
+                                                                          records)
+        if status == 1:
+            _grow_spike_record(self.record)
+        elif status != 0:
+            raise ValueError(f"the run is invalid from t = {reached * self.dt!r} s: a "
+                             f"neuron fired more than {kernels.SPIKE_LIST_MARGIN} times "
+                             f"within one step dt={self.dt!r} (runaway drive, t_ref = 0, "
+                             f"or dt far too coarse)")
+        if reached < self.n_steps and saver.due():
+            saver.save_partial(self.result(reached, True, mark))
+        return reached
+
+    def result(self, done, interrupted, mark) -> Result:
+        """The Result of the steps done so far."""
+        wall_time = time.perf_counter() - self.started
+        cpu_time = time.process_time() - self.cpu_started
+        self.neurons["rng"] = self.rng_state
+        counts, settings = self.counts, self.settings
+        return _result(self.prepared, self.sizes, self.dt, self.first, done, interrupted,
+                       self.record_steps, counts["spikes"], counts["refractory"],
+                       counts["hist"], counts["below"], counts["events"], self.wiring,
+                       self.record if self.record_spikes else None, wall_time, cpu_time,
+                       info={"seed": self.seed, "bridge": settings["bridge"],
+                             "connectivity": settings["connectivity"],
+                             "timing": settings["timing"], "on_grid": self.on_grid},
+                       state=_state(mark, self.neurons, done, self.wiring,
+                                    self.prepared["pop_offsets"], self.on_grid))
+
+
+def _initial_neurons(prepared, start, init_seq, kernel_seq) -> tuple[dict, int | None]:
+    """The neuron arrays (``v``, ``target``, ``ref_end``, ``lam``) at the start and the
+    generator state; a continued run's arrays are left to :func:`_restore`."""
+    pop_offsets = prepared["pop_offsets"]
+    n_total = int(pop_offsets[-1])
+    target = np.empty(n_total)
+    lam = np.zeros(len(prepared["names"]))
+    ref_end = np.full(n_total, -np.inf)
+    if start is not None:
+        return {"v": np.empty(n_total), "target": target, "ref_end": ref_end,
+                "lam": lam}, None
+    init_rng = np.random.default_rng(init_seq)
+    v = np.concatenate([initial_states(pop, grid, int(size), init_rng)[:, 0]
+                        for pop, grid, size in zip(prepared["pops"], prepared["grids"],
+                                                   np.diff(pop_offsets))])
+    rng_state = kernels.seed_state(kernel_seq.generate_state(1, dtype=np.uint64)[0], target)
+    return {"v": v, "target": target, "ref_end": ref_end, "lam": lam}, rng_state
+
+
+def _spike_record(record_margin) -> dict:
+    """An empty spike record with room for a few steps' spikes (none if not recording)."""
+    size = max(4 * record_margin, 1024) if record_margin else 0
+    return {"times": np.empty(size), "ids": np.empty(size, dtype=np.int64), "n": 0}
+
+
+def _grow_spike_record(record) -> None:
+    """Double the spike record (nearly full; the next slice goes on from here)."""
+    _limits.check_allocation(2 * record["times"].size * 16 + 1,
+                             "the spike record (doubled)", "record_spikes")
+    for key in ("times", "ids"):
+        grown = np.empty(2 * record[key].size, dtype=record[key].dtype)
+        grown[:record["n"]] = record[key][:record["n"]]
+        record[key] = grown
 
 
 def _restore(start, neurons, first) -> int:

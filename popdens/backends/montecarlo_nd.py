@@ -171,13 +171,8 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
                                       checkpoint=checkpoint,
                                       checkpoint_every=checkpoint_every, **options)
     _check_options(network, connectivity, options)
-    t_end = check_positive("t_end", t_end)
-    dt = check_positive("dt", dt)
-    if dt > t_end:
-        raise ValueError(f"dt must be <= t_end, got dt={dt!r}, t_end={t_end!r}")
-    sizes = _check_sizes(network, n_neurons)
-    internal_dt = DEFAULT_INTERNAL_DT if internal_dt is None else check_positive(
-        "internal_dt", internal_dt)
+    t_end, dt, sizes, internal_dt = _checked_steps(network, t_end, dt, n_neurons,
+                                                   internal_dt)
     settings = {"n_neurons": dict(sizes), "connectivity": connectivity,
                 "internal_dt": internal_dt}
     start = None
@@ -199,21 +194,38 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
                       record_steps, n_steps, start)
     mark = stamp(network, "montecarlo", "nd", dt, dict(zip(prep["names"], prep["grids"])),
                  seed=seed, **settings)
-    saver = Checkpointer(checkpoint, checkpoint_every)
-    started = time.perf_counter()
 
-    def result(done, interrupted):
+    def result(done, interrupted, wall_time):
         return _result(prep, sim, sizes, seed, connectivity, first, record_steps, done,
-                       interrupted, time.perf_counter() - started, mark)
+                       interrupted, wall_time, mark)
+    return _drive(sim, result, first, n_steps, dt, Checkpointer(checkpoint, checkpoint_every))
+
+
+def _checked_steps(network, t_end, dt, n_neurons, internal_dt) -> tuple:
+    """Validated ``(t_end, dt, population sizes, internal_dt)``."""
+    t_end = check_positive("t_end", t_end)
+    dt = check_positive("dt", dt)
+    if dt > t_end:
+        raise ValueError(f"dt must be <= t_end, got dt={dt!r}, t_end={t_end!r}")
+    sizes = _check_sizes(network, n_neurons)
+    internal_dt = DEFAULT_INTERNAL_DT if internal_dt is None else check_positive(
+        "internal_dt", internal_dt)
+    return t_end, dt, sizes, internal_dt
+
+
+def _drive(sim, result, first, n_steps, dt, saver) -> Result:
+    """Advance ``sim`` through all steps in interruptible, checkpointed slices;
+    ``result(done, interrupted, wall_time)`` builds the Result."""
+    started = time.perf_counter()
 
     def advance(step, stop):
         reached = sim.advance(step, stop)
         if reached < n_steps and saver.due():
-            saver.save_partial(result(reached, True))
+            saver.save_partial(result(reached, True, time.perf_counter() - started))
         return reached
     done, interrupted = run_chunks(advance, first, n_steps, "montecarlo (N-D)",
                                    progress=False, max_chunk=sim.block, dt=dt)
-    out = result(done, interrupted)
+    out = result(done, interrupted, time.perf_counter() - started)
     saver.save_final(out)
     return out
 

@@ -1114,6 +1114,67 @@ def _couple_rates(k, dt, pop_offsets, spike_counts, rc_pre, rc_n_syn, rc_lag_off
             diffusion_variance[post, k] += rate * rc_weight[c] ** 2
 
 
+@njit(cache=True, inline="always")
+def _record_histograms(k, record_steps, v, pop_offsets, grid_lower, grid_width, grid_offsets,
+                       hist_counts, below_counts):
+    """Histogram every population for the records due at the start of step ``k``."""
+    for r in range(record_steps.size):
+        if record_steps[r] == k:
+            for p in range(pop_offsets.size - 1):
+                below_counts[r, p] += _histogram(
+                    v, pop_offsets[p], pop_offsets[p + 1], grid_lower[p], grid_width[p],
+                    hist_counts, r, grid_offsets[p], grid_offsets[p + 1] - grid_offsets[p])
+
+
+@njit(cache=True, inline="always")
+def _record_spike_list(last, n_out, spike_ids, spike_times, record_times, record_ids,
+                       n_recorded):
+    """Append the spikes of neurons below ``last`` in the spike list to the record;
+    return its new length and whether it had room for all of them."""
+    for s in range(n_out):
+        if spike_ids[s] < last:
+            if n_recorded >= record_times.size:
+                return n_recorded, False
+            record_times[n_recorded] = spike_times[s]
+            record_ids[n_recorded] = spike_ids[s]
+            n_recorded += 1
+    return n_recorded, True
+
+
+@njit(cache=True)
+def _grid_scratch(pop_offsets, on_grid, n_jump):
+    """The step-resolution engine's Poisson tables (one row per jump input, none made
+    yet) and its per-neuron drive and cell scratch for the largest grid population."""
+    cdf = np.empty((n_jump, POISSON_TABLE))
+    cdf_bits = np.empty((n_jump, POISSON_TABLE), dtype=np.uint64)
+    guide = np.zeros((n_jump, POISSON_GUIDE), dtype=np.uint8)
+    expected = np.full(n_jump, -1.0)  # no tables yet
+    last_pmf = np.zeros(n_jump)
+    largest = 0
+    for p in range(pop_offsets.size - 1):
+        if on_grid[p]:
+            largest = max(largest, pop_offsets[p + 1] - pop_offsets[p])
+    return (cdf, cdf_bits, guide, expected, last_pmf, np.empty(largest),
+            np.empty(largest, dtype=np.uint8))
+
+
+@njit(cache=True, inline="always")
+def _grid_input(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf,
+                drive, n_neurons, state, jump_scale, jump_shift, cells):
+    """Draw a grid-engine population's Poisson input of step ``k`` (current inputs summed
+    into ``drive``); return ``(whether any, events drawn, generator state, whether a
+    conductance input must be applied event by event)``."""
+    _poisson_tables(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf)
+    has_drive, n_ev, state = _draw_current_input(
+        drive, n_neurons, state, j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf,
+        jump_scale, jump_shift, cells)
+    conductance_rows = False
+    for j in range(j_lo, j_hi):
+        if jump_scale[j] != 1.0:
+            conductance_rows = True
+    return has_drive, n_ev, state, conductance_rows
+
+
 @njit(cache=True)
 def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l,
                     t_ref, jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean,
@@ -1129,7 +1190,6 @@ def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_
     """The time loop of :func:`simulate` (which see), with the grid engine's release lists
     (``next_released``, ``release_head``) and refractory counts (``n_refractory``)."""
     n_pop = pop_offsets.size - 1
-    n_record = record_steps.size
     n_channel = channel_reversal.size
     ring_length = inbox.shape[0] // n_channel if n_channel > 0 else 1
     has_spiking = seg_conn.size > 0
@@ -1140,27 +1200,13 @@ def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_
     decay = np.empty(n_pop)
     for p in range(n_pop):
         decay[p] = math.exp(-dt / tau_m[p])
-    n_jump = jump_scale.size
-    cdf = np.empty((n_jump, POISSON_TABLE))
-    cdf_bits = np.empty((n_jump, POISSON_TABLE), dtype=np.uint64)
-    guide = np.zeros((n_jump, POISSON_GUIDE), dtype=np.uint8)
-    expected = np.full(n_jump, -1.0)  # no tables yet
-    last_pmf = np.zeros(n_jump)
-    largest = 0
-    for p in range(n_pop):
-        if on_grid[p]:
-            largest = max(largest, pop_offsets[p + 1] - pop_offsets[p])
-    drive = np.empty(largest)
-    cells = np.empty(largest, dtype=np.uint8)
+    cdf, cdf_bits, guide, expected, last_pmf, drive, cells = _grid_scratch(
+        pop_offsets, on_grid, jump_scale.size)
     for k in range(first_step, n_steps + 1):
         if recording and record_times.size - n_recorded < record_margin and k < n_steps:
             return state, k, n_recorded, 1
-        for r in range(n_record):
-            if record_steps[r] == k:
-                for p in range(n_pop):
-                    below_counts[r, p] += _histogram(
-                        v, pop_offsets[p], pop_offsets[p + 1], grid_lower[p], grid_width[p],
-                        hist_counts, r, grid_offsets[p], grid_offsets[p + 1] - grid_offsets[p])
+        _record_histograms(k, record_steps, v, pop_offsets, grid_lower, grid_width,
+                           grid_offsets, hist_counts, below_counts)
         if k == n_steps:
             break
         t0 = k * dt
@@ -1186,15 +1232,10 @@ def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_
             has_drive = False
             conductance_rows = False
             if on_grid[p]:
-                _poisson_tables(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide,
-                                expected, last_pmf)
-                has_drive, n_ev, state = _draw_current_input(
-                    drive, hi - lo, state, j_lo, j_hi, cdf, cdf_bits, guide, expected,
-                    last_pmf, jump_scale, jump_shift, cells)
+                has_drive, n_ev, state, conductance_rows = _grid_input(
+                    jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf,
+                    drive, hi - lo, state, jump_scale, jump_shift, cells)
                 event_counts[p] += n_ev
-                for j in range(j_lo, j_hi):
-                    if jump_scale[j] != 1.0:
-                        conductance_rows = True
             elif receives_spikes[p]:
                 _apply_inbox(v, lo, hi, inbox, slot, ring_length, channel_reversal)
             n_spk_total = 0
@@ -1228,14 +1269,11 @@ def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_
                              seg_offsets, syn_target, syn_delay, conn_fixed, conn_delay_steps,
                              conn_channel, conn_value, inbox, ring_length, delivered)
                 if record_limit[p] > 0:
-                    last = pop_offsets[p] + record_limit[p]
-                    for s in range(n_out):
-                        if spike_ids[s] < last:
-                            if n_recorded >= record_times.size:
-                                return state, k, n_recorded, 2
-                            record_times[n_recorded] = spike_times[s]
-                            record_ids[n_recorded] = spike_ids[s]
-                            n_recorded += 1
+                    n_recorded, room = _record_spike_list(
+                        pop_offsets[p] + record_limit[p], n_out, spike_ids, spike_times,
+                        record_times, record_ids, n_recorded)
+                    if not room:
+                        return state, k, n_recorded, 2
             lam[p] = lam1
             spike_counts[p, k] = n_spk_total
             refractory_counts[p, k] = n_refractory[p] if on_grid[p] else n_ref_total
