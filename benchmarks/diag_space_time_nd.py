@@ -36,6 +36,14 @@ reconstruction does not remove it: a prototype with limited PPM edges (Colella a
 Woodward's limiter, which also flattens extrema) in the sweeps gave 84.10, 84.75, 84.83,
 85.63 Hz on 70 x 25 .. 556 x 200 at 12.5 us (the ``mc`` rows: 83.42, 84.57, 84.89,
 85.61); it helped only at 100 us on coarse grids (70 x 25: -0.44 against -1.60 Hz).
+Keeping the centred slope at extrema, limited only to keep the profile non-negative
+(``|g| <= 2 p``), removes about 40 % of it: -0.73, -0.56, -0.10 Hz on 139 x 50,
+278 x 100, 278 x 200 at 12.5 us (``mc``: -1.20, -0.88, -0.16), so clipped extrema are
+part of the cause, not all of it. Neither prototype is in the package.
+
+The default grid's proportions are not those the error needs: 139 x 200 at 100 us gives
++0.421 Hz in 0.58 s against +0.440 Hz in about 5 s for the default 556 x 200, and
+139 x 400 gives +0.42, +0.19, +0.077 Hz at 100, 50, 25 us (1.9, 2.5, 5.2 s).
 """
 
 from __future__ import annotations
