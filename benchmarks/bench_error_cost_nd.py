@@ -2,7 +2,8 @@
 
 Scenarios and references: ``benchmarks/errest_references.py`` (Monte Carlo, 4 blocks,
 block standard errors; stored in ``tests/data/errest_references.json``). Error: |mean
-rate over [0.03, 0.1) s - reference|. Density: the default grid scaled by 1/8 .. 1 per
+rate over [0.03, 0.1) s - reference|. Density: the default grid (ReducedHH: 556 x 200,
+its default before the rebalance to 1 ``v`` cell per mV) scaled by 1/8 .. 1 per
 axis at the engine's internal step, and (ReducedHH) the same grids with the internal step
 halved with each doubling, and (ReducedHH) a path that refines ``n`` 4x more than the
 default's proportions (``(70, 100)``, ``(139, 200)``, ``(278, 400)`` cells at 100, 50, 25
@@ -44,6 +45,9 @@ DT = 1e-4
 SCALES = (1 / 8, 1 / 4, 1 / 2, 1)
 MC_SIZES = {"reduced_hh": (30, 300, 3000), "lif_synaptic": (100, 1000, 10_000)}
 BUILD = {"reduced_hh": reduced_hh, "lif_synaptic": lif_synaptic}
+# ReducedHH is scaled from its default grid before the rebalance to 1 v cell per mV
+# (4 v cells per mV, 556 x 200 here), the grid of the recorded tables
+BASE_GRID = {"reduced_hh": pd.Grid(v=(-0.082, 0.057, 556), n=(0.0, 1.0, 200))}
 
 
 # ReducedHH path with n refined 4x more than the default's proportions (3 levels)
@@ -59,7 +63,7 @@ def _grid(default: pd.Grid, scale: float, weights: dict) -> pd.Grid:
 def density_rows(name: str, halve_step: bool, scales=SCALES, weights=None) -> list[str]:
     ref = REFS[name]["rate"]
     net = BUILD[name]()
-    default = net.grid_of(net.populations["P"], T_END, DT)
+    default = BASE_GRID.get(name) or net.grid_of(net.populations["P"], T_END, DT)
     rows = []
     for level, scale in enumerate(scales):
         grid = _grid(default, scale, weights or {})

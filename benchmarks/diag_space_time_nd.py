@@ -12,7 +12,7 @@ against the reference. Run::
 Measured 2026-12-06 (2 cores shared with other jobs; ``mc`` limiter), error in Hz:
 
 - in space only, at 12.5 us: 70 x 25 -2.35, 139 x 50 -1.20, 278 x 100 -0.88,
-  556 x 200 -0.16 (the default grid), 1112 x 400 +0.003 (monotone);
+  556 x 200 -0.16 (the former default grid), 1112 x 400 +0.003 (monotone);
 - in time only, on 1112 x 400: +0.441, +0.203, +0.062, +0.003 at 100, 50, 25, 12.5 us
   (monotone, but successive differences 0.238, 0.141, 0.059 Hz: orders 0.76 and 1.26,
   not 2; the grid's own error, negative and growing as the step shrinks, still mixes
@@ -21,7 +21,7 @@ Measured 2026-12-06 (2 cores shared with other jobs; ``mc`` limiter), error in H
 - per axis, at 12.5 us: ``v`` refined at 100 ``n`` cells, 278 / 556 / 1112 ``v`` cells:
   -0.88, -0.84, -0.81; ``n`` refined at 278 ``v`` cells, 100 / 200 / 400 ``n`` cells:
   -0.88, -0.16, +0.01; 70 x 100 -0.95, 139 x 200 -0.17. At small steps the grid
-  error is that of the ``n`` axis alone; the default ``v`` resolution (556) is 4x more
+  error is that of the ``n`` axis alone; the former default ``v`` resolution (556) is 4x more
   than the rate needs there;
 - at 100 us the grid error is small once ``n`` has 50 cells: 70 x 50 -0.06, 139 x 100
   +0.27, 278 x 200 +0.43 (the splitting's +0.44 left), 35 x 50 +1.03 (``v`` too coarse).
@@ -41,8 +41,9 @@ Keeping the centred slope at extrema, limited only to keep the profile non-negat
 278 x 100, 278 x 200 at 12.5 us (``mc``: -1.20, -0.88, -0.16), so clipped extrema are
 part of the cause, not all of it. Neither prototype is in the package.
 
-The default grid's proportions are not those the error needs: 139 x 200 at 100 us gives
-+0.421 Hz in 0.58 s against +0.440 Hz in about 5 s for the default 556 x 200, and
+The former default grid's proportions were not those the error needs: 139 x 200 at 100 us
+gives +0.421 Hz in 0.58 s against +0.440 Hz in about 5 s for the former default 556 x 200
+(the default is now 139 x 200: ``benchmarks/bench_rhh_default_grid.py``), and
 139 x 400 gives +0.42, +0.19, +0.077 Hz at 100, 50, 25 us (1.9, 2.5, 5.2 s).
 """
 
