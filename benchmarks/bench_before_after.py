@@ -15,7 +15,8 @@ user writes, default options of each version):
   cells, 1 s simulated: milliseconds of wall time per simulated second;
 - ``montecarlo_1d``: the same network, N = 1e5 neurons, 0.1 s: neuron-steps per second;
 - ``density_2d``: ``ReducedHH()`` default grid, 2 mV jumps at 4 kHz, 20 ms: seconds per
-  simulated second;
+  simulated second (the grid is 556 x 200 before the rebalance of the ReducedHH default
+  to 1 ``v`` cell per mV and 139 x 200 after it: compare checkouts on one side of it);
 - ``density_4d``: ``HodgkinHuxley()`` default grid, the same input, 4 ms: seconds per
   simulated second.
 

@@ -2,15 +2,20 @@
 
 Scenarios and references: ``benchmarks/errest_references.py`` (Monte Carlo, 4 blocks,
 block standard errors; stored in ``tests/data/errest_references.json``). Error: |mean
-rate over [0.03, 0.1) s - reference|. Density: the default grid scaled by 1/8 .. 1 per
+rate over [0.03, 0.1) s - reference|. Density: the default grid (ReducedHH: 556 x 200,
+its default before the rebalance to 1 ``v`` cell per mV) scaled by 1/8 .. 1 per
 axis at the engine's internal step, and (ReducedHH) the same grids with the internal step
-halved with each doubling; each row also gives the ``error_estimate=True`` estimate.
+halved with each doubling, and (ReducedHH) a path that refines ``n`` 4x more than the
+default's proportions (``(70, 100)``, ``(139, 200)``, ``(278, 400)`` cells at 100, 50, 25
+us: the grid error of this scenario at small steps is the ``n`` axis's, see
+``benchmarks/diag_space_time_nd.py``); each row also gives the ``error_estimate=True``
+estimate.
 Monte Carlo: 4 seeds per N at a 10 us internal step; its error is the RMS deviation of
 the 4 block means from the reference, its cost measured at that N (never extrapolated).
 Cost: ``Result.wall_time`` (integration; compilation excluded by a warm-up run), median
 of 2 repeats. Run::
 
-    python benchmarks/bench_error_cost_nd.py     # about 7 minutes on 2 shared cores
+    python benchmarks/bench_error_cost_nd.py     # about 10 minutes on 2 shared cores
 
 Writes ``benchmarks/results/error_cost_nd.md`` and the figure
 ``benchmarks/results/error_vs_cost_nd.png`` (``--plot-only`` redraws it from the table).
@@ -40,20 +45,28 @@ DT = 1e-4
 SCALES = (1 / 8, 1 / 4, 1 / 2, 1)
 MC_SIZES = {"reduced_hh": (30, 300, 3000), "lif_synaptic": (100, 1000, 10_000)}
 BUILD = {"reduced_hh": reduced_hh, "lif_synaptic": lif_synaptic}
+# ReducedHH is scaled from its default grid before the rebalance to 1 v cell per mV
+# (4 v cells per mV, 556 x 200 here), the grid of the recorded tables
+BASE_GRID = {"reduced_hh": pd.Grid(v=(-0.082, 0.057, 556), n=(0.0, 1.0, 200))}
 
 
-def _grid(default: pd.Grid, scale: float) -> pd.Grid:
-    return pd.Grid(**{a.name: (a.lower, a.upper, max(8, round(a.num_cells * scale)))
+# ReducedHH path with n refined 4x more than the default's proportions (3 levels)
+N_WEIGHTED = {"scales": SCALES[:3], "weights": {"n": 4}}
+
+
+def _grid(default: pd.Grid, scale: float, weights: dict) -> pd.Grid:
+    return pd.Grid(**{a.name: (a.lower, a.upper,
+                               max(8, round(a.num_cells * scale * weights.get(a.name, 1))))
                       for a in default.axes})
 
 
-def density_rows(name: str, halve_step: bool) -> list[str]:
+def density_rows(name: str, halve_step: bool, scales=SCALES, weights=None) -> list[str]:
     ref = REFS[name]["rate"]
     net = BUILD[name]()
-    default = net.grid_of(net.populations["P"], T_END, DT)
+    default = BASE_GRID.get(name) or net.grid_of(net.populations["P"], T_END, DT)
     rows = []
-    for level, scale in enumerate(SCALES):
-        grid = _grid(default, scale)
+    for level, scale in enumerate(scales):
+        grid = _grid(default, scale, weights or {})
         step = {"max_substep": DT / 2 ** level} if halve_step else {}
         walls = []
         for _ in range(2):
@@ -143,6 +156,7 @@ def main() -> None:
         lines += density_rows(name, False)
         if name == "reduced_hh":
             lines += density_rows(name, True)
+            lines += density_rows(name, True, **N_WEIGHTED)
         lines += mc_rows(name) + [""]
         OUT.write_text("\n".join(lines) + "\n")
     print("wrote", OUT)

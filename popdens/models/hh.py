@@ -34,7 +34,15 @@ _SERIES_LIMIT = 1e-4
 # each gate. The spike levels below are multiples of 1 / 20 so that they fall on a face.
 _V_CELLS_PER_MV = 0.5
 _GATE_CELLS = 30
-_REDUCED_V_CELLS_PER_MV = 4.0
+# ReducedHH: with strong input noise the rate error sits in the n axis, not v
+# (benchmarks/diag_space_time_nd.py), and 1 v cell per mV has the error of 4 per mV at a
+# sixth of the CPU time (+0.421 vs +0.440 Hz at 2 mV x 4 kHz, +0.285 vs +0.255 Hz at
+# 2 mV x 2 kHz). With weaker noise numerical diffusion along v adds noise too (1 mV at
+# 4 kHz, 4e-3 V^2/s: +0.40 vs +0.27 Hz), so below _REDUCED_NOISE_COARSE_V (and without
+# jump input) v keeps 4 cells per mV (benchmarks/bench_rhh_default_grid.py).
+_REDUCED_V_CELLS_PER_MV = 1.0
+_REDUCED_V_CELLS_PER_MV_WEAK = 4.0
+_REDUCED_NOISE_COARSE_V = 8e-3
 _REDUCED_GATE_CELLS = 200
 # Input noise (variance rate sum r w^2 of the v jumps, V^2/s, from peak rates). Weak noise
 # leaves the neurons near threshold with little diffusion, and the numerical diffusion
@@ -472,7 +480,7 @@ class ReducedHH(_HHBase):
             hi = np.where(same, hi, mid)
         return {"v": np.where(bracketed, 0.5 * (lo + hi), np.nan), "n": self.n_inf(v)}
 
-    def default_grid(self, inputs=(), v_cells_per_mv: float = _REDUCED_V_CELLS_PER_MV,
+    def default_grid(self, inputs=(), v_cells_per_mv: float | None = None,
                      gate_cells: int | None = None) -> Grid:
         """A ``(v, n)`` grid for the given inputs.
 
@@ -480,8 +488,10 @@ class ReducedHH(_HHBase):
         ----------
         inputs : iterable of (peak_rate, weight, kind)
             As for :meth:`HodgkinHuxley.default_grid`.
-        v_cells_per_mv : float, default 4
-            Resolution of ``v`` (0.25 mV cells), shrunk so that jumps are whole cells.
+        v_cells_per_mv : float, optional
+            Resolution of ``v``, shrunk so that jumps are whole cells. Default: 1 (1 mV
+            cells) when the input noise ``D = sum r w^2`` of the jumps (peak rates) is at
+            least 8e-3 V^2/s, else 4 (0.25 mV cells).
         gate_cells : int, optional
             Cells of ``n`` over ``[0, 1]``. Default: 200 when the input noise
             ``D = sum r w^2`` of the jumps (peak rates) is at least 2e-3 V^2/s, else
@@ -497,11 +507,19 @@ class ReducedHH(_HHBase):
         D = 8e-3 / 4e-3 / 2e-3 / 1e-3 / 4e-4 V^2/s; on 400 cells +2.7 % at 1e-3 and +18 %
         at 4e-4; on 800 cells +9 % at 4e-4. Below D = 1e-3 a default grid warns (the
         refinement no longer reaches a few percent at an affordable size).
+
+        With strong noise the ``v`` axis carries little of the error: for 2 mV jumps at
+        4 kHz (1.6e-2 V^2/s) 1 mV cells give +0.49 % against +0.51 % on 0.25 mV cells at
+        a sixth of the CPU time, at 2 kHz (8e-3) +0.43 % against +0.39 %; at 1 mV x 4 kHz
+        (4e-3) +0.67 % against +0.45 %, so weaker noise keeps 0.25 mV cells.
         """
         inputs = list(inputs)
+        noise = input_noise(inputs)
+        if v_cells_per_mv is None:
+            v_cells_per_mv = (_REDUCED_V_CELLS_PER_MV if noise >= _REDUCED_NOISE_COARSE_V
+                              else _REDUCED_V_CELLS_PER_MV_WEAK)
         v_axis = _v_axis(*self._v_range(), inputs, check_positive("v_cells_per_mv",
                                                                      v_cells_per_mv))
-        noise = input_noise(inputs)
         if gate_cells is None:
             refine = 1
             if 0.0 < noise < _REDUCED_NOISE_VALIDATED:

@@ -537,6 +537,22 @@ def test_default_gate_axes_follow_the_input_noise():
         pd.HodgkinHuxley().default_grid([(40000.0, 0.1e-3, "jump")])
 
 
+@pytest.mark.parametrize("peak_rate, jump, v_width", [
+    (4000.0, 2e-3, 1e-3),        # 1.6e-2 V^2/s: 1 mV cells
+    (2000.0, 2e-3, 1e-3),        # 8e-3: the lowest noise on 1 mV cells
+    (3999.0, 1.4e-3, 1.4e-3 / 6),  # 7.8e-3: 0.25 mV cells, shrunk to divide the jump
+    (4000.0, 1e-3, 0.25e-3),     # 4e-3: 0.25 mV cells
+])
+def test_reduced_hh_default_v_cells_follow_the_input_noise(peak_rate, jump, v_width):
+    """ReducedHH's default v axis has 1 mV cells for input noise sum(r w^2) of at least
+    8e-3 V^2/s, 0.25 mV below (numerical diffusion along v then matters), each shrunk to
+    divide the smallest jump; without jump input, 0.25 mV."""
+    grid = pd.ReducedHH().default_grid([(peak_rate, jump, "jump")])
+    # cell widths are differences of float bounds (round-off, measured < 1e-14 relative)
+    assert grid.axes[0].width == pytest.approx(v_width, rel=1e-9)
+    assert pd.ReducedHH().default_grid().axes[0].width == pytest.approx(0.25e-3, rel=1e-9)
+
+
 @pytest.mark.slow
 def test_reduced_hh_weak_noise_default_grid_matches_monte_carlo():
     """0.25 mV jumps at 16 kHz (noise 1e-3 V^2/s, 8x below the 2 mV examples): the
