@@ -302,90 +302,6 @@ def _workspace(mass, pops, faces, conns):
         np.zeros(rows), by_post, by_post_offset, run_start, run_offset, num_runs)
 
 
-@njit(cache=True, inline="always")
-def _record_densities(step, state, pop_offset, pop_dx, record_steps, record_next, record_out):
-    """Snapshot the densities (mass / cell width) for the records due at ``step``."""
-    while record_next[0] < record_steps.shape[0] and record_steps[record_next[0]] == step:
-        r = record_next[0]
-        for q in range(pop_dx.shape[0]):
-            for i in range(pop_offset[q], pop_offset[q + 1]):
-                record_out[r, i] = state[i] / pop_dx[q]
-        record_next[0] += 1
-
-
-@njit(cache=True, inline="always")
-def _diffusion_stage(state, c0, n, q, faces, dt_sub, pop_diffusion, pop_dx, face_velocity,
-                     by_post, by_post_offset, conn_kind, conn_weight, rate_now, velocity,
-                     to_right, to_left, work_c, work_d, work_old):
-    """Implicit Scharfetter-Gummel step of leak and diffusion inputs, in place on
-    ``state[c0:c0 + n]``; return the mass that crossed threshold."""
-    drive = 0.0
-    diffusion = pop_diffusion[q]
-    for e in range(by_post_offset[q], by_post_offset[q + 1]):
-        c = by_post[e]
-        if conn_kind[c] == INPUT_DIFFUSION:
-            s = rate_now[c]
-            drive += s * conn_weight[c]
-            diffusion += 0.5 * s * conn_weight[c] * conn_weight[c]
-    for j in range(n + 1):
-        velocity[j] = face_velocity[faces + j] + drive
-    sg_coefficients(velocity[:n + 1], diffusion, pop_dx[q], to_right[:n + 1],
-                    to_left[:n + 1])
-    return sg_implicit_step(state[c0:c0 + n], to_right[:n + 1], to_left[:n + 1], dt_sub,
-                            work_c[:n], work_d[:n], work_old[:n])
-
-
-@njit(cache=True, inline="always")
-def _gather_mixture(q, dt_sub, by_post, by_post_offset, conn_kind, conn_shift, conn_scale,
-                    rate_now, mix_shift, mix_scale, mix_prob):
-    """The active jump inputs of population ``q`` as rows ``mix_*`` (inputs with the same
-    one-event map merged, ``mix_prob`` their events per sub-step); return ``(rows, total
-    events per sub-step, whether a conductance input is among them)``."""
-    num_active = 0
-    total_lam = 0.0
-    affine = False
-    for e in range(by_post_offset[q], by_post_offset[q + 1]):
-        c = by_post[e]
-        if conn_kind[c] == INPUT_JUMP and rate_now[c] > 0.0:
-            lam = rate_now[c] * dt_sub
-            total_lam += lam
-            if conn_scale[c] != 1.0:
-                affine = True
-            # inputs with the same one-event map are one Poisson input
-            same = -1
-            for a in range(num_active):
-                if mix_shift[a] == conn_shift[c] and mix_scale[a] == conn_scale[c]:
-                    same = a
-            if same >= 0:
-                mix_prob[same] += lam
-                continue
-            mix_shift[num_active] = conn_shift[c]
-            mix_scale[num_active] = conn_scale[c]
-            mix_prob[num_active] = lam
-            num_active += 1
-    return num_active, total_lam, affine
-
-
-@njit(cache=True, inline="always")
-def _flush_tiny(state, lo, c0, n):
-    """Copy ``state[c0:c0 + n]`` home to ``state[lo:lo + n]``, masses below TINY as 0."""
-    home = np.uint64(lo)
-    source = np.uint64(c0)
-    for i in range(np.uint64(n)):
-        value = state[source + i]
-        state[home + i] = value if value >= TINY else 0.0
-
-
-@njit(cache=True, inline="always")
-def _pending_refractory(step, pipe_start, pipe_mid, pipe_offset, refractory_out):
-    """Record the mass each population holds in its refractory pipelines."""
-    for q in range(pipe_offset.shape[0] - 1):
-        pending = 0.0
-        for i in range(pipe_offset[q], pipe_offset[q + 1]):
-            pending += pipe_start[i] + pipe_mid[i]
-        refractory_out[q, step] = pending
-
-
 @njit(cache=True)
 def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
     """Advance steps ``step_begin .. step_end - 1`` in place (``mass``, the ring buffers
@@ -393,13 +309,10 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
     :class:`Stepping`, :class:`Populations`, :class:`Faces`, :class:`Refractory`,
     :class:`Connections` and :class:`Outputs` for the arguments.
 
-    The hot stages stay in this function on purpose: they address the unpacked arrays
+    The time loop stays one function on purpose: its stages address the unpacked arrays
     directly. Split into inlined functions taking the named tuples it ran 35 % slower
     (1000-cell LIF: 28 instead of 20.5 ms CPU per simulated second), as passing or
-    taking a member of a tuple of arrays costs reference-count updates per sub-step;
-    inlined functions taking the arrays (``inline="always"``) still cost 6-10 % for the
-    remap and single-input jump stages (a dozen arrays each), so only the stages that
-    take few arrays or run rarely are functions.
+    taking a member of a tuple of arrays costs reference-count updates per sub-step.
     """
     n_sub, dt_sub, scheme, tail = st
     (pop_offset, pop_mode, pop_dx, pop_diffusion, reset_cell, reset_frac_hi,
@@ -415,18 +328,22 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
      mix_scale, mix_prob, mix_weights, rate_now, by_post, by_post_offset, run_start,
      run_offset, num_runs) = _workspace(mass, pops, faces, conns)
     num_pops = pop_mode.shape[0]
+    num_conns = conn_post.shape[0]
     total = mass.shape[0]
     step_length = n_sub * dt_sub
     history_length = history.shape[1]
-    num_conns = conn_post.shape[0]
     coupled = False
     for c in range(num_conns):
         if conn_pre[c] >= 0:
             coupled = True
 
     for step in range(step_begin, step_end + 1):
-        _record_densities(step, state, pop_offset, pop_dx, record_steps, record_next,
-                          record_out)
+        while record_next[0] < record_steps.shape[0] and record_steps[record_next[0]] == step:
+            r = record_next[0]
+            for q in range(num_pops):
+                for i in range(pop_offset[q], pop_offset[q + 1]):
+                    record_out[r, i] = state[i] / pop_dx[q]
+            record_next[0] += 1
         if step == step_end:
             break
         for q in range(num_pops):
@@ -458,6 +375,7 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
                 head = pipe_head[q]
                 reset = reset_cell[q]
                 reset_hi = reset_frac_hi[q]
+                fired = 0.0
                 # 0. refractory mass due at the start of this sub-step
                 _reinject(state, c0 + reset, reset_hi, pipe_start[base + head])
                 pipe_start[base + head] = 0.0
@@ -478,12 +396,22 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
                     c0, x0 = x0, c0
                     kind = 0
                 else:
-                    crossed = _diffusion_stage(
-                        state, c0, n, q, faces, dt_sub, pop_diffusion, pop_dx, face_velocity,
-                        by_post, by_post_offset, conn_kind, conn_weight, rate_now, velocity,
-                        to_right, to_left, work_c, work_d, work_old)
+                    drive = 0.0
+                    diffusion = pop_diffusion[q]
+                    for e in range(by_post_offset[q], by_post_offset[q + 1]):
+                        c = by_post[e]
+                        if conn_kind[c] == INPUT_DIFFUSION:
+                            s = rate_now[c]
+                            drive += s * conn_weight[c]
+                            diffusion += 0.5 * s * conn_weight[c] * conn_weight[c]
+                    for j in range(n + 1):
+                        velocity[j] = face_velocity[faces + j] + drive
+                    sg_coefficients(velocity[:n + 1], diffusion, pop_dx[q],
+                                    to_right[:n + 1], to_left[:n + 1])
+                    crossed = sg_implicit_step(state[c0:c0 + n], to_right[:n + 1],
+                                               to_left[:n + 1], dt_sub, work_c[:n],
+                                               work_d[:n], work_old[:n])
                     kind = 2
-                fired = 0.0
                 fired += crossed
                 _schedule(state, c0, q, kind, crossed, head, length, base, pipe_start,
                           pipe_mid, stencil_count, stencil_offset, stencil_type,
@@ -494,9 +422,28 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
                 # 2. jump inputs. Several active inputs: the exact mixture of their
                 # events in random order (one input after the other would let all
                 # excitation of a sub-step act before any inhibition)
-                num_active, total_lam, affine = _gather_mixture(
-                    q, dt_sub, by_post, by_post_offset, conn_kind, conn_shift, conn_scale,
-                    rate_now, mix_shift, mix_scale, mix_prob)
+                num_active = 0
+                total_lam = 0.0
+                affine = False
+                for e in range(by_post_offset[q], by_post_offset[q + 1]):
+                    c = by_post[e]
+                    if conn_kind[c] == INPUT_JUMP and rate_now[c] > 0.0:
+                        lam = rate_now[c] * dt_sub
+                        total_lam += lam
+                        if conn_scale[c] != 1.0:
+                            affine = True
+                        # inputs with the same one-event map are one Poisson input
+                        same = -1
+                        for a in range(num_active):
+                            if mix_shift[a] == conn_shift[c] and mix_scale[a] == conn_scale[c]:
+                                same = a
+                        if same >= 0:
+                            mix_prob[same] += lam
+                            continue
+                        mix_shift[num_active] = conn_shift[c]
+                        mix_scale[num_active] = conn_scale[c]
+                        mix_prob[num_active] = lam
+                        num_active += 1
                 if num_active >= 2 or affine:
                     for e in range(num_active):
                         mix_prob[e] /= total_lam
@@ -558,12 +505,22 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
                                   pipe_mid, stencil_count, stencil_offset, stencil_type,
                                   stencil_weight, stencil_cell, stencil_frac)
                     fired += crossed
-                _flush_tiny(state, lo, c0, n)
+                # flush masses below TINY to 0 (copying back home from scratch after an
+                # odd number of out-of-place stages)
+                home = np.uint64(lo)
+                source = np.uint64(c0)
+                for i in range(np.uint64(n)):
+                    value = state[source + i]
+                    state[home + i] = value if value >= TINY else 0.0
                 pipe_head[q] = (head + 1) % length
                 rates_out[q, step] += fired / step_length
                 if coupled:
                     history[q, cursor] = fired / dt_sub
             history_cursor[0] = (cursor + 1) % history_length
-        _pending_refractory(step, pipe_start, pipe_mid, pipe_offset, refractory_out)
+        for q in range(num_pops):
+            pending = 0.0
+            for i in range(pipe_offset[q], pipe_offset[q + 1]):
+                pending += pipe_start[i] + pipe_mid[i]
+            refractory_out[q, step] = pending
     for i in range(total):
         mass[i] = state[i]
