@@ -50,7 +50,7 @@ from .expr import emit
 __all__ = ["CODE_VERSION", "cache_dir", "compiled_module", "generate_module_source",
            "linear_split", "Structure"]
 
-CODE_VERSION = 4
+CODE_VERSION = 5
 """Version of the generator: part of every file name (bump it when the template
 changes, so old files are not reused)."""
 
@@ -278,10 +278,7 @@ def _interface(parsed, st, local) -> list[str]:
                   "    return _k.exact_step_constants(duration, p.k_flow_rate, p.k_flow_drift)",
                   "",
                   "def _advance_step(p, x, prepared):",
-                  "    return (_k.exact_step(x[0], prepared, p.k_flow_fixed),)", "",
-                  "def _prepare_rest(p, prepared, prepared_part, duration):",
-                  "    return _k.exact_rest_constants(prepared, prepared_part, duration, "
-                  "p.k_flow_rate, p.k_flow_drift)", ""]
+                  "    return (_k.exact_step(x[0], prepared, p.k_flow_fixed),)", ""]
     else:
         lines += ["def _advance(p, x, duration):", "    return _step(p, x, duration)", "",
                   "def _crossing(p, x, x_new, duration):",
@@ -385,7 +382,7 @@ def generate_module_source(model, structure: Structure) -> str:
     if structure.noisy:
         functions += ["advance_random", "crossing_random"]
     if structure.exact:
-        functions += ["prepare_step", "advance_step", "prepare_rest"]
+        functions += ["prepare_step", "advance_step"]
     if structure.thresholded:
         functions += ["resets", "hold", "is_held", "release", "refractory_period"]
     lines += ["mc_interface.register(Params, " + ", ".join(f"{f}=_{f}" for f in functions)

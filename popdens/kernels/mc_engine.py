@@ -67,7 +67,6 @@ from .mc_interface import (
     jump,
     load,
     noisy,
-    prepare_rest,
     prepare_step,
     refractory_period,
     release,
@@ -229,20 +228,19 @@ def _jump_counted(prm, x, weight, reversal, fired):
 
 # --- one neuron, one population ---------------------------------------------------------------
 @njit(inline="always")
-def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, t_start, clock, rate,
-                 weight, reversal, j_lo, j_hi, spike_ids, spike_times, n_out):
-    """Take neuron ``g`` (state ``x`` at ``t_start``) through the rest of reporting step
-    ``k`` = ``[t0, t0 + dt)``, appending its spikes to ``spike_ids, spike_times`` from
-    ``n_out`` on (while they have room; the count goes on). ``rate, weight,
-    reversal``: those of :class:`Inputs` (arrays, not the NamedTuple: no attribute
-    access in the hot loop).
+def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, clock, rate, weight,
+                 reversal, j_lo, j_hi, spike_ids, spike_times, n_out):
+    """Take neuron ``g`` (state ``x``) through reporting step ``k`` = ``[t0, t0 + dt)``,
+    appending its spikes to ``spike_ids, spike_times`` from ``n_out`` on (while they
+    have room; the count goes on). ``rate, weight, reversal``: those of :class:`Inputs`
+    (arrays, not the NamedTuple: no attribute access in the hot loop).
 
     ``clock = (n_sub, h_int, lam0, lam1, total_rate, inv_rate)``. Returns
     ``(x, held_until, next_target, spikes, events, n_out, state)``."""
     n_sub, h_int, lam0, lam1, total_rate, inv_rate = clock
     spikes = 0
     events = 0
-    t = t_start
+    t = t0
     for s in range(n_sub):
         t_b = t0 + (s + 1) * h_int
         lam_b = lam0 + total_rate * (t_b - t0) if s < n_sub - 1 else lam1
@@ -286,33 +284,6 @@ def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, t_start, cloc
             next_target += e
             events += 1
     return x, held_until, next_target, spikes, events, n_out, state
-
-
-@njit(inline="always")
-def _single_event(prm, x, next_target, state, k, t0, t1, prepared, clock, rate, weight,
-                  reversal, j_lo, j_hi):
-    """The usual reason for a neuron to leave the fast path, one input event and no spike
-    in a step taken in one piece, in straight-line code: the general path's operations
-    and draws in its order, without its loop. Returns ``(x, t, next_target, done,
-    events, state)``: with ``done`` the neuron is at ``t1``; otherwise the general path
-    goes on from ``(x, t)`` (no draw has been made twice or skipped)."""
-    lam0, lam1, total_rate, inv_rate = clock[2], clock[3], clock[4], clock[5]
-    if next_target >= lam1 or (resets(prm) and is_held(prm, x)):
-        return x, t0, next_target, False, 0, state
-    t_event = min(max(t0 + (next_target - lam0) * inv_rate, t0), t1)
-    part = prepare_step(prm, t_event - t0)
-    x_before = advance_step(prm, x, part)
-    if crossing(prm, x, x_before, t_event - t0) >= 0.0:
-        return x, t0, next_target, False, 0, state
-    j, state = _pick_connection(rate, k, j_lo, j_hi, total_rate, state)
-    x = jump(prm, x_before, weight[j], reversal[j])
-    e, state = _exponential(state)
-    next_target += e
-    if next_target >= lam1:
-        x_end = advance_step(prm, x, prepare_rest(prm, prepared, part, t1 - t_event))
-        if crossing(prm, x, x_end, t1 - t_event) < 0.0:
-            return x_end, t1, next_target, True, 1, state
-    return x, t_event, next_target, False, 1, state
 
 
 @njit(inline="always")
@@ -369,9 +340,9 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     # (reset models only: a model without reset may spike on its buffered input, which
     # the general path counts; models without noise only: it draws no random number)
     whole_step = n_sub == 1 and resets(prm) and not noisy(prm)
-    step_length = (t0 + h_int) - t0
-    prepared = prepare_step(prm, step_length)
     if whole_step:
+        step_length = (t0 + h_int) - t0
+        prepared = prepare_step(prm, step_length)
         # spelled out twice: a constant take_input compiles to a loop of its own, and
         # the inbox code inside the loop without input would cost a third of its speed
         if receives:
@@ -390,20 +361,10 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     rate, weight, reversal = inputs.rate, inputs.weight, inputs.reversal
     spike_ids, spike_times = wiring.spike_ids, wiring.spike_times
     inbox, channel_reversal = wiring.inbox, wiring.channel_reversal
-    t1 = t0 + h_int
     for q in range(n_general):
         g = pending[q] if whole_step else lo + q
         x = load(prm, y, g)
-        t_start = t0
-        if whole_step:
-            x, t_start, target[g], done, n_ev, state = _single_event(
-                prm, x, target[g], state, k, t0, t1, prepared, clock, rate, weight,
-                reversal, j_lo, j_hi)
-            events += n_ev
-            if done:
-                store(prm, y, g, x)
-                continue
-        elif receives:
+        if receives and not whole_step:
             x, fired = _take_inbox(prm, x, g, slot, inbox, channel_reversal,
                                    wiring.ring_length)
             for _ in range(fired):     # spikes at t0
@@ -413,8 +374,8 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
                 n_out += 1
             spikes += fired
         x, held_until[g], target[g], n_spk, n_ev, n_out, state = _neuron_step(
-            prm, x, g, held_until[g], target[g], state, k, t0, t_start, clock, rate, weight,
-            reversal, j_lo, j_hi, spike_ids, spike_times, n_out)
+            prm, x, g, held_until[g], target[g], state, k, t0, clock, rate, weight, reversal,
+            j_lo, j_hi, spike_ids, spike_times, n_out)
         store(prm, y, g, x)
         if n_out > flush_at and flush_at > 0:
             _deliver(n_out, k, dt, wiring)

@@ -24,7 +24,7 @@ from .mc_hh import _exp_minus
 from .montecarlo import _crossing_check, _normal
 
 __all__ = ["predict", "relax", "linear_crossing", "surface_crossing", "exact_flow",
-           "exact_crossing", "exact_step_constants", "exact_rest_constants", "exact_step",
+           "exact_crossing", "exact_step_constants", "exact_step",
            "bridge_crossing", "normal"]
 
 # Below |b h| = 1e-3 the relaxation uses the series of (1 - exp(-z)) / z (next term
@@ -93,17 +93,6 @@ def exact_step_constants(duration, rate, drift):
     """What :func:`exact_flow` over ``duration`` computes once for every neuron:
     ``(exp(rate * duration), drift * duration)``."""
     return math.exp(rate * duration), drift * duration
-
-
-@njit(cache=True, inline="always")
-def exact_rest_constants(constants, constants_part, duration, rate, drift):
-    """:func:`exact_step_constants` of the rest (``duration``) of a step after a part,
-    from the constants of both: the factor as a ratio (a division instead of an ``exp``)
-    unless the part's factor is outside ``[1e-200, 1e200]``."""
-    part = constants_part[0]
-    if 1e-200 < part < 1e200:
-        return constants[0] / part, drift * duration
-    return exact_step_constants(duration, rate, drift)
 
 
 @njit(cache=True, inline="always")

@@ -28,11 +28,6 @@ order of the model's ``state_vars``), kept in registers by the loop and stored i
     x, duration)``. The loop uses them for a neuron without input event in a step
     advanced in one piece (an exact flow, or one internal step per reporting step).
     Default: ``c = duration`` and ``advance``.
-``prepare_rest(p, prepared, prepared_part, duration) -> c``
-    Optional: the constants of the rest of a step (``duration`` long) after a first part,
-    from those of the whole step and of the part (e.g. ``exp(-rest / tau)`` as a ratio of
-    two factors: a division instead of an ``exp``). The loop's path for a neuron with one
-    input event uses it. Default: ``prepare_step(p, duration)``.
 ``advance_random(p, x, duration, state) -> (x, state)`` and
 ``crossing_random(p, x, x_new, duration, state) -> (s, state)``
     Optional: the same for models with white noise, drawing from the loop's generator
@@ -71,8 +66,8 @@ from numba.extending import overload, register_jitable
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
-           "noisy", "jump", "prepare_step", "advance_step", "prepare_rest", "resets", "hold",
-           "is_held", "release", "refractory_period", "register", "overload_for_params",
+           "noisy", "jump", "prepare_step", "advance_step", "resets", "hold", "is_held",
+           "release", "refractory_period", "register", "overload_for_params",
            "FUNCTIONS"]
 
 
@@ -112,10 +107,6 @@ def advance_step(p, x, prepared):
     raise NotImplementedError("advance_step is only callable from compiled code")
 
 
-def prepare_rest(p, prepared, prepared_part, duration):
-    raise NotImplementedError("prepare_rest is only callable from compiled code")
-
-
 def noisy(p):
     raise NotImplementedError("noisy is only callable from compiled code")
 
@@ -142,7 +133,7 @@ def refractory_period(p):
 
 FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, advance_random,
                                      crossing_random, noisy, jump, prepare_step, advance_step,
-                                     prepare_rest, resets, hold, is_held, release,
+                                     resets, hold, is_held, release,
                                      refractory_period)}
 _REQUIRED = ("load", "store", "advance", "crossing", "jump")
 
@@ -155,11 +146,6 @@ def _duration_itself(p, duration):
 @register_jitable
 def _advance_whole(p, x, prepared):
     return advance(p, x, prepared)
-
-
-@register_jitable
-def _prepare_rest_afresh(p, prepared, prepared_part, duration):
-    return prepare_step(p, duration)
 
 
 _STEP_DEFAULTS = {"prepare_step": _duration_itself, "advance_step": _advance_whole}
@@ -212,10 +198,9 @@ def register(params_class, **implementations) -> None:
     ``implementations`` maps names of :data:`FUNCTIONS` to plain Python functions
     (compiled by numba where the loop calls them). ``load``, ``store``, ``advance``,
     ``crossing`` and ``jump`` are required; ``prepare_step`` and ``advance_step`` come
-    together or default to ``advance`` (``prepare_rest`` to ``prepare_step``); without
-    ``resets`` the model has no reset and the reset functions default to doing nothing;
-    without ``advance_random`` and ``crossing_random`` the loop uses ``advance`` and
-    ``crossing`` (no noise).
+    together or default to ``advance``; without ``resets`` the model has no reset and
+    the reset functions default to doing nothing; without ``advance_random`` and
+    ``crossing_random`` the loop uses ``advance`` and ``crossing`` (no noise).
     ``noisy`` is set here (whether ``advance_random`` is given), not by the model."""
     unknown = sorted(set(implementations) - set(FUNCTIONS))
     if unknown:
@@ -228,8 +213,7 @@ def register(params_class, **implementations) -> None:
     if given_step and given_step != set(_STEP_DEFAULTS):
         raise TypeError(f"{params_class.__name__}: prepare_step and advance_step come "
                         f"together, got only {sorted(given_step)}")
-    implementations = {**_STEP_DEFAULTS, "prepare_rest": _prepare_rest_afresh,
-                       **implementations}
+    implementations = {**_STEP_DEFAULTS, **implementations}
     if "resets" not in implementations:
         implementations = {**_NO_RESET_DEFAULTS, **implementations}
     elif set(_NO_RESET_DEFAULTS) - set(implementations):

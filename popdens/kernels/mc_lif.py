@@ -54,16 +54,6 @@ def _relax(v, decay, e_l):
 
 
 @njit(cache=True, inline="always")
-def _decay_ratio(decay, decay_part, duration, leak_rate):
-    """``exp(-duration * leak_rate)`` for the rest of a step of leak factor ``decay``
-    after a part of factor ``decay_part``: a division instead of an ``exp`` unless the
-    part's factor underflowed."""
-    if decay_part > 1e-200:
-        return decay / decay_part
-    return math.exp(-duration * leak_rate)
-
-
-@njit(cache=True, inline="always")
 def _crossing_time(v, v_end, duration, tau_m, v_th, e_l):
     """Threshold time of the segment from ``v`` to ``v_end`` (``0`` if it starts at or
     above ``v_th``), or -1.0."""
@@ -108,10 +98,6 @@ def _advance_step(p, x, prepared):
     return (_relax(x[0], prepared, p.e_l),)
 
 
-def _prepare_rest(p, prepared, prepared_part, duration):
-    return _decay_ratio(prepared, prepared_part, duration, p.leak_rate)
-
-
 def _crossing(p, x, x_new, duration):
     return _crossing_time(x[0], x_new[0], duration, p.tau_m, p.v_th, p.e_l)
 
@@ -144,6 +130,6 @@ def _refractory_period(p):
 
 mc_interface.register(LIFParams, load=_load, store=_store, advance=_advance,
                       crossing=_crossing, jump=_jump, prepare_step=_prepare_step,
-                      advance_step=_advance_step, prepare_rest=_prepare_rest,
-                      resets=_resets, hold=_hold, is_held=_is_held, release=_release,
+                      advance_step=_advance_step, resets=_resets, hold=_hold,
+                      is_held=_is_held, release=_release,
                       refractory_period=_refractory_period)

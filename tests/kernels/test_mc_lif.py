@@ -131,16 +131,3 @@ def test_register_takes_prepare_step_and_advance_step_only_together():
     with pytest.raises(TypeError, match="prepare_step and advance_step come together"):
         mc_interface.register(Lone, prepare_step=lambda p, duration: duration, **required)
 
-
-def test_rest_of_step_decay_is_the_exponential_of_the_rest():
-    """The one-event path's constants for the rest of a step (a ratio of two factors)
-    against ``exp(-rest / tau_m)``, and the underflow fallback."""
-    leak_rate = 1.0 / 0.02
-    for part in (0.0, 1e-9, 3e-5, 1e-4):
-        rest = 1e-4 - part
-        ratio = mc_lif._decay_ratio(math.exp(-1e-4 * leak_rate), math.exp(-part * leak_rate),
-                                    rest, leak_rate)
-        # a quotient of two correctly rounded exponentials: a few ulp
-        assert ratio == pytest.approx(math.exp(-rest * leak_rate), rel=1e-15)
-    # a part long enough to underflow its factor: the exponential itself
-    assert mc_lif._decay_ratio(0.0, 0.0, 0.5, leak_rate) == math.exp(-0.5 * leak_rate)

@@ -114,12 +114,6 @@ def test_crossing_times():
     for rate, drift in ((-1.0 / tau, 0.0), (0.0, 0.6)):
         constants = k.exact_step_constants(0.05, rate, drift)
         assert k.exact_step(v0, constants, mu) == k.exact_flow(v0, 0.05, mu, rate, drift)
-        # the one-event path's rest of a step: a ratio of factors, the exponential to
-        # round-off (a few ulp), the drift term exact
-        part = k.exact_step_constants(0.02, rate, drift)
-        rest = k.exact_rest_constants(constants, part, 0.03, rate, drift)
-        assert rest[0] == pytest.approx(math.exp(rate * 0.03), rel=1e-15)
-        assert rest[1] == drift * 0.03
 
 
 # --- generated steps against NumPy twins (single neurons) -------------------------------------
