@@ -23,7 +23,7 @@ from ..saving import save
 from .common import check_seed
 
 __all__ = ["stamp", "checked_state", "saved_grids", "check_checkpoint", "write_atomically",
-           "Checkpointer", "continued_seed", "copy_into"]
+           "Checkpointer", "continued_seed", "copy_into", "monte_carlo_start"]
 
 
 def _populations_and_connections(network) -> dict:
@@ -221,3 +221,19 @@ def shifted_record_times(record_times, start: float, t_end: float):
                          f"[{start!r}, {start + t_end!r}] s (it starts at t={start!r} s), "
                          f"got {times[outside].tolist()}")
     return np.clip(times - start, 0.0, t_end)
+
+
+def monte_carlo_start(init, network, engine: str, dt: float, seed, checkpoint,
+                      checkpoint_every, **settings):
+    """The start of a Monte Carlo run of ``engine``: ``(start, seed, checkpoint_every)``,
+    the state to continue (``None`` for a fresh run; :func:`checked_state`), its seed
+    (:func:`continued_seed`) and the checked checkpoint interval."""
+    start = None
+    if init is not None:
+        start = checked_state(init, network, "montecarlo", engine, dt,
+                              {n: p.grid for n, p in network.populations.items()},
+                              **settings)
+    seed = continued_seed(start, seed)
+    if checkpoint is not None:
+        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    return start, seed, checkpoint_every

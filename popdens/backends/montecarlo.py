@@ -34,10 +34,8 @@ from .common import initial_states
 from .common import record_steps as _record_steps
 from .continuation import (
     Checkpointer,
-    check_checkpoint,
-    checked_state,
-    continued_seed,
     copy_into,
+    monte_carlo_start,
     saved_grids,
     shifted_record_times,
     stamp,
@@ -191,14 +189,9 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
         return routed
     t_end, dt, sizes, record_spikes, settings = _checked_options(
         network, t_end, dt, n_neurons, bridge, connectivity, record_spikes, timing, options)
-    start = None
-    if init is not None:
-        start = checked_state(init, network, "montecarlo", "1d", dt,
-                              {n: p.grid for n, p in network.populations.items()},
-                              **settings)
-    seed = continued_seed(start, seed)
-    if checkpoint is not None:
-        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    start, seed, checkpoint_every = monte_carlo_start(init, network, "1d", dt, seed,
+                                                      checkpoint, checkpoint_every,
+                                                      **settings)
     # a continued run counts steps from where the result stopped (absolute times; the
     # per-step tables start at step 0)
     first = int(start["step"]) if start is not None else 0

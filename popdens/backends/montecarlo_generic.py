@@ -55,10 +55,8 @@ from . import common as _mc
 from .common import MC_DEFAULT_INTERNAL_DT
 from .continuation import (
     Checkpointer,
-    check_checkpoint,
-    checked_state,
-    continued_seed,
     copy_into,
+    monte_carlo_start,
     saved_grids,
     shifted_record_times,
     stamp,
@@ -223,14 +221,9 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None, record_ti
         "internal_dt", internal_dt)
     settings = {"n_neurons": dict(sizes), "connectivity": connectivity,
                 "internal_dt": h_max}
-    start = None
-    if init is not None:
-        start = checked_state(init, network, "montecarlo", "generic", dt,
-                              {n: p.grid for n, p in network.populations.items()},
-                              **settings)
-    seed = continued_seed(start, seed)
-    if checkpoint is not None:
-        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    start, seed, checkpoint_every = monte_carlo_start(init, network, "generic", dt, seed,
+                                                      checkpoint, checkpoint_every,
+                                                      **settings)
     n_sub = max(1, math.ceil(dt / h_max - 1e-9))
     # a continued run counts steps from where the result stopped (tables from step 0)
     first = int(start["step"]) if start is not None else 0

@@ -40,10 +40,8 @@ from .common import initial_states as _initial_states
 from .common import record_steps as _record_steps
 from .continuation import (
     Checkpointer,
-    check_checkpoint,
-    checked_state,
-    continued_seed,
     copy_into,
+    monte_carlo_start,
     saved_grids,
     shifted_record_times,
     stamp,
@@ -175,14 +173,9 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
                                                    internal_dt)
     settings = {"n_neurons": dict(sizes), "connectivity": connectivity,
                 "internal_dt": internal_dt}
-    start = None
-    if init is not None:
-        start = checked_state(init, network, "montecarlo", "nd", dt,
-                              {n: p.grid for n, p in network.populations.items()},
-                              **settings)
-    seed = continued_seed(start, seed)
-    if checkpoint is not None:
-        checkpoint_every = check_checkpoint(checkpoint, checkpoint_every)
+    start, seed, checkpoint_every = monte_carlo_start(init, network, "nd", dt, seed,
+                                                      checkpoint, checkpoint_every,
+                                                      **settings)
     # a continued run counts steps from where the result stopped (tables from step 0)
     first = int(start["step"]) if start is not None else 0
     n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
