@@ -130,4 +130,3 @@ def test_register_takes_prepare_step_and_advance_step_only_together():
                 ("load", "store", "advance", "crossing", "jump")}
     with pytest.raises(TypeError, match="prepare_step and advance_step come together"):
         mc_interface.register(Lone, prepare_step=lambda p, duration: duration, **required)
-
