@@ -96,8 +96,7 @@ def self_consistent_rates(evaluate, names, tol, max_newton, jacobian=None):
     where plain iteration ``r <- F(r)`` oscillates or diverges (inhibition-dominated
     networks, where F falls steeply with r). Rates are kept >= 0."""
     size = len(names)
-    r = np.array([evaluate(np.zeros(size))[k] for k in range(size)])  # F(0): a start
-    r = 0.5 * r
+    r = 0.5 * evaluate(np.zeros(size))                 # half of F(0): a start
     f = evaluate(r)
     g = f - r
     for _ in range(max_newton):
