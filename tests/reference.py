@@ -172,3 +172,26 @@ def assert_z_agree(z, label=""):
     assert np.mean(np.abs(z) > 3) <= 0.02, (label, np.sort(np.abs(z))[-10:])
     bound = 3.0 / math.sqrt(z.size)
     assert abs(np.mean(z)) < bound, (label, "bias", np.mean(z), bound)
+
+
+def frozen_mixture(x, shifts, probabilities, weights, factors, reset=None):
+    """``sum_k weights[k] T'^k x`` by Horner's rule with frozen slopes: before the
+    ``s``-th event map the slope of cell ``i`` is ``factors[s, i] (acc[i+1] -
+    acc[i-1]) / 2`` (0 at the edges); crossed mass removed, or put at ``reset`` (a mass
+    vector) when given. Returns (out, crossed, the Horner iterates)."""
+    acc = weights[-1] * x
+    fired = 0.0
+    iterates = []
+    for slot, w in enumerate(weights[-2::-1]):
+        iterates.append(acc.copy())
+        g = np.zeros_like(acc)
+        g[1:-1] = factors[slot, 1:-1] * 0.5 * (acc[2:] - acc[:-2])
+        moved = np.zeros_like(acc)
+        crossed = 0.0
+        for shift, share in zip(shifts, probabilities):
+            m, f = remap(acc, g, np.arange(len(x) + 1) - shift)
+            moved += share * m
+            crossed += share * f
+        fired += crossed
+        acc = moved + w * x + (crossed * reset if reset is not None else 0.0)
+    return acc, fired, np.array(iterates)

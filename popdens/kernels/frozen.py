@@ -57,15 +57,16 @@ def frozen_mixture(columns, mix, out, crossed, iterates):
     g = np.zeros(n)
     work = np.zeros(n)
     record = iterates.shape[0] == count - 1
-    # supports: a unit vector's images stay within a band that grows by about one jump
-    # per event, so each row works on the cells that can hold mass (the others get exact
-    # zeros either way, the results are the same)
+    # supports: a column's Horner iterates stay within a band that grows by one event's
+    # jump plus one cell (the slopes reach one cell out) per event, so each row works on
+    # the cells that can hold mass (the others get exact zeros either way, the results
+    # are the same); with an in-step reset the band takes in the reset cells once mass
+    # has crossed
     down = 0
     up = 0
     for c in range(num_inputs):
         down = max(down, int(math.ceil(-mix.shifts[c])))
         up = max(up, int(math.ceil(mix.shifts[c])))
-    margin = max(down, up) + 3
     reset_lo, reset_hi = n, 0
     if mix.immediate:
         for j in range(n):
@@ -79,9 +80,6 @@ def frozen_mixture(columns, mix, out, crossed, iterates):
             if x[j] != 0.0:
                 lo = min(lo, j)
                 hi = max(hi, j + 1)
-        if mix.immediate:
-            lo = min(lo, reset_lo)
-            hi = max(hi, reset_hi)
         if hi <= lo:
             lo, hi = 0, 0
         for j in range(n):
@@ -92,8 +90,9 @@ def frozen_mixture(columns, mix, out, crossed, iterates):
             if record and r == 0:
                 for j in range(n):
                     iterates[slot, j] = acc[j]
-            a = max(0, lo - margin)
-            b = min(n, hi + margin)
+            # the mass and slopes of [lo - 1, hi + 1) land in [lo - down - 1, hi + up + 1)
+            a = max(0, lo - down - 1)
+            b = min(n, hi + up + 1)
             if fractional:
                 factor = mix.factors[slot]
                 for j in range(a, b):
@@ -115,11 +114,12 @@ def frozen_mixture(columns, mix, out, crossed, iterates):
             total += moved
             for j in range(a, b):
                 acc[j] = work[j] + mix.weights[k] * x[j]
-            if mix.immediate:
-                for j in range(n):
+            lo, hi = a, b
+            if mix.immediate and moved != 0.0:
+                for j in range(reset_lo, reset_hi):
                     acc[j] += mix.reset[j] * moved
-            lo = max(0, lo - down - 2)
-            hi = min(n, hi + up + 2)
+                lo = min(lo, reset_lo)
+                hi = max(hi, reset_hi)
         for j in range(n):
             out[r, j] = acc[j]
         crossed[r] = total
