@@ -1,4 +1,4 @@
-"""Stationary solver: the steady rate and density by sparse linear solves.
+"""Stationary solver: the steady rate and density by linear solves.
 
 With constant inputs one internal step of the density stepper is a linear map of the
 cell masses (once the slope limiter is frozen): ``p -> P p``, where ``P`` chains the
@@ -8,16 +8,18 @@ The steady state is the fixed point ``P p = p`` normalised so that grid mass plu
 refractory mass is 1, so it is exactly what a long run of the same grid converges to,
 without integrating there. The limiter is handled by freezing it at the current iterate
 (``limited slope / central slope`` per cell), solving, and repeating (damped) until the
-rate settles.
+rate settles. The solves reuse LU factors across limiter iterations and nearby input
+rates (chord iterations, each one column through the step), factorising afresh only
+where those stop fitting.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from .._checks import as_real, check_positive
 from ..assembly import (
@@ -29,6 +31,7 @@ from ..assembly import (
     weight_at_threshold,
 )
 from ..grid import Grid
+from ..kernels.dense_lu import lu_factor, lu_solve
 from ..kernels.frozen import FrozenMixture, frozen_mixture
 from ..kernels.transport import SCHEME_UPWIND, limited_slopes, poisson_weights, sg_coefficients
 from ..network import GRID_GUESS_RATE, Network
@@ -37,28 +40,47 @@ from .steady_common import input_rates as _input_rates
 from .steady_common import self_consistent_rates as _self_consistent_rates
 from .steady_common import warn_delayed_sources as _warn_delayed_sources
 
-__all__ = ["steady_state_1d", "SteadyState", "remap_pieces", "slope_matrix", "limiter_factor"]
+__all__ = ["steady_state_1d", "SteadyState", "remap_pieces", "frozen_slopes",
+           "limiter_factor"]
 
 _POISSON_TAIL = 1e-10
+# A chord iteration that shrinks the correction by less than this factor, or more than
+# _CHORD_STEPS of them: the LU factors at hand no longer fit the step (far input or
+# limiter changes); factorise afresh.
+_REFACTORISE = 0.5
+_CHORD_STEPS = 8
+# Relative input step of the rates' derivatives, and the correction (relative to the
+# masses) that ends the chord iterations of their solves: rate errors of ~1e-10 make
+# ~1e-6 of the derivative.
+_INPUT_STEP = 1e-4
+_POLISHED = 1e-10
+# Newton steps shorter than this fraction of the rates (at least 1 Hz) update the
+# Jacobian by Broyden's rule instead of new derivatives.
+_BROYDEN = 0.05
+# Limiter tolerance of an evaluation of the rates' fixed-point map: this fraction of the
+# relative residual |F(r) - r| / max(r), between tol and _LOOSEST.
+_INEXACT = 1e-2
+_LOOSEST = 1e-4
 
 
-def slope_matrix(n: int, factor: np.ndarray | None = None) -> sp.csr_matrix:
-    """Mass differences ``g_i = factor_i (p_{i+1} - p_{i-1}) / 2`` as a matrix; 0 at the
-    edge cells, as in the time stepper. ``factor`` (default 1: unlimited central slopes)
-    freezes a limiter: ``limited slope / central slope`` of a given state."""
-    rows = np.arange(1, n - 1)
-    f = np.ones(n - 2) if factor is None else factor[1:n - 1]
-    data = np.concatenate([0.5 * f, -0.5 * f])
-    return sp.csr_matrix((data, (np.concatenate([rows, rows]),
-                                 np.concatenate([rows + 1, rows - 1]))), shape=(n, n))
+def frozen_slopes(masses: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Mass differences ``g_i = factor_i (p_{i+1} - p_{i-1}) / 2`` of each column of
+    ``masses`` (n, m); 0 at the edge cells, as in the time stepper. ``factor`` freezes
+    a limiter: ``limited slope / central slope`` of a given state (0: upwind)."""
+    slopes = np.zeros_like(masses)
+    slopes[1:-1] = (0.5 * factor[1:-1])[:, None] * (masses[2:] - masses[:-2])
+    return slopes
 
 
 def limiter_factor(mass: np.ndarray, scheme: int) -> np.ndarray:
-    """Ratio of the limited to the central slope of ``mass`` (0 where central is 0)."""
+    """Ratio of the limited to the central slope of ``mass`` (0 where central is 0),
+    along the last axis (``mass`` (n,) or (slots, n): one call for all slots)."""
+    mass = np.asarray(mass, dtype=float)
     limited = np.zeros_like(mass)
-    limited_slopes(mass, limited, scheme)
+    for row, out in zip(mass.reshape(-1, mass.shape[-1]), limited.reshape(-1, mass.shape[-1])):
+        limited_slopes(row, out, scheme)
     central = np.zeros_like(mass)
-    central[1:-1] = 0.5 * (mass[2:] - mass[:-2])
+    central[..., 1:-1] = 0.5 * (mass[..., 2:] - mass[..., :-2])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(central != 0.0, limited / central, 0.0)
 
@@ -121,8 +143,25 @@ def _vector(n: int, cell: int, frac_hi: float) -> np.ndarray:
     return e
 
 
+def _merged_shares(active, total: float, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Jump (cells) and share of the events of each distinct one-event map of the jump
+    inputs ``active`` ((connection, rate) pairs): inputs with the same jump are one
+    Poisson input, as the stepper merges them (the column's 9 inputs per population are
+    2 maps, so the frozen mixture does 2 shifts per event instead of 9)."""
+    shifts: list[float] = []
+    rates: list[float] = []
+    for c, s in active:
+        shift = c.weight / width
+        if shift in shifts:
+            rates[shifts.index(shift)] += s
+        else:
+            shifts.append(shift)
+            rates.append(s)
+    return np.array(shifts), np.array(rates) / total
+
+
 class _PopulationStep:
-    """One internal step of one population as sparse matrices, mirroring
+    """One internal step of one population as a linear map, mirroring
     ``kernels.stepper.advance`` stage by stage, including where refractory mass is
     released (``assembly.release_stencil``). Each reconstruction in the step is a
     *slot* whose limiter is frozen by a factor (see :func:`limiter_factor`).
@@ -133,7 +172,8 @@ class _PopulationStep:
     and the implicit diffusion step (``c2``); in a steady state each release point
     hands out its stencil weight of them every sub-step."""
 
-    def __init__(self, network: Network, pop, grid: Grid, rates, dt_sub: float):
+    def __init__(self, network: Network, pop, grid: Grid, rates, dt_sub: float,
+                 parts: dict | None = None):
         model = pop.model
         ax = grid.axes[0]
         self.n = n = ax.num_cells
@@ -141,8 +181,16 @@ class _PopulationStep:
         conns = network.inputs_of(pop)
         diffusive = [(c, s) for c, s in zip(conns, rates) if c.input == "diffusion"]
         own = intrinsic_diffusion_1d(model)   # as in the stepper: an always-on input
-        arrays = population_arrays(model, grid, dt_sub, bool(diffusive) or own > 0.0)
         self.diffusive = bool(diffusive) or own > 0.0
+        # what does not depend on the input rates is built once per population (a
+        # steady_state builds some 200 steps of the column's 8)
+        parts = {} if parts is None else parts
+        key = (pop.name, self.diffusive)
+        if key not in parts:
+            arrays = population_arrays(model, grid, dt_sub, self.diffusive)
+            parts[key] = (arrays, None if self.diffusive else remap_pieces(arrays.departure,
+                                                                           n))
+        arrays, drift = parts[key]
         if self.diffusive:
             drive = sum(s * c.weight for c, s in diffusive)
             diffusion = own
@@ -151,7 +199,7 @@ class _PopulationStep:
             self.generator, self.outflux = _sg_matrix(arrays.face_velocity + drive,
                                                       diffusion, ax.width)
         else:
-            self.drift = remap_pieces(arrays.departure, n)
+            self.drift = drift
         self.reset = _vector(n, arrays.reset_cell, arrays.reset_frac_hi)
         self.immediate = arrays.immediate_reset
         # release points as linear maps of (c0, c1)
@@ -189,17 +237,8 @@ class _PopulationStep:
                                None if whole else b_sum.tocsr(), None))
         elif active:
             count = poisson_weights(total * dt_sub, weights, _POISSON_TAIL)
-            a_mix = b_mix = None
-            for c, s in active:
-                a, b = remap_pieces(faces - c.weight / ax.width, n)
-                a_mix = (s / total) * a if a_mix is None else a_mix + (s / total) * a
-                b_mix = (s / total) * b if b_mix is None else b_mix + (s / total) * b
-            fractional = any(abs(c.weight / ax.width - round(c.weight / ax.width)) >= 1e-9
-                             for c, _ in active)
-            shares = (np.array([c.weight / ax.width for c, _ in active]),
-                      np.array([s / total for _, s in active]))
-            self.jumps.append(("horner", weights[:count].copy(), a_mix.tocsr(),
-                               b_mix.tocsr() if fractional else None, shares))
+            self.jumps.append(("horner", weights[:count].copy(), None, None,
+                               _merged_shares(active, total, ax.width)))
 
     @property
     def num_slots(self) -> int:
@@ -209,105 +248,95 @@ class _PopulationStep:
         return max(slots, 1)
 
     def _jump_chain(self, y1, factors, slot):
-        """Apply the jump stages to ``y1`` (a matrix on u). Returns the result, the
-        enqueued crossings (row on u), all crossings (row on u) and the slot inputs."""
+        """Apply the jump stages to the columns of ``y1`` ((n, m) masses, one column per
+        unknown or vector). Returns the result, the enqueued and all crossings (m,) and
+        the states the limiter slots act on in the first column."""
         n = self.n
         chain = y1
-        enqueued = sp.csr_matrix((1, y1.shape[1]))
-        crossed = sp.csr_matrix((1, y1.shape[1]))
+        enqueued = np.zeros(y1.shape[1])
+        crossed = np.zeros(y1.shape[1])
         inputs = []
         for kind, weights, a, b, shares in self.jumps:
             if kind == "compound":
-                inputs.append(chain)
-                full = a if b is None else a + b @ slope_matrix(n, factors[slot])
+                inputs.append(chain[:, 0])
+                moved = a @ chain
+                if b is not None:
+                    moved = moved + b @ frozen_slopes(chain, factors[slot])
                 slot += 1
-                full = full.tocsr()
-                row = full[n] @ chain
-                enqueued = enqueued + row
-                crossed = crossed + row
-                chain = (full[:n] @ chain).tocsr()
+                enqueued = enqueued + moved[n]
+                crossed = crossed + moved[n]
+                chain = moved[:n]
                 continue
             # Horner: acc = w_K y; acc = T'(acc) + w_k y, T' = one event of the mixture,
-            # crossed mass back at reset (no refractory period) or enqueued. Its matrix
-            # is built column by column by the compiled frozen mixture (the sparse
-            # products of the Horner chain on u cost 10x more)
+            # crossed mass back at reset (no refractory period) or enqueued; applied by
+            # the compiled frozen mixture to each column (banded: a column of the step
+            # touches a few cells, so this costs about one time step per column)
             count = len(weights)
             mix = FrozenMixture(shares[0], shares[1], weights,
-                                np.array(factors[slot:slot + count - 1]).reshape(count - 1, n),
+                                factors[slot:slot + count - 1],
                                 self.reset if self.immediate else np.zeros(n),
                                 bool(self.immediate))
             slot += count - 1
-            images = np.empty((n, n))
-            crossing = np.empty(n)
-            frozen_mixture(np.eye(n), mix, images, crossing, np.empty((0, n)))
-            images[np.abs(images) < 1e-300] = 0.0
-            inputs.append(("horner", chain, mix))
-            row = sp.csr_matrix(crossing[None, :]) @ chain
-            crossed = crossed + row
+            images = np.empty((chain.shape[1], n))
+            crossing = np.empty(chain.shape[1])
+            iterates = np.empty((count - 1, n))     # the Horner states of column 0
+            frozen_mixture(np.ascontiguousarray(chain.T), mix, images, crossing, iterates)
+            inputs.extend(iterates)
+            crossed = crossed + crossing
             if not self.immediate:
-                enqueued = enqueued + row
-            chain = (sp.csr_matrix(images.T) @ chain).tocsr()
+                enqueued = enqueued + crossing
+            chain = images.T
         return chain, enqueued, crossed, inputs
 
-    def solve(self, factors, pin: int):
-        """Solve with frozen limiters; returns ``(mass at step start, rate, refractory,
-        slot inputs)``. ``pin`` is a state cell expected to hold mass."""
+    def apply(self, u: np.ndarray, factors) -> _Images:
+        """The step's equations applied to the columns of ``u`` ((n + 3, m): state and
+        crossings per column): the identity gives the system's matrix, one solution
+        vector its residual (for derivatives)."""
         n = self.n
-        kinds = self.content.size
-        size = n + kinds
-        eye_u = sp.identity(size, format="csr")
-        state = eye_u[:n]                              # u -> state
-        c0, c1, c2 = eye_u[n], eye_u[n + 1], eye_u[n + 2]   # u -> crossings by kind
-        crossings_u = eye_u[n:]
-        reset = sp.csr_matrix(self.reset[:, None])
-        start = reset @ sp.csr_matrix(self.start_release[None, :]) @ crossings_u
-        mid = sp.csr_matrix(self.mid_release) @ crossings_u
-        slot_inputs = []
+        state, crossings = u[:n], u[n:]
+        start = np.outer(self.reset, self.start_release @ crossings)
+        mid = self.mid_release @ crossings
         if self.diffusive:
-            y1 = (state + mid).tocsr()
-            x, enqueued, crossed, inputs = self._jump_chain(y1, factors, 0)
-            slot_inputs += inputs
-            q_to_out = sp.csr_matrix(self.dt_sub * self.outflux[None, :]) @ state
+            x, enqueued, crossed, inputs = self._jump_chain(state + mid, factors, 0)
+            q_to_out = self.dt_sub * (self.outflux @ state)
             # (I - dt L) q = x + start released in the next step
-            balance = (sp.identity(n) - self.dt_sub * self.generator) @ state - x - start
-            rows = [balance, c0, enqueued - c1, q_to_out - c2]
-            fired_row = q_to_out + crossed
+            balance = state - self.dt_sub * (self.generator @ state) - x - start
+            rows = [balance, crossings[0], enqueued - crossings[1], q_to_out - crossings[2]]
+            fired = q_to_out + crossed
             record = x
         else:
-            y0 = (state + start).tocsr()
-            slot_inputs.append(y0)
+            y0 = state + start
             a, b = self.drift
-            remap = (a + b @ slope_matrix(n, factors[0])).tocsr()
-            y1 = (remap[:n] @ y0 + mid).tocsr()
-            x, enqueued, crossed, inputs = self._jump_chain(y1, factors, 1)
-            slot_inputs += inputs
-            transport = remap[n] @ y0
-            rows = [x - state, transport - c0, enqueued - c1, c2]
-            fired_row = transport + crossed
+            moved = a @ y0 + b @ frozen_slopes(y0, factors[0])
+            x, enqueued, crossed, inputs = self._jump_chain(moved[:n] + mid, factors, 1)
+            inputs = [y0[:, 0]] + inputs
+            rows = [x - state, moved[n] - crossings[0], enqueued - crossings[1],
+                    crossings[2]]
+            fired = moved[n] + crossed
             record = state
-        content_row = sp.csr_matrix(self.content[None, :]) @ crossings_u
-        norm = sp.csr_matrix(np.ones((1, n))) @ record + content_row
-        balance, *crossings = rows
-        u = _null_vector(balance.tocsr(), crossings, norm, pin, size)
-        mass = record @ u
-        rate = float((fired_row @ u)[0]) / self.dt_sub
-        return mass, rate, float((content_row @ u)[0]), _slot_vectors(slot_inputs, u, n)
+        content = self.content @ crossings
+        return _Images(np.vstack(rows), fired, record.sum(axis=0) + content, record,
+                       content, inputs)
+
+    def factorise(self, factors, pin: int) -> _NullSystem:
+        """The system of this step with the limiters frozen at ``factors``, solved and
+        factorised (``pin``: a state cell expected to hold mass)."""
+        images = self.apply(np.eye(self.n + self.content.size), factors)
+        return _NullSystem(images.rows, images.norm, pin, self.n)
 
 
-def _slot_vectors(slot_inputs, u, n: int) -> list:
-    """The states the limiter slots act on at the solution ``u``: a matrix on u per
-    slot, or a frozen mixture (its Horner iterates, one per slot)."""
-    out = []
-    for m in slot_inputs:
-        if isinstance(m, tuple):
-            _, chain, mix = m
-            x = np.asarray(chain @ u, dtype=float).reshape(1, n)
-            iterates = np.empty((mix.weights.size - 1, n))
-            frozen_mixture(x, mix, np.empty((1, n)), np.empty(1), iterates)
-            out.extend(iterates)
-        else:
-            out.append(m @ u)
-    return out
+class _Images(NamedTuple):
+    """The step applied to the columns of ``u``: balance and crossing equations
+    ``rows`` (n + 3, m), masses ``fired`` per sub-step, normalisation ``norm`` (grid
+    plus refractory mass), ``record`` (the reported masses) and refractory ``content``
+    per column, and the states the limiter slots act on (column 0)."""
+
+    rows: np.ndarray
+    fired: np.ndarray
+    norm: np.ndarray
+    record: np.ndarray
+    content: np.ndarray
+    inputs: list
 
 
 def _likely_mass_cell(network: Network, pop, grid: Grid, rates) -> int:
@@ -328,38 +357,94 @@ def _likely_mass_cell(network: Network, pop, grid: Grid, rates) -> int:
     return int(np.clip(np.floor(reset), 0, ax.num_cells - 1))
 
 
-def _null_vector(balance, crossings, norm, pin: int, size: int) -> np.ndarray:
-    """The normalised solution of ``balance u = 0``, ``crossings u = 0``,
-    ``norm . u = 1``.
+class _NullSystem:
+    """The normalised solution ``u`` of ``rows u = 0`` (the balance rows, then the
+    crossing rows), ``norm . u = 1``, and the LU factors that gave it (``lu``, with
+    balance row ``replaced`` replaced).
 
-    One balance row is redundant (conservation). Replacing it by ``u[pin] = 1`` keeps
-    the system sparse (a dense normalisation row would fill the LU factors); the result
-    is then scaled by ``norm``. If the pinned cell holds no mass that system is
-    singular, and the dense-row system is solved instead."""
-    pin_row = sp.csr_matrix(([1.0], ([0], [pin])), shape=(1, size))
-    rows = sp.vstack([balance[:pin], pin_row, balance[pin + 1:], *crossings]).tocsc()
-    rhs = np.zeros(size)
-    rhs[pin] = 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", spla.MatrixRankWarning)
-        u = spla.spsolve(rows, rhs)
-    scale = float((norm @ u)[0]) if np.all(np.isfinite(u)) else 0.0
-    if scale > 0.0 and np.all(np.isfinite(u)):
-        u = u / scale
-        if u[:balance.shape[0]].min() >= -1e-9 * np.abs(u).max():
-            return u
-    rows = sp.vstack([balance[:-1], norm, *crossings]).tocsc()
-    rhs = np.zeros(size)
-    rhs[balance.shape[0] - 1] = 1.0
-    return spla.splu(rows, permc_spec="NATURAL", diag_pivot_thresh=0.1).solve(rhs)
+    One balance row is redundant (conservation). It is replaced by ``u[pin] = 1`` (a
+    row of the identity: the factors stay as sparse as the step) and the result is
+    scaled by ``norm``. If the pinned cell holds no mass that system is singular, and
+    the last balance row is replaced by the normalisation row instead. The matrix is
+    dense (a third of its entries are nonzero in the column) and factorised by
+    :func:`popdens.kernels.dense_lu.lu_factor` (not LAPACK: see there)."""
+
+    def __init__(self, rows: np.ndarray, norm: np.ndarray, pin: int, n: int):
+        self.replaced = pin
+        system = rows.copy()
+        system[pin] = 0.0
+        system[pin, pin] = 1.0
+        u = self._solve(system)
+        scale = float(norm @ u) if np.all(np.isfinite(u)) else 0.0
+        if scale > 0.0 and np.all(np.isfinite(u)):
+            u = u / scale
+            if u[:n].min() >= -1e-9 * np.abs(u).max():
+                self.u = u
+                return
+        self.replaced = n - 1
+        system = rows.copy()
+        system[n - 1] = norm
+        self.u = self._solve(system)
+
+    def _solve(self, system: np.ndarray) -> np.ndarray:
+        rhs = np.zeros(system.shape[0])
+        rhs[self.replaced] = 1.0
+        self.lu = system
+        self.pivots = np.zeros(system.shape[0], dtype=np.int64)
+        if not lu_factor(self.lu, self.pivots):    # singular: handled by the caller
+            return np.full(system.shape[0], np.nan)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return lu_solve(self.lu, self.pivots, rhs)
+
+    def correction(self, residual: np.ndarray) -> np.ndarray:
+        """The chord correction ``A^{-1} residual`` of an approximate solution whose
+        equations (this system's rows, of a nearby step or limiter) leave
+        ``residual``; the replaced row (the pin or the normalisation, enforced by
+        scaling instead) counts as satisfied."""
+        residual = residual.copy()
+        residual[self.replaced] = 0.0
+        return lu_solve(self.lu, self.pivots, residual)
 
 
-def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
-                      warm=None, frozen=False):
+class _Iterate(NamedTuple):
+    """The stationary quantities at an approximate solution ``u`` (normalised: grid
+    plus refractory mass 1) of a step with frozen limiters: ``rate`` (Hz), cell
+    ``mass``, refractory ``pending``, the states of the limiter slots, and the chord
+    ``correction`` that the step's equations still ask of ``u``."""
+
+    u: np.ndarray
+    rate: float
+    mass: np.ndarray
+    pending: float
+    slot_states: np.ndarray
+    correction: np.ndarray
+
+
+def _chord_iterate(step: _PopulationStep, factors, u: np.ndarray,
+                   system: _NullSystem) -> _Iterate:
+    """Evaluate ``step`` at ``u`` (one column through the step: about one time step's
+    work) and the chord correction with the LU factors of ``system`` (of this or a
+    nearby step): ``u - correction`` is the next iterate."""
+    images = step.apply(u[:, None], factors)
+    scale = float(images.norm[0])
+    return _Iterate(u / scale, float(images.fired[0]) / scale / step.dt_sub,
+                    images.record[:, 0] / scale, float(images.content[0]) / scale,
+                    np.array(images.inputs) / scale,
+                    system.correction(images.rows[:, 0] / scale))
+
+
+def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter, warm=None,
+                      parts=None):
     """Stationary state of one population under constant input ``rates``: the limiter
-    iteration around the sparse fixed-point solve. Returns (rate, mass, pending, count,
-    factors); ``warm`` (the factors of a nearby solve) shortens the iteration; with
-    ``frozen`` one solve with the limiters frozen at ``warm`` (for derivatives).
+    iteration around the fixed-point solve. Returns a :class:`_Solved`; ``warm`` (the
+    solve of a nearby input) shortens the iteration; ``parts``: the rate-independent
+    parts of the population's steps (a dict filled on first use).
+
+    Each iteration solves the step with the limiters frozen at the current factors
+    (:func:`_solve_frozen`: chord iterations from the last solution with the LU factors
+    at hand, those of the last factorisation, of this or a nearby input; a new
+    factorisation only where they no longer fit) and refreezes the limiters at the
+    result, until the rate and the masses change by less than ``tol``.
 
     Without any input event the state is known: every neuron at rest, silent (unless
     the rest lies at or above threshold). Solving for it would be ill-posed: the pure
@@ -373,41 +458,60 @@ def _solve_population(network, pop, grid, rates, dt_sub, code, tol, max_iter,
         mass[cell] += 1.0 - frac
         if frac > 0.0:
             mass[cell + 1] += frac
-        return 0.0, mass, 0.0, 0, warm if warm is not None else []
-    step = _PopulationStep(network, pop, grid, rates, dt_sub)
-    if frozen and warm is not None and len(warm) == step.num_slots:
-        mass, rate, pending, _ = step.solve(warm, _likely_mass_cell(network, pop, grid,
-                                                                    rates))
-        return rate, np.maximum(mass, 0.0), pending, 1, warm
+        return _Solved(0.0, mass, 0.0, 0, np.zeros((0, n)) if warm is None else warm.factors,
+                       None, None, None)
+    step = _PopulationStep(network, pop, grid, rates, dt_sub, parts)
     # first pass: upwind (positive) or the warm start, then correct the limiters
-    factors = [np.zeros(n) for _ in range(step.num_slots)]
-    if warm is not None and len(warm) == step.num_slots:
-        factors = [f.copy() for f in warm]
+    factors = np.zeros((step.num_slots, n))
+    system, u = None, None
+    if warm is not None and len(warm.factors) == step.num_slots:
+        factors = warm.factors.copy()
+        system, u = warm.system, warm.u
     rate, previous = np.inf, np.inf
     previous_mass = np.full(n, np.inf)
     pin = _likely_mass_cell(network, pop, grid, rates)
     count = 0
     for count in range(1, max_iter + 1):
-        mass, new_rate, pending, slot_inputs = step.solve(factors, pin)
-        pin = int(np.argmax(mass))
-        if not np.all(np.isfinite(mass)):
+        # the solve with frozen limiters, to well below tol (the changes tested next)
+        it, system = _solve_frozen(step, factors, u, system, pin, 1e-2 * tol)
+        u = it.u
+        if not np.all(np.isfinite(it.mass)):
             raise FloatingPointError(f"steady state of {pop.name!r} is singular on {grid}")
-        previous, rate = rate, new_rate
-        change = np.abs(mass - previous_mass).max() / max(np.abs(mass).max(), 1e-300)
-        previous_mass = mass
+        previous, rate = rate, it.rate
+        change = np.abs(it.mass - previous_mass).max() / max(np.abs(it.mass).max(), 1e-300)
+        previous_mass = it.mass
         # rates below ~1e-12 Hz are at the round-off level of the masses
         if code == SCHEME_UPWIND or (abs(rate - previous) <= tol * abs(rate) + 1e-12
                                      and change <= tol):
             break
-        # plain iteration converges fastest; damp it if limiter switching cycles
-        damping = 1.0 if count < max_iter // 4 else 0.5
-        factors = [(1 - damping) * f + damping * limiter_factor(np.maximum(y, 0.0), code)
-                   for f, y in zip(factors, slot_inputs)]
+        pin = int(np.argmax(it.mass))
+        if it.slot_states.size:
+            # plain iteration converges fastest; damp it if limiter switching cycles
+            damping = 1.0 if count < max_iter // 4 else 0.5
+            limited = limiter_factor(np.maximum(it.slot_states, 0.0), code)
+            factors = (1 - damping) * factors + damping * limited
     else:
         raise RuntimeError(f"steady state of {pop.name!r} did not converge in {max_iter} "
                            f"limiter iterations (last rate change "
                            f"{abs(rate - previous):.3g} Hz)")
-    return rate, np.maximum(mass, 0.0), pending, count, factors
+    return _Solved(rate, np.maximum(it.mass, 0.0), it.pending, count, factors, step,
+                   system, it.u)
+
+
+class _Solved(NamedTuple):
+    """One population's stationary state: ``rate`` (Hz), cell ``mass`` at step starts,
+    refractory content ``pending``, iterations ``count``; for derivatives and nearby
+    solves the limiter ``factors``, the ``step``, the factorised ``system`` and the
+    unknowns ``u`` (None for the silent state without input)."""
+
+    rate: float
+    mass: np.ndarray
+    pending: float
+    count: int
+    factors: np.ndarray
+    step: _PopulationStep | None
+    system: _NullSystem | None
+    u: np.ndarray | None
 
 
 def _silent_without_input(model) -> bool:
@@ -422,16 +526,57 @@ def _silent_without_input(model) -> bool:
     return rest < rule.threshold and abs(float(model.drift(rest))) <= 1e-9 * scale
 
 
-def _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code, tol,
-                      max_iter, warm):
-    """dF/dr of the population rates at ``r`` (``f = F(r)``), by finite differences per
-    input *channel*: the connections onto a population with the same weight, input kind
-    and reversal act through the sum of their event rates only (the stepper merges them
-    into one Poisson input), so one derivative per channel gives every entry
-    ``dF_q/dr_k = sum_c n_syn_c dF_q/dS_channel(c)``. The derivatives freeze the limiter
-    at ``r`` (one sparse solve each); Newton then converges a little slower than with the
-    exact derivative, at a fraction of the cost (3 solves per population in the column
-    instead of 9)."""
+def _solve_frozen(step: _PopulationStep, factors, u: np.ndarray | None,
+                  system: _NullSystem | None, pin: int,
+                  accuracy: float) -> tuple[_Iterate, _NullSystem]:
+    """Solve ``step`` with the limiters frozen at ``factors``: chord iterations from
+    ``u`` with the LU factors of ``system`` (of this or a nearby step) until the
+    correction is below ``accuracy`` of the masses, or new LU factors of this step when
+    those do not contract it by ``_REFACTORISE`` per iteration (or within
+    ``_CHORD_STEPS``); then the first iterate is the solution up to round-off. Returns
+    the iterate and the system used."""
+    if system is not None:
+        previous = np.inf
+        for _ in range(_CHORD_STEPS):
+            it = _chord_iterate(step, factors, u, system)
+            size = np.abs(it.correction).max() / max(np.abs(it.u).max(), 1e-300)
+            if size <= accuracy:
+                return it, system
+            if not size <= _REFACTORISE * previous:     # also: not finite
+                break
+            previous = size
+            u = it.u - it.correction
+    system = step.factorise(factors, pin)
+    return _chord_iterate(step, factors, system.u, system), system
+
+
+def _frozen_rates(here: _Solved, steps: list) -> list:
+    """The rates of ``here.step`` and of ``steps`` (the same population under slightly
+    different inputs) with the limiters frozen at ``here.factors``, each solved to
+    ``_POLISHED`` (:func:`_solve_frozen`), from the factors at hand."""
+    pin = int(here.mass.argmax())
+    base, system = _solve_frozen(here.step, here.factors, here.u, here.system, pin,
+                                 _POLISHED)
+    rates = [base.rate]
+    for step in steps:
+        it, system = _solve_frozen(step, here.factors, base.u, system, pin, _POLISHED)
+        rates.append(it.rate)
+    return rates
+
+
+def _channel_jacobian(network, pops, names, grids, r, at, dt_sub, code, tol, max_iter,
+                      solved, parts):
+    """dF/dr of the population rates at ``r`` (``solved``: each population's solve
+    there), by finite differences per input *channel*: the connections onto a
+    population with the same weight, input kind and reversal act through the sum of
+    their event rates only (the stepper merges them into one Poisson input), so one
+    derivative per channel gives every entry ``dF_q/dr_k = sum_c n_syn_c
+    dF_q/dS_channel(c)``. The derivatives freeze the limiter at ``r``; each rate is
+    polished to round-off (~1e-11 of the masses, ~1e-5 of the derivative for the
+    1e-6 relative input steps) by chord iterations with the LU factors at hand, or
+    with new ones of the step at ``r`` where those do not fit (then stored in
+    ``solved``, a warm start for the next evaluation). Newton then converges a little
+    slower than with the exact derivative, at a fraction of the cost."""
     index = {name: k for k, name in enumerate(names)}
     rates = dict(zip(names, r))
     jac = np.zeros((len(names), len(names)))
@@ -442,15 +587,24 @@ def _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code, tol,
         for i, c in enumerate(conns):
             if c.pre.name in network.populations:
                 channels.setdefault((c.input, c.weight, c.reversal), []).append(i)
+        steps, sizes = [], []
         for members in channels.values():
-            h = 1e-6 * max(sum(base[i] for i in members), 1.0)
+            sizes.append(_INPUT_STEP * max(sum(base[i] for i in members), 1.0))
             shifted = list(base)
-            shifted[members[0]] += h
-            f_h = _solve_population(network, pop, grids[pop.name], shifted, dt_sub, code,
-                                    tol, max_iter, warm.get(pop.name), frozen=True)[0]
-            slope = (f_h - f[q]) / h
+            shifted[members[0]] += sizes[-1]
+            steps.append(shifted)
+        here = solved[pop.name]
+        grid = grids[pop.name]
+        if here.system is not None:
+            steps = [_PopulationStep(network, pop, grid, s, dt_sub, parts) for s in steps]
+            frozen = _frozen_rates(here, steps)
+            changes = [f - frozen[0] for f in frozen[1:]]
+        else:   # silent without input: a full solve with the input switched on
+            changes = [_solve_population(network, pop, grid, s, dt_sub, code, tol, max_iter,
+                                         here, parts).rate - here.rate for s in steps]
+        for members, change, h in zip(channels.values(), changes, sizes):
             for i in members:
-                jac[q, index[conns[i].pre.name]] += conns[i].n_syn * slope
+                jac[q, index[conns[i].pre.name]] += conns[i].n_syn * change / h
     return jac
 
 
@@ -529,40 +683,78 @@ def steady_state_1d(network: Network, at: float = 0.0, dt: float = 1e-4, scheme:
     grids = {p.name: network.grid_of(p, t_end=at + dt, dt=dt) for p in pops}
 
     warm = {}
+    parts: dict = {}
 
-    def solve_all(pop_rates):
+    def solve_all(pop_rates, accuracy=tol):
         out = {}
         for p in pops:
             out[p.name] = _solve_population(network, p, grids[p.name],
                                             _input_rates(network, p, at, pop_rates), dt_sub,
-                                            code, tol, max_iter, warm.get(p.name))
-            warm[p.name] = out[p.name][-1]
+                                            code, accuracy, max_iter, warm.get(p.name),
+                                            parts)
+            if out[p.name].system is not None or p.name not in warm:
+                warm[p.name] = out[p.name]
         return out
 
     if coupled:
+        last = {}
+
         def evaluate(r):
-            out = solve_all(dict(zip(names, r)))
-            return np.array([out[name][0] for name in names])
+            # inexact Newton: far from the fixed point the limiter iterations stop at
+            # a tolerance of _INEXACT times the relative residual r - F(r) (tightened
+            # and repeated from the warm state until it is), so F is exact (tol) only
+            # where Newton needs it: at the end
+            accuracy = last.get("accuracy", _LOOSEST)
+            while True:
+                out = solve_all(dict(zip(names, r)), accuracy)
+                f = np.array([out[name].rate for name in names])
+                wanted = max(tol, _INEXACT * np.abs(f - r).max() / max(np.abs(r).max(), 1.0))
+                if accuracy <= wanted:
+                    break
+                accuracy = wanted
+            last.update(rates=r.copy(), out=out, accuracy=min(wanted, _LOOSEST))
+            return f
 
         def jacobian(r, f):
-            return _channel_jacobian(network, pops, names, grids, r, f, at, dt_sub, code,
-                                     tol, max_iter, warm)
+            if "jac" in last:
+                step, change = r - last["jac_at"], f - last["f_at"]
+                if 0 < np.abs(step).max() <= _BROYDEN * max(np.abs(r).max(), 1.0):
+                    # Broyden's update: the secant condition along the last step
+                    jac = last["jac"]
+                    jac = jac + np.outer(change - jac @ step, step) / (step @ step)
+                    last.update(jac=jac, jac_at=r.copy(), f_at=f.copy())
+                    return jac.copy()
+            if not np.array_equal(last["rates"], r):
+                evaluate(r)
+            jac = _channel_jacobian(network, pops, names, grids, r, at, dt_sub, code, tol,
+                                    max_iter, last["out"], parts)
+            warm.update(last["out"])
+            last.update(jac=jac, jac_at=r.copy(), f_at=f.copy())
+            return jac.copy()
 
         # per-channel derivatives pay off when populations outnumber the channels of
         # each (the column: 8 vs 2); otherwise the full finite-difference Jacobian
         channels = max(len({(c.input, c.weight, c.reversal) for c in network.inputs_of(p)
                             if c.pre.name in network.populations}) for p in pops)
-        r, _ = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50,
+        r, f = _self_consistent_rates(evaluate, names, max(tol, 1e-9), 50,
                                       jacobian if channels < len(pops) else None)
-        solved = solve_all(dict(zip(names, r)))
+        if "jac" in last:
+            # one more Newton step, nearly free this close: the stopping rule allows a
+            # residual of 1e-9 of the largest rate (4e-8 of the column's slowest rate)
+            delta = np.linalg.solve(last["jac"] - np.eye(len(r)), r - f)
+            trial = np.maximum(r + delta, 0.0)
+            if np.abs(evaluate(trial) - trial).max() < np.abs(f - r).max():
+                r = trial
+        # the Newton iteration ends on an evaluation at r: its solves are the result
+        same = np.array_equal(last["rates"], r)
+        solved = last["out"] if same else solve_all(dict(zip(names, r)))
     else:
         solved = solve_all({})
     rates, densities, refractory, iterations = {}, {}, {}, {}
     for name in names:
-        rate, mass, pending, count, _ = solved[name]
-        rates[name] = rate
-        densities[name] = mass / grids[name].axes[0].width
-        refractory[name] = pending
-        iterations[name] = count
+        rates[name] = solved[name].rate
+        densities[name] = solved[name].mass / grids[name].axes[0].width
+        refractory[name] = solved[name].pending
+        iterations[name] = solved[name].count
     return SteadyState(rates, densities, grids, refractory, iterations)
 
