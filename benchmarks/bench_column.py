@@ -8,9 +8,10 @@ synapse counts. Parameters from T. C. Potjans & M. Diesmann (2014), Cereb. Corte
 
 Measured, each as the median of ``--repeats`` runs (numba compilation excluded by a
 warm-up run): wall time per simulated second of a density run (dt = 0.1 ms), the
-cell-updates per second (cells x internal steps / wall time), and the wall time of
-``steady_state`` against a 0.5 s run (which reaches the same state), with the largest
-rate difference between the two (run: mean over its last 0.1 s).
+cell-updates per second (cells x internal steps / wall time), and the wall and CPU time
+of ``steady_state`` against a 0.5 s run (which reaches the same state; CPU time is the
+fairer comparison on a shared machine, whose load is recorded), with the largest rate
+difference between the two (run: mean over its last 0.1 s).
 
 Run::
 
@@ -23,6 +24,7 @@ The table is printed and written to ``benchmarks/results/column.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -47,18 +49,21 @@ def main(argv=None) -> None:
     net = column_network(grid=COLUMN_GRID)
     net.run(10 * DT, DT, progress=False)            # compile / load the kernels
     pd.steady_state(column_network(grid=pd.Grid(v=(-0.03, 0.015, 45))))
-    walls, run = [], None
+    walls, cpus, run = [], [], None
     for _ in range(args.repeats):
+        start = time.process_time()
         run = net.run(args.t_end, DT, progress=False)
+        cpus.append(time.process_time() - start)
         walls.append(run.wall_time)
     wall = statistics.median(walls)
     cells = sum(g.num_cells for g in run.grids.values())
     updates = cells * run.info["n_sub"] * round(args.t_end / DT) / wall
     per_step = wall / (8 * run.info["n_sub"] * round(args.t_end / DT))
-    steady_walls, ss = [], None
+    steady_walls, steady_cpus, ss = [], [], None
     for _ in range(args.repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         ss = pd.steady_state(net)
+        steady_cpus.append(time.process_time() - start_cpu)
         steady_walls.append(time.perf_counter() - start)
     steady_wall = statistics.median(steady_walls)
     tail = round(0.1 / DT)
@@ -72,6 +77,8 @@ def main(argv=None) -> None:
         f"- network: 8 populations x {cells // 8} cells, {len(net.connections)} "
         f"connections, dt = {DT * 1e3:g} ms, {run.info['n_sub']} internal steps per dt; "
         f"medians of {args.repeats} runs",
+        "- load average (1, 5, 15 min) at the end: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores",
         "",
         "| quantity | value |",
         "| --- | ---: |",
@@ -80,6 +87,8 @@ def main(argv=None) -> None:
         f"| wall per population and internal step | {per_step * 1e6:.2f} us |",
         f"| {args.t_end:g} s run | {wall:.2f} s |",
         f"| steady_state | {steady_wall:.2f} s |",
+        f"| {args.t_end:g} s run, CPU | {statistics.median(cpus):.2f} s |",
+        f"| steady_state, CPU | {statistics.median(steady_cpus):.2f} s |",
         f"| largest rate difference steady_state vs run (last 0.1 s) | {diff:.2e} Hz |",
         "",
         "| population | steady_state (Hz) | run, last 0.1 s (Hz) |",
