@@ -127,7 +127,7 @@ TILES_FROM = 100_000
 class _Population:
     """Arrays and state of one population."""
 
-    def __init__(self, pop, grid, network, n_sub, dt_sub, conn_rate, conns, tiles):
+    def __init__(self, pop, grid, dt_sub, conn_rate, conns, tiles):
         model = pop.model
         self.name = pop.name
         self.grid = grid
@@ -371,7 +371,7 @@ class NDDensitySimulation:
             self.dt_sub = float(start["dt_sub"])
         else:
             # default grids sized from input rates sampled at PEAK_WINDOW, not at dt
-            grids = [network.grid_of(pop, t_end, PEAK_WINDOW) for pop in pops]
+            grids = [network.grid_of(pop, dt=PEAK_WINDOW) for pop in pops]
             self.dt_sub = min(_population_step(network, pop, grid, t_end, max_substep)
                               for pop, grid in zip(pops, grids))
         h = self.dt_sub
@@ -399,7 +399,7 @@ class NDDensitySimulation:
                     # filled block by block while the network runs
                     self.coupling.append((q, c, index[id(conn.pre)], conn.n_syn,
                                           conn.delay.explicit_lag_weights(h)))
-            self.pops.append(_Population(pop, grid, network, 1, h, rate, conns, tiles))
+            self.pops.append(_Population(pop, grid, h, rate, conns, tiles))
         self.names = [p.name for p in self.pops]
         # per internal step: rate (Hz), refractory mass at its end, mass lost in it
         self.rates = np.zeros((len(self.pops), self.n_internal))
