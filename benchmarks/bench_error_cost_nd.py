@@ -63,7 +63,7 @@ def _grid(default: pd.Grid, scale: float, weights: dict) -> pd.Grid:
 def density_rows(name: str, halve_step: bool, scales=SCALES, weights=None) -> list[str]:
     ref = REFS[name]["rate"]
     net = BUILD[name]()
-    default = BASE_GRID.get(name) or net.grid_of(net.populations["P"], T_END, DT)
+    default = BASE_GRID.get(name) or net.grid_of(net.populations["P"], dt=DT)
     rows = []
     for level, scale in enumerate(scales):
         grid = _grid(default, scale, weights or {})

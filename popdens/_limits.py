@@ -193,7 +193,7 @@ def _time_tables(network, n_steps: int, backend: str) -> _Item:
                  ("run", "t_end"))
 
 
-def _grid_items(network, grids: dict, frames: int, backend: str) -> list[_Item]:
+def _grid_items(grids: dict, frames: int, backend: str) -> list[_Item]:
     items = []
     total_cells = sum(g.num_cells for g in grids.values())
     for name, grid in grids.items():
@@ -352,10 +352,10 @@ def check_run(network, t_end: float, dt: float, backend: str, options: dict,
         raise _steps_error(steps, parameter, path, f"{n_steps:,} reporting steps of "
                            f"dt = {dt!r} s, each split by {parameter}", run_limits)
     items = [_time_tables(network, n_steps, backend)]
-    grids = {name: network.grid_of(pop, t_end, dt)
+    grids = {name: network.grid_of(pop, dt=dt)
              for name, pop in network.populations.items()}
     frames = _frames(options.get("record_times", ()), options.get("record_every"), n_steps)
-    items += _grid_items(network, grids, frames, backend)
+    items += _grid_items(grids, frames, backend)
     if backend == "montecarlo":
         sizes = _sizes(network, options.get("n_neurons", 10_000))
         items += _montecarlo_items(network, dt, sizes, options)

@@ -582,7 +582,7 @@ class Network:
                   else 0.0)
         return float(model.conductance_jump(conn.weight, conn.reversal, middle))
 
-    def grid_of(self, pop: Population, t_end: float = 1.0, dt: float = 1e-4,
+    def grid_of(self, pop: Population, *, dt: float = 1e-4,
                 pre_rates: dict | None = None) -> Grid:
         """The population's grid, or the model's default for its inputs.
 
@@ -590,15 +590,15 @@ class Network:
         (Hz by population name), by default :meth:`grid_rates`, the network's
         self-consistent stationary rates; where those are unknown, at
         ``n_syn * GRID_GUESS_RATE``. Sources are sized at their largest rate over the
-        first ``GRID_WINDOW_STEPS`` steps of ``dt``, whatever ``t_end`` (accepted for
-        the callers' sake): a run continued from a result keeps the grid of its first
-        part, which must be the grid the whole run would have had."""
+        first ``GRID_WINDOW_STEPS`` steps of ``dt``, whatever the run's length: a run
+        continued from a result keeps the grid of its first part, which must be the grid
+        the whole run would have had."""
         if pop.grid is not None:
             return pop.grid
         if pre_rates is None and any(isinstance(c.pre, Population)
                                      for c in self.inputs_of(pop)):
             pre_rates = self.grid_rates()
-        return self._default_grid(pop, t_end, dt, pre_rates)
+        return self._default_grid(pop, dt, pre_rates)
 
     def grid_rates(self) -> dict | None:
         """Stationary rates (Hz) of the populations for sizing default grids.
@@ -623,7 +623,7 @@ class Network:
             self._grid_rates_memo = (key, _mean_field_rates(self))
         return self._grid_rates_memo[1]
 
-    def _default_grid(self, pop: Population, t_end: float, dt: float,
+    def _default_grid(self, pop: Population, dt: float,
                       pre_rates: dict | None) -> Grid:
         t0 = np.arange(GRID_WINDOW_STEPS) * dt
         inputs = []

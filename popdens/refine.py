@@ -87,8 +87,8 @@ def _run_on(network, grids: dict, run, t_end, dt, options):
             pop.grid = saved[pop.name]
 
 
-def _resolved_grids(network, t_end: float, dt: float) -> dict:
-    return {pop.name: network.grid_of(pop, t_end, dt) for pop in network.populations.values()}
+def _resolved_grids(network, dt: float) -> dict:
+    return {pop.name: network.grid_of(pop, dt=dt) for pop in network.populations.values()}
 
 
 def estimate_run(network, run, t_end: float, dt: float, options: dict, grids=None,
@@ -119,7 +119,7 @@ def estimate_run(network, run, t_end: float, dt: float, options: dict, grids=Non
         ``info["rate_extrapolated"]``, ``info["error_window"]``, ``info["error_grids"]``
         (fine and companion shapes) and ``info["error_dt_coarsened"]``.
     """
-    grids = _resolved_grids(network, t_end, dt) if grids is None else grids
+    grids = _resolved_grids(network, dt) if grids is None else grids
     coarse = {name: coarsened(g, name) for name, g in grids.items()}
     for pop in network.populations.values():   # before anything runs: a clear error
         try:
@@ -171,7 +171,7 @@ def run_to_tolerance(network, run, t_end: float, dt: float, options: dict, rtol:
         The accepted (finest) run, with the estimate's ``info`` keys, ``info["rtol"]``,
         ``info["rtol_met"]`` and ``info["refinements"]`` (levels beyond the start).
     """
-    grids = _resolved_grids(network, t_end, dt)
+    grids = _resolved_grids(network, dt)
     result = estimate_run(network, run, t_end, dt, options, grids, window, order)
     level, reason = 0, ""
     while not _met(result, rtol, atol):
@@ -181,7 +181,7 @@ def run_to_tolerance(network, run, t_end: float, dt: float, options: dict, rtol:
         finer = {name: refined(g) for name, g in grids.items()}
         step_options = {**options, "max_substep": float(result.info["dt_sub"]) / 2}
         try:
-            _run_on(network, finer, _limits_check(network, t_end, dt), t_end, dt,
+            _run_on(network, finer, _limits_check(network), t_end, dt,
                     step_options)
         except _limits.ResourceLimitError as exc:
             reason = f"the next refinement exceeds a resource limit ({exc})"
@@ -198,7 +198,7 @@ def run_to_tolerance(network, run, t_end: float, dt: float, options: dict, rtol:
     return result
 
 
-def _limits_check(network, t_end, dt):
+def _limits_check(network):
     """A stand-in for ``run`` that only sizes the run against its limits."""
     def check(t_end_, dt_, **options):
         run_limits = _limits.limits(options.pop("max_memory", None),

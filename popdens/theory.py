@@ -146,8 +146,9 @@ def _int_erfcx(w0: float, w1: float, width: float) -> float:
     return total
 
 
-def _scaled_int_positive(a: float, b: float, width: float) -> float:
-    r"""``exp(-b^2) int_a^b exp(u^2) (1 + erf u) du`` for ``0 <= a < b``.
+def _scaled_int_positive(b: float, width: float) -> float:
+    r"""``exp(-b^2) int_a^b exp(u^2) (1 + erf u) du`` for ``0 <= a = b - width < b``
+    (``width`` computed by the caller without cancellation).
 
     With :math:`u = b - t` the integrand is :math:`e^{-t(2b - t)}(1 + \mathrm{erf}(b - t))`,
     of order one at :math:`t = 0` and decaying on the scale :math:`1/(2b)`.
@@ -173,9 +174,9 @@ def _log_siegert_integral(a: float, b: float, width: float) -> float:
     if b <= 0.0:  # whole range below the mean: erfcx(-u) = erfcx(|u|) <= 1
         return math.log(_int_erfcx(-b, -a, width))
     if a >= 0.0:  # whole range above the mean: value ~ exp(b^2) / b, may be huge
-        return b * b + math.log(_scaled_int_positive(a, b, width))
+        return b * b + math.log(_scaled_int_positive(b, width))
     neg = _int_erfcx(0.0, -a, -a)
-    pos = _scaled_int_positive(0.0, b, b)
+    pos = _scaled_int_positive(b, b)
     return b * b + math.log(pos + neg * math.exp(-b * b))
 
 

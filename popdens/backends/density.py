@@ -83,7 +83,7 @@ class DensitySimulation:
         estimate = network.grid_rates() if any(p.grid is None for p in self.pops) else None
         self.grids = ([Grid(**start["grids"][p.name]) for p in self.pops]
                       if start is not None
-                      else [network.grid_of(p, t_end, dt, estimate) for p in self.pops])
+                      else [network.grid_of(p, dt=dt, pre_rates=estimate) for p in self.pops])
         self.edge_warned: set = set()
         self._choose_substep(conns, peak, max_substep, start)
         self._transport_arrays(conns)

@@ -99,7 +99,20 @@ from ..assembly_nd import (
 )
 from ..delays import delayed_rates
 from ..grid import Grid
-from ..kernels.nd import SWEEP_GATHER, SWEEP_LOCAL, TOP_ABSORB, TOP_FIRE, TOP_REFLECT, advance_nd
+from ..kernels.nd import (
+    SWEEP_GATHER,
+    SWEEP_LOCAL,
+    TOP_ABSORB,
+    TOP_FIRE,
+    TOP_REFLECT,
+    Axes,
+    Drift,
+    Firing,
+    Inputs,
+    Outputs,
+    advance_nd,
+)
+from ..kernels.stepper import Stepping
 from ..network import GRID_GUESS_RATE, Network, PoissonSource
 from ..progress import run_chunks
 from ..result import Result
@@ -127,7 +140,7 @@ TILES_FROM = 100_000
 class _Population:
     """Arrays and state of one population."""
 
-    def __init__(self, pop, grid, network, n_sub, dt_sub, conn_rate, conns, tiles):
+    def __init__(self, pop, grid, dt_sub, conn_rate, conns, tiles):
         model = pop.model
         self.name = pop.name
         self.grid = grid
@@ -200,6 +213,17 @@ class _Population:
         self.mass = initial_masses_nd(grid, model, pop.init)
         self.edge_mass = {"lower": 0.0, "upper": 0.0}
         self.edge_warned = set()
+
+    def kernel_groups(self) -> tuple[Axes, Drift, Inputs, Firing]:
+        """The population's arrays grouped as :func:`advance_nd` takes them."""
+        info = self.info
+        return (Axes(self.outer, self.n, self.inner),
+                Drift(self.departure, self.departure_offset, self.sweep_mode),
+                Inputs(info.jump_axis, self.jump_edges, self.conn_shift, self.conn_scale,
+                       self.conn_rate, self.conn_diffusion),
+                Firing(info.spike_axis, info.spike_face, info.reset_axis, self.reset_source,
+                       self.reset_target, self.reset_weight, self.release_offset,
+                       self.release_weight, self.pipe, self.pipe_head))
 
 
 def _check_connections(network) -> None:
@@ -371,7 +395,7 @@ class NDDensitySimulation:
             self.dt_sub = float(start["dt_sub"])
         else:
             # default grids sized from input rates sampled at PEAK_WINDOW, not at dt
-            grids = [network.grid_of(pop, t_end, PEAK_WINDOW) for pop in pops]
+            grids = [network.grid_of(pop, dt=PEAK_WINDOW) for pop in pops]
             self.dt_sub = min(_population_step(network, pop, grid, t_end, max_substep)
                               for pop, grid in zip(pops, grids))
         h = self.dt_sub
@@ -399,7 +423,7 @@ class NDDensitySimulation:
                     # filled block by block while the network runs
                     self.coupling.append((q, c, index[id(conn.pre)], conn.n_syn,
                                           conn.delay.explicit_lag_weights(h)))
-            self.pops.append(_Population(pop, grid, network, 1, h, rate, conns, tiles))
+            self.pops.append(_Population(pop, grid, h, rate, conns, tiles))
         self.names = [p.name for p in self.pops]
         # per internal step: rate (Hz), refractory mass at its end, mass lost in it
         self.rates = np.zeros((len(self.pops), self.n_internal))
@@ -618,20 +642,12 @@ class NDDensitySimulation:
 
     def _advance(self, q, begin, end, record_steps, cursor, record_out):
         pop = self.pops[q]
-        info = pop.info
-        # one internal step per kernel step (n_sub = 1): the kernel's rates_out and
-        # records are per internal step
-        advance_nd(begin, end, 1, self.dt_sub, self.scheme_code, POISSON_TAIL,
-                   pop.mass, pop.outer, pop.n, pop.inner, pop.departure,
-                   pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.jump_edges,
-                   pop.conn_shift,
-                   pop.conn_scale, pop.conn_rate, pop.conn_diffusion,
-                   info.spike_axis, info.spike_face, info.reset_axis,
-                   pop.reset_source, pop.reset_target, pop.reset_weight,
-                   pop.release_offset, pop.release_weight, pop.pipe, pop.pipe_head,
-                   self.rates[q], self.refractory[q], self.absorbed.get(q, _NOTHING),
-                   record_steps, cursor, record_out,
-                   1.0 / pop.grid.cell_volume, pop.tiles)
+        # one internal step per kernel step (n_sub = 1): the kernel's rates and records
+        # are per internal step
+        out = Outputs(self.rates[q], self.refractory[q], self.absorbed.get(q, _NOTHING),
+                      record_steps, cursor, record_out, 1.0 / pop.grid.cell_volume)
+        advance_nd(begin, end, Stepping(1, self.dt_sub, self.scheme_code, POISSON_TAIL),
+                   pop.mass, *pop.kernel_groups(), out, pop.tiles)
 
     def _check_state(self, q: int, step: int) -> None:
         # conservative and positive by construction: a violation means corrupted input

@@ -200,7 +200,7 @@ def run(network, t_end: float, dt: float, n_neurons=10_000, seed=None,
     record_steps = first + _record_steps(
         shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
 
-    prepared = _prepare(network, t_end, dt, sizes, step_starts, settings["connectivity"],
+    prepared = _prepare(network, dt, sizes, step_starts, settings["connectivity"],
                         first, saved_grids(start) if start is not None else None)
     sim = _Simulation(prepared, sizes, dt, seed, settings, record_spikes,
                       (first, n_steps, record_steps), start)
@@ -528,8 +528,7 @@ def _split_spikes(record, names, pop_offsets) -> dict:
 
 
 # --- preparation ---------------------------------------------------------------------------
-def _prepare(network, t_end, dt, sizes, step_starts, connectivity, first=0, grids=None
-             ) -> dict:
+def _prepare(network, dt, sizes, step_starts, connectivity, first=0, grids=None) -> dict:
     """Flatten the network into the kernel's per-population and per-connection arrays
     (tables per step from step 0; a continued run, from step ``first``, fills those of
     its own steps; ``grids``: the saved grids of the run it continues)."""
@@ -547,7 +546,7 @@ def _prepare(network, t_end, dt, sizes, step_starts, connectivity, first=0, grid
         if not isinstance(model, LIF):
             raise NotImplementedError(f"the montecarlo backend simulates LIF populations; "
                                       f"population {name!r} has {type(model).__name__}")
-        grid = (network.grid_of(pop, t_end, dt) if saved is None
+        grid = (network.grid_of(pop, dt=dt) if saved is None
                 else Grid(**{model.state_vars[0]: tuple(saved[name][0])}))
         if grid.ndim != 1:
             raise ValueError(f"population {name!r}: an LIF grid must be 1D, got {grid!r}")

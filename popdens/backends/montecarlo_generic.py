@@ -274,7 +274,7 @@ class _Simulation:
         for name, pop in network.populations.items():
             grid = (Grid(**{ax: tuple(limits) for ax, limits in
                             zip(pop.model.state_vars, saved[name])}) if start is not None
-                    else network.grid_of(pop, t_end, dt))
+                    else network.grid_of(pop, dt=dt))
             # a continued run draws no initial states (its neurons are restored)
             self.pops[name] = _Population(pop, grid, sizes[name], init_rng, network,
                                           step_starts, dt, first, draw=start is None)

@@ -181,7 +181,7 @@ def run(network, t_end: float, dt: float, n_neurons: int = 10_000, seed=None,
     n_steps = first + max(1, math.ceil(t_end / dt - 1e-9))
     record_steps = first + _record_steps(
         shifted_record_times(record_times, first * dt, t_end), t_end, dt, n_steps - first)
-    prep = _prepare(network, t_end, dt, np.arange(first, n_steps) * dt, sizes,
+    prep = _prepare(network, dt, np.arange(first, n_steps) * dt, sizes,
                     connectivity, first, saved_grids(start) if start is not None else None)
     sim = _Simulation(prep, sizes, seed, dt, math.ceil(dt / internal_dt - 1e-9),
                       record_steps, n_steps, start)
@@ -388,8 +388,7 @@ def _result(prep, sim, sizes, seed, connectivity, first, record_steps, done,
 
 
 # --- preparation ---------------------------------------------------------------------------
-def _prepare(network, t_end, dt, step_starts, sizes, connectivity, first=0, saved=None
-             ) -> dict:
+def _prepare(network, dt, step_starts, sizes, connectivity, first=0, saved=None) -> dict:
     """Flatten the network into the kernel's arrays (tables per step from step 0; a
     continued run, from step ``first``, fills those of its steps; ``saved``: the grids
     of the run it continues)."""
@@ -398,7 +397,7 @@ def _prepare(network, t_end, dt, step_starts, sizes, connectivity, first=0, save
     jump_weight, jump_reversal, jump_rate, jump_offsets = [], [], [], [0]
     coupling = []
     for name, pop in network.populations.items():
-        grid = (network.grid_of(pop, t_end, dt) if saved is None else
+        grid = (network.grid_of(pop, dt=dt) if saved is None else
                 Grid(**{ax: tuple(limits) for ax, limits in
                         zip(pop.model.state_vars, saved[name])}))
         names.append(name)

@@ -35,7 +35,8 @@ import scipy.sparse as sp
 
 from ..assembly import scheme_code
 from ..assembly_nd import tile_plan
-from ..kernels.nd import advance_nd
+from ..kernels.nd import Outputs, advance_nd
+from ..kernels.stepper import Stepping
 from ..kernels.transport import poisson_weights
 from .common import POISSON_TAIL
 
@@ -131,22 +132,18 @@ class PopulationStepper:
         masses ``q`` with an empty pipeline: ``(masses after, pipeline rows relative
         to the next step, fired mass)``."""
         pop = self.pop
-        info = pop.info
         mass = np.array(q, dtype=float)
         pipe = np.zeros(pop.pipe.shape)
         head = np.zeros(1, dtype=np.int64)
         rate = np.zeros(2)
-        refractory = np.zeros(2)
         step = 0 if forward else 1
-        advance_nd(step, step + 1, 1, self.dt_sub, self.code if code is None else code,
-                   POISSON_TAIL, mass, pop.outer, pop.n, pop.inner, pop.departure,
-                   pop.departure_offset, pop.sweep_mode, info.jump_axis, pop.jump_edges,
-                   pop.conn_shift, pop.conn_scale, self.conn_rate, pop.conn_diffusion,
-                   info.spike_axis, info.spike_face, info.reset_axis,
-                   pop.reset_source, pop.reset_target, pop.reset_weight,
-                   pop.release_offset, pop.release_weight, pipe, head, rate, refractory,
-                   _EMPTY, _NO_RECORDS, np.zeros(1, dtype=np.int64),
-                   np.zeros((0, mass.size)), 1.0, self.full_sweep)
+        axes, drift, inputs, firing = pop.kernel_groups()
+        stepping = Stepping(1, self.dt_sub, self.code if code is None else code, POISSON_TAIL)
+        out = Outputs(rate, np.zeros(2), _EMPTY, _NO_RECORDS, np.zeros(1, dtype=np.int64),
+                      np.zeros((0, mass.size)), 1.0)
+        advance_nd(step, step + 1, stepping, mass, axes, drift,
+                   inputs._replace(rate=self.conn_rate),
+                   firing._replace(pipe=pipe, pipe_head=head), out, self.full_sweep)
         # ring rows relative to the next step's head
         pipe = np.roll(pipe, -int(head[0]), axis=0) if self.reset else np.zeros((0, 0))
         return mass, pipe, rate[step] * self.dt_sub

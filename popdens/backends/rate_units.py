@@ -132,7 +132,7 @@ def run(network: Network, t_end: float, dt: float, backend: str, options: dict) 
     no_pops = {name: np.zeros(n_steps) for name in network.populations}
     units.run(0, n_steps, no_pops)            # exact for the units that drive populations
     if not network.populations:
-        return _only_units(network, units, n_steps, dt)
+        return _only_units(units, n_steps, dt)
     part, _ = spiking_part(network, units.rates, dt)
     result = part.run(t_end, dt, backend=backend, **options)
     if listening:   # the same streams again: units upstream of populations repeat exactly
@@ -147,7 +147,7 @@ def _fresh(spiking: dict) -> dict:
             for name, (size, rng) in spiking.items()}
 
 
-def _only_units(network, units, n_steps, dt) -> Result:
+def _only_units(units, n_steps, dt) -> Result:
     return _with_units(Result(t=np.arange(n_steps) * dt, dt=dt, rates={},
                               record_times=np.zeros(0), densities={}, grids={},
                               backend="rates", info={}), units)

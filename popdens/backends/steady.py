@@ -680,7 +680,7 @@ def steady_state_1d(network: Network, at: float = 0.0, dt: float = 1e-4, scheme:
                            zip(network.inputs_of(pop), _input_rates(network, pop, at, guess))])
               for pop in pops]
     dt_sub = dt / substeps(dt, inputs)
-    grids = {p.name: network.grid_of(p, t_end=at + dt, dt=dt) for p in pops}
+    grids = {p.name: network.grid_of(p, dt=dt) for p in pops}
 
     warm = {}
     parts: dict = {}

@@ -69,7 +69,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["seed_state", "simulate", "draw_fixed_indegree", "fill_out_synapses",
+__all__ = ["seed_state", "simulate_steps", "grid_release_lists", "end_grid_release",
+           "draw_fixed_indegree", "fill_out_synapses",
            "sample_normals", "sample_exponentials", "sample_bridge_hitting_times",
            "sample_poisson_counts", "SPIKE_LIST_MARGIN"]
 
@@ -78,7 +79,7 @@ REFRACTORY = np.inf
 
 GRID_REFRACTORY = -np.inf
 """Value of ``v`` of a refractory neuron inside a run of the step-resolution engine
-(:func:`_step_grid`); :func:`simulate` turns it back into ``REFRACTORY`` on return."""
+(:func:`_step_grid`); :func:`end_grid_release` turns it back into ``REFRACTORY``."""
 
 SPIKE_LIST_MARGIN = 1024
 """A population step returns to its caller while the spike list has this many free places;
@@ -604,7 +605,7 @@ def _histogram(v, lo, hi, lower, width, counts, row, col0, num_cells):
 @njit(cache=True)
 def seed_state(seed_bits, target):
     """Draw every neuron's first event target (Exp(1) of intensity after ``Lambda = 0``)
-    and return the generator state that :func:`simulate` continues from.
+    and return the generator state that :func:`simulate_steps` continues from.
 
     ``seed_bits`` (uint64) is the generator's initial state."""
     state = seed_bits
@@ -1176,19 +1177,122 @@ def _grid_input(jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected, la
 
 
 @njit(cache=True)
-def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l,
-                    t_ref, jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean,
-                    diffusion_variance, bridge, v, target, ref_end, lam, rc_pre, rc_n_syn,
-                    rc_lag_offsets, rc_lags, rc_jump_row, rc_post, rc_weight, out_offsets,
-                    seg_conn, seg_offsets, syn_target, syn_delay, conn_fixed,
-                    conn_delay_steps, conn_channel, conn_value, channel_reversal,
-                    receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
-                    grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
-                    below_counts, record_limit, record_margin, record_times, record_ids,
-                    n_recorded, spike_ids, spike_times, on_grid, next_released, release_head,
-                    n_refractory):
-    """The time loop of :func:`simulate` (which see), with the grid engine's release lists
-    (``next_released``, ``release_head``) and refractory counts (``n_refractory``)."""
+def simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l,
+                   t_ref, jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean,
+                   diffusion_variance, bridge, v, target, ref_end, lam, rc_pre, rc_n_syn,
+                   rc_lag_offsets, rc_lags, rc_jump_row, rc_post, rc_weight, out_offsets,
+                   seg_conn, seg_offsets, syn_target, syn_delay, conn_fixed,
+                   conn_delay_steps, conn_channel, conn_value, channel_reversal,
+                   receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
+                   grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
+                   below_counts, record_limit, record_margin, record_times, record_ids,
+                   n_recorded, spike_ids, spike_times, on_grid, next_released, release_head,
+                   n_refractory):
+    """Simulate LIF populations, possibly coupled, for steps ``first_step .. n_steps - 1``.
+
+    Steps are the outer loop and populations the inner one. In step ``k`` each population
+
+    1. gets the rates of its rate-coupled connections (Poisson events at
+       ``n_syn * r_pre`` delayed; :func:`_couple_rates`);
+    2. takes the spikes that its ring buffers hold for step ``k`` at ``t_k``
+       (:func:`_apply_inbox`);
+    3. is advanced through ``[t_k, t_{k+1})`` with exactly timed Poisson events
+       (:func:`_step_population`), its spikes collected in ``spike_ids/spike_times``;
+    4. sends those spikes through the out-going adjacency (:func:`_deliver`) and records
+       those of its first ``record_limit[p]`` neurons.
+
+    Parameters
+    ----------
+    first_step, n_steps : int
+        Steps ``first_step .. n_steps - 1`` are simulated; step ``k`` is
+        ``[k dt, (k + 1) dt)``; all tables have ``n_steps`` columns (global index).
+    dt : float
+        Step (s).
+    state : uint64
+        Generator state (from :func:`seed_state` or a previous call).
+    pop_offsets : int64[n_pop + 1]
+        Neurons of population ``p`` are ``pop_offsets[p]:pop_offsets[p + 1]``.
+    tau_m, v_th, v_reset, e_l, t_ref : float64[n_pop]
+        LIF parameters (s, V).
+    jump_offsets : int64[n_pop + 1]
+        Rows ``jump_offsets[p]:jump_offsets[p + 1]`` of the jump tables belong to ``p``.
+    jump_scale, jump_shift : float64[n_jump]
+        An event maps ``v`` to ``jump_scale * v + jump_shift``.
+    jump_rate : float64[n_jump, n_steps]
+        Poisson event rate per neuron (Hz) in each step; rows of rate-coupled connections
+        are filled during the run.
+    diffusion_mean, diffusion_variance : float64[n_pop, n_steps]
+        ``sum s h`` (V/s) and ``sum s h^2`` (V^2/s) of the diffusion connections; the
+        rate-coupled ones are added during the run.
+    bridge : bool
+        Apply the Brownian-bridge crossing correction to white noise.
+    v, target, ref_end : float64[n_neurons]
+        Neuron state, updated in place: potential (``inf`` while refractory), next event
+        target in cumulative intensity, end of the refractory period (s).
+    lam : float64[n_pop]
+        Cumulative jump intensity at the first step's start, updated in place.
+    rc_pre, rc_n_syn, rc_lag_offsets, rc_lags, rc_jump_row, rc_post, rc_weight
+        Rate-coupled connections: pre population, synapse count, lag weights
+        ``rc_lags[rc_lag_offsets[c]:rc_lag_offsets[c + 1]]``, jump-table row (``-1``:
+        diffusion input to population ``rc_post`` with weight ``rc_weight``).
+    out_offsets, seg_conn, seg_offsets, syn_target, syn_delay
+        Out-going adjacency of the spiking connections: neuron ``g`` owns segments
+        ``out_offsets[g]:out_offsets[g + 1]``; segment ``s`` belongs to connection
+        ``seg_conn[s]`` and holds synapses ``seg_offsets[s]:seg_offsets[s + 1]`` with
+        targets ``syn_target`` (global neuron index) and, for distributed delays,
+        ``syn_delay`` (steps).
+    conn_fixed, conn_delay_steps, conn_channel, conn_value
+        Per spiking connection: fixed delay? its delay (steps); ring-buffer channel; value
+        added per event (weight, or ``log(1 - w)`` for a conductance synapse).
+    channel_reversal : float64[n_channel]
+        Reversal potential of each conductance channel (entry 0, the current channel,
+        unused).
+    receives_spikes : bool[n_pop]
+        Whether population ``p`` is the target of a spiking connection.
+    inbox : float64[n_channel * ring_length, n_neurons]
+        Ring buffers; ``ring_length = inbox.shape[0] // n_channel`` exceeds the longest
+        delay in steps.
+    delivered : int64[n_spiking_connections]
+        Output, accumulated: events delivered (spikes times out-degree).
+    record_steps : int64[n_record]
+        Histogram the state at the start of step ``record_steps[r]`` (the value
+        ``n_steps`` means the state after the last step).
+    grid_lower, grid_width : float64[n_pop]
+        Lower face and cell width of each population's grid.
+    grid_offsets : int64[n_pop + 1]
+        Columns of ``hist_counts`` per population.
+    spike_counts, refractory_counts : int64[n_pop, n_steps]
+        Output: spikes in each step, refractory neurons at each step's end.
+    event_counts : int64[n_pop]
+        Output, accumulated: exactly timed Poisson input events delivered.
+    hist_counts : int64[n_record, n_cells_total], below_counts : int64[n_record, n_pop]
+        Output, accumulated: histogram counts and neurons below the grid.
+    record_limit : int64[n_pop]
+        Spikes of the first ``record_limit[p]`` neurons of each population are recorded.
+    record_margin : int
+        Free places in ``record_times`` needed to start a step.
+    record_times, record_ids, n_recorded
+        Spike record (s, global neuron index) and its length so far.
+    spike_ids, spike_times
+        Scratch list of one population step's spikes (more than
+        ``SPIKE_LIST_MARGIN`` places).
+    on_grid : bool[n_pop]
+        Populations advanced by the step-resolution engine :func:`_step_grid` (no
+        white noise) instead of the exact event-driven one.
+    next_released, release_head, n_refractory
+        The grid engine's release lists and refractory counts, from
+        :func:`grid_release_lists` once per run and passed to every call of the run so
+        that the lists keep their order across calls; :func:`end_grid_release` ends
+        the run.
+
+    Returns
+    -------
+    (state, next_step, n_recorded, status)
+        ``status`` 0: done (``next_step == n_steps``); 1: the spike record needs more room
+        before step ``next_step`` (grow it and call again from there); 2: a neuron fired
+        more than ``SPIKE_LIST_MARGIN`` times in one step, or the spike record overflowed
+        (the run is invalid).
+    """
     n_pop = pop_offsets.size - 1
     n_channel = channel_reversal.size
     ring_length = inbox.shape[0] // n_channel if n_channel > 0 else 1
@@ -1281,133 +1385,6 @@ def _simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_
 
 
 @njit(cache=True)
-def simulate(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l, t_ref,
-             jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean,
-             diffusion_variance, bridge, v, target, ref_end, lam, rc_pre, rc_n_syn,
-             rc_lag_offsets, rc_lags, rc_jump_row, rc_post, rc_weight, out_offsets, seg_conn,
-             seg_offsets, syn_target, syn_delay, conn_fixed, conn_delay_steps, conn_channel,
-             conn_value, channel_reversal, receives_spikes, inbox, delivered, record_steps,
-             grid_lower, grid_width, grid_offsets, spike_counts, refractory_counts,
-             event_counts, hist_counts, below_counts, record_limit, record_margin,
-             record_times, record_ids, n_recorded, spike_ids, spike_times, on_grid):
-    """Simulate LIF populations, possibly coupled, for steps ``first_step .. n_steps - 1``.
-
-    Steps are the outer loop and populations the inner one. In step ``k`` each population
-
-    1. gets the rates of its rate-coupled connections (Poisson events at
-       ``n_syn * r_pre`` delayed; :func:`_couple_rates`);
-    2. takes the spikes that its ring buffers hold for step ``k`` at ``t_k``
-       (:func:`_apply_inbox`);
-    3. is advanced through ``[t_k, t_{k+1})`` with exactly timed Poisson events
-       (:func:`_step_population`), its spikes collected in ``spike_ids/spike_times``;
-    4. sends those spikes through the out-going adjacency (:func:`_deliver`) and records
-       those of its first ``record_limit[p]`` neurons.
-
-    Parameters
-    ----------
-    first_step, n_steps : int
-        Steps ``first_step .. n_steps - 1`` are simulated; step ``k`` is
-        ``[k dt, (k + 1) dt)``; all tables have ``n_steps`` columns (global index).
-    dt : float
-        Step (s).
-    state : uint64
-        Generator state (from :func:`seed_state` or a previous call).
-    pop_offsets : int64[n_pop + 1]
-        Neurons of population ``p`` are ``pop_offsets[p]:pop_offsets[p + 1]``.
-    tau_m, v_th, v_reset, e_l, t_ref : float64[n_pop]
-        LIF parameters (s, V).
-    jump_offsets : int64[n_pop + 1]
-        Rows ``jump_offsets[p]:jump_offsets[p + 1]`` of the jump tables belong to ``p``.
-    jump_scale, jump_shift : float64[n_jump]
-        An event maps ``v`` to ``jump_scale * v + jump_shift``.
-    jump_rate : float64[n_jump, n_steps]
-        Poisson event rate per neuron (Hz) in each step; rows of rate-coupled connections
-        are filled during the run.
-    diffusion_mean, diffusion_variance : float64[n_pop, n_steps]
-        ``sum s h`` (V/s) and ``sum s h^2`` (V^2/s) of the diffusion connections; the
-        rate-coupled ones are added during the run.
-    bridge : bool
-        Apply the Brownian-bridge crossing correction to white noise.
-    v, target, ref_end : float64[n_neurons]
-        Neuron state, updated in place: potential (``inf`` while refractory), next event
-        target in cumulative intensity, end of the refractory period (s).
-    lam : float64[n_pop]
-        Cumulative jump intensity at the first step's start, updated in place.
-    rc_pre, rc_n_syn, rc_lag_offsets, rc_lags, rc_jump_row, rc_post, rc_weight
-        Rate-coupled connections: pre population, synapse count, lag weights
-        ``rc_lags[rc_lag_offsets[c]:rc_lag_offsets[c + 1]]``, jump-table row (``-1``:
-        diffusion input to population ``rc_post`` with weight ``rc_weight``).
-    out_offsets, seg_conn, seg_offsets, syn_target, syn_delay
-        Out-going adjacency of the spiking connections: neuron ``g`` owns segments
-        ``out_offsets[g]:out_offsets[g + 1]``; segment ``s`` belongs to connection
-        ``seg_conn[s]`` and holds synapses ``seg_offsets[s]:seg_offsets[s + 1]`` with
-        targets ``syn_target`` (global neuron index) and, for distributed delays,
-        ``syn_delay`` (steps).
-    conn_fixed, conn_delay_steps, conn_channel, conn_value
-        Per spiking connection: fixed delay? its delay (steps); ring-buffer channel; value
-        added per event (weight, or ``log(1 - w)`` for a conductance synapse).
-    channel_reversal : float64[n_channel]
-        Reversal potential of each conductance channel (entry 0, the current channel,
-        unused).
-    receives_spikes : bool[n_pop]
-        Whether population ``p`` is the target of a spiking connection.
-    inbox : float64[n_channel * ring_length, n_neurons]
-        Ring buffers; ``ring_length = inbox.shape[0] // n_channel`` exceeds the longest
-        delay in steps.
-    delivered : int64[n_spiking_connections]
-        Output, accumulated: events delivered (spikes times out-degree).
-    record_steps : int64[n_record]
-        Histogram the state at the start of step ``record_steps[r]`` (the value
-        ``n_steps`` means the state after the last step).
-    grid_lower, grid_width : float64[n_pop]
-        Lower face and cell width of each population's grid.
-    grid_offsets : int64[n_pop + 1]
-        Columns of ``hist_counts`` per population.
-    spike_counts, refractory_counts : int64[n_pop, n_steps]
-        Output: spikes in each step, refractory neurons at each step's end.
-    event_counts : int64[n_pop]
-        Output, accumulated: exactly timed Poisson input events delivered.
-    hist_counts : int64[n_record, n_cells_total], below_counts : int64[n_record, n_pop]
-        Output, accumulated: histogram counts and neurons below the grid.
-    record_limit : int64[n_pop]
-        Spikes of the first ``record_limit[p]`` neurons of each population are recorded.
-    record_margin : int
-        Free places in ``record_times`` needed to start a step.
-    record_times, record_ids, n_recorded
-        Spike record (s, global neuron index) and its length so far.
-    spike_ids, spike_times
-        Scratch list of one population step's spikes (more than
-        ``SPIKE_LIST_MARGIN`` places).
-    on_grid : bool[n_pop]
-        Populations advanced by the step-resolution engine :func:`_step_grid` (no
-        white noise) instead of the exact event-driven one.
-
-    Returns
-    -------
-    (state, next_step, n_recorded, status)
-        ``status`` 0: done (``next_step == n_steps``); 1: the spike record needs more room
-        before step ``next_step`` (grow it and call again from there); 2: a neuron fired
-        more than ``SPIKE_LIST_MARGIN`` times in one step, or the spike record overflowed
-        (the run is invalid).
-    """
-    next_released, release_head, n_refractory = grid_release_lists(
-        first_step, dt, v, ref_end, pop_offsets, t_ref, on_grid)
-    out = _simulate_steps(
-        first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_reset, e_l, t_ref,
-        jump_offsets, jump_scale, jump_shift, jump_rate, diffusion_mean, diffusion_variance,
-        bridge, v, target, ref_end, lam, rc_pre, rc_n_syn, rc_lag_offsets, rc_lags,
-        rc_jump_row, rc_post, rc_weight, out_offsets, seg_conn, seg_offsets, syn_target,
-        syn_delay, conn_fixed, conn_delay_steps, conn_channel, conn_value, channel_reversal,
-        receives_spikes, inbox, delivered, record_steps, grid_lower, grid_width,
-        grid_offsets, spike_counts, refractory_counts, event_counts, hist_counts,
-        below_counts, record_limit, record_margin, record_times, record_ids, n_recorded,
-        spike_ids, spike_times, on_grid,
-        next_released, release_head, n_refractory)
-    end_grid_release(v, pop_offsets, on_grid)
-    return out
-
-
-@njit(cache=True)
 def grid_release_lists(first_step, dt, v, ref_end, pop_offsets, t_ref, on_grid):
     """The grid engine's release lists for a run (or its continuation) from
     ``first_step``: refractory neurons of grid-engine populations get
@@ -1444,11 +1421,6 @@ def end_grid_release(v, pop_offsets, on_grid):
             for i in range(pop_offsets[p], pop_offsets[p + 1]):
                 if v[i] == GRID_REFRACTORY:
                     v[i] = REFRACTORY
-
-
-# The time loop for runs driven in slices (each call continues the previous one; see
-# :func:`simulate`, :func:`grid_release_lists` and :func:`end_grid_release`).
-simulate_steps = _simulate_steps
 
 
 # --- twins for tests -----------------------------------------------------------------------

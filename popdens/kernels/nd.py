@@ -39,6 +39,8 @@ branch; no ``fastmath``, so NaN/inf still propagate and are caught by the backen
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -68,7 +70,8 @@ from .transport import poisson_weights, sg_coefficients
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
-           "jump_affine", "diffusion_lines", "advance_nd", "TOP_REFLECT", "TOP_FIRE",
+           "jump_affine", "diffusion_lines", "advance_nd", "Axes", "Drift", "Inputs",
+           "Firing", "Outputs", "TOP_REFLECT", "TOP_FIRE",
            "TOP_ABSORB", "SWEEP_LOCAL", "SWEEP_GATHER"]
 
 # Drift sweep kernel per departure table (see advance_nd).
@@ -609,15 +612,93 @@ def _total(state, pipe):
     return total
 
 
+class Axes(NamedTuple):
+    """The ``(outer, n, inner)`` view of each axis, (D,) int each (module docstring)."""
+
+    outer: np.ndarray
+    n: np.ndarray
+    inner: np.ndarray
+
+
+class Drift(NamedTuple):
+    """The drift sweeps' tables.
+
+    Face departure positions of axis ``d`` at ``departure[offset[d]:offset[d + 1]]`` for
+    the forward sweep order and at ``offset[D + d]`` for the backward one (they differ in
+    how the other axes are frozen), ``departure`` (F,) float, ``offset`` (2 D + 1,) int;
+    ``sweep_mode`` (2 D,) int per table: ``SWEEP_LOCAL`` (every departure point within
+    one cell of its face: :func:`drift_sweep_local`) or ``SWEEP_GATHER`` (any distance:
+    :func:`drift_sweep_gather`).
+    """
+
+    departure: np.ndarray
+    offset: np.ndarray
+    sweep_mode: np.ndarray
+
+
+class Inputs(NamedTuple):
+    """The input connections, whose events move ``axis``.
+
+    ``edges`` (2,) int: what jumps do with mass carried past the upper face of ``axis``
+    (``TOP_REFLECT``, ``TOP_FIRE``, ``TOP_ABSORB``) and past its lower face (0: piles into
+    the first cell, 1: lost). Per connection, (C,): the jump ``shift`` in cells of
+    ``axis`` (``scale == 1``), or for a conductance synapse the one-event map
+    ``x -> scale x + shift`` (cell units); its event ``rate`` per step (C, n_steps) in
+    Hz; ``diffusion`` 1 for a diffusion input (0: jumps).
+    """
+
+    axis: int
+    edges: np.ndarray
+    shift: np.ndarray
+    scale: np.ndarray
+    rate: np.ndarray
+    diffusion: np.ndarray
+
+
+class Firing(NamedTuple):
+    """Spikes and the refractory pipeline.
+
+    ``spike_axis``, ``spike_face``: the spike plane (face index along ``spike_axis``),
+    ``-1`` for none (reset model). ``reset_axis``: threshold axis of a reset model (its
+    upper face), ``-1`` for none. Sparse reset map (E,): a released slice cell
+    ``reset_source[e]`` (index over the other axes) puts ``reset_weight[e]`` of its mass
+    into cell ``reset_target[e]``. Mass fired in a sub-step is released at the start of
+    the sub-steps ``release_offset`` (2,) later, split by ``release_weight`` (2,).
+    ``pipe`` (L, S) and ``pipe_head`` (1,): the refractory ring buffer of released slices
+    and its current row (state, updated in place).
+    """
+
+    spike_axis: int
+    spike_face: int
+    reset_axis: int
+    reset_source: np.ndarray
+    reset_target: np.ndarray
+    reset_weight: np.ndarray
+    release_offset: np.ndarray
+    release_weight: np.ndarray
+    pipe: np.ndarray
+    pipe_head: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """Per step (n_steps,): mean ``rates`` (Hz), ``refractory`` fraction at its end and
+    mass lost in it through absorbing or outflow faces, ``absorbed`` (computed only when
+    non-empty). Densities (mass times ``inverse_volume``) at the start of the steps
+    ``record_steps`` go to the rows of ``record`` from the cursor ``record_next`` (1,)
+    on."""
+
+    rates: np.ndarray
+    refractory: np.ndarray
+    absorbed: np.ndarray
+    record_steps: np.ndarray
+    record_next: np.ndarray
+    record: np.ndarray
+    inverse_volume: float
+
+
 @njit(cache=True)
-def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
-               axis_outer, axis_n, axis_inner, departure, departure_offset, sweep_mode,
-               jump_axis, jump_edges, conn_shift, conn_scale, conn_rate, conn_diffusion,
-               spike_axis, spike_face, reset_axis,
-               reset_source, reset_target, reset_weight, release_offset, release_weight,
-               pipe, pipe_head,
-               rates_out, refractory_out, absorbed_out, record_steps, record_next,
-               record_out, inverse_volume, tiles):
+def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing, out,
+               tiles):
     """Advance one population over steps ``step_begin .. step_end - 1``.
 
     Each reporting step is ``n_sub`` sub-steps of ``dt_sub``. A sub-step is: release of
@@ -629,51 +710,34 @@ def advance_nd(step_begin, step_end, n_sub, dt_sub, scheme, tail, mass,
 
     Parameters
     ----------
+    stepping : popdens.kernels.stepper.Stepping
+        ``n_sub`` sub-steps of ``dt_sub`` per step, limiter ``scheme``, Poisson series
+        cut where the tail is below ``tail``.
     mass : (M,) float
         Cell masses, updated in place.
-    axis_outer, axis_n, axis_inner : (D,) int
-        The ``(outer, n, inner)`` view of each axis.
-    departure, departure_offset : float (F,), int (2 D + 1,)
-        Face departure positions of axis ``d`` at ``departure[departure_offset[d]:]``
-        for the forward sweep order and at ``departure_offset[D + d]`` for the
-        backward one (they differ in how the other axes are frozen).
-    sweep_mode : (2 D,) int
-        Per table: ``SWEEP_LOCAL`` (every departure point within one cell of its face:
-        :func:`drift_sweep_local`) or ``SWEEP_GATHER`` (any distance:
-        :func:`drift_sweep_gather`).
-    jump_axis : int
-        Axis that input events move.
-    jump_edges : (2,) int
-        What jumps do with mass carried past the upper face of ``jump_axis``
-        (``TOP_REFLECT``, ``TOP_FIRE``, ``TOP_ABSORB``) and past its lower face (0: piles
-        into the first cell, 1: lost).
-    conn_shift, conn_scale, conn_rate : (C,), (C,), (C, n_steps)
-        Jump of each connection in cells of ``jump_axis`` (``conn_scale == 1``), or for a
-        conductance synapse the one-event map ``x -> conn_scale x + conn_shift`` (cell
-        units), and its event rate per step (Hz).
-    spike_axis, spike_face : int
-        Spike plane (face index along ``spike_axis``), ``-1`` for none (reset model).
-    reset_axis : int
-        Threshold axis of a reset model (its upper face), ``-1`` for none.
-    reset_source, reset_target, reset_weight : (E,)
-        Sparse reset map: a released slice cell ``reset_source[e]`` (index over the
-        other axes) puts ``reset_weight[e]`` of its mass into cell ``reset_target[e]``.
-    release_offset, release_weight : (2,)
-        Mass fired in a sub-step is released at the start of the sub-steps
-        ``release_offset`` later, split by ``release_weight``.
-    pipe, pipe_head : (L, S), (1,)
-        Refractory ring buffer of released slices and its current row.
-    rates_out, refractory_out, absorbed_out : (n_steps,)
-        Mean rate over each step (Hz), refractory fraction at its end, mass lost in it
-        through absorbing or outflow faces (computed only when ``absorbed_out`` is
-        non-empty).
-    record_steps, record_next, record_out
-        Steps at whose start the density (mass times ``inverse_volume``) is stored.
+    axes : Axes
+    drift : Drift
+    inputs : Inputs
+    firing : Firing
+        Its ``pipe`` and ``pipe_head`` are updated in place.
+    out : Outputs
+        Written for the steps advanced.
     tiles : popdens.kernels.nd_tiles.TilePlan
         With ``tiles.enabled``, every stage acts only on the columns of tiles that hold
         mass (:mod:`popdens.kernels.nd_tiles`; bit-identical to the full sweep; not with
         diffusion inputs).
     """
+    # the groups unpacked once: the loop below reads plain locals (its body is the
+    # one of the ungrouped kernel; scratch stays allocated here, where the compiler
+    # sees fresh arrays)
+    n_sub, dt_sub, scheme, tail = stepping
+    axis_outer, axis_n, axis_inner = axes
+    departure, departure_offset, sweep_mode = drift
+    jump_axis, jump_edges, conn_shift, conn_scale, conn_rate, conn_diffusion = inputs
+    (spike_axis, spike_face, reset_axis, reset_source, reset_target, reset_weight,
+     release_offset, release_weight, pipe, pipe_head) = firing
+    (rates_out, refractory_out, absorbed_out, record_steps, record_next, record_out,
+     inverse_volume) = out
     num_cells = mass.shape[0]
     ndim = axis_n.shape[0]
     num_conns = conn_shift.shape[0]

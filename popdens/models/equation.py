@@ -147,7 +147,7 @@ class EquationModel(Model):
                 raise ValueError(f"spike_surface={surface!r}: only upward crossings are "
                                  f"spikes; write the surface in a variable that rises "
                                  f"through it")
-            return SpikeSurface(s.variable, self._constant(s.level, "spike_surface"))
+            return SpikeSurface(s.variable, self._constant(s.level))
         if threshold is None:
             raise ValueError("an EquationModel needs threshold= (with reset=, e.g. "
                              "'v > v_th' and 'v = v_reset') or spike_surface= (e.g. "
@@ -159,8 +159,7 @@ class EquationModel(Model):
             raise where.error("the threshold must read 'x > level' (or 'x >= level') with "
                               "x a state variable", cmp)
         var = cmp.left.id
-        level = self._constant(p._threshold.__class__(cmp.comparators[0], where),
-                               "threshold")
+        level = self._constant(p._threshold.__class__(cmp.comparators[0], where))
         if reset is None:
             raise ValueError(f"threshold={threshold!r} needs reset= setting {var!r} (e.g. "
                              f"'{var} = v_reset')")
@@ -169,10 +168,10 @@ class EquationModel(Model):
             raise ValueError(f"reset={reset!r} must set the threshold variable {var!r} "
                              f"exactly once with '=' (e.g. '{var} = v_reset'), got "
                              f"{p.reset!r}")
-        value = self._constant(sets[0][1], "reset")
+        value = self._constant(sets[0][1])
         return ThresholdReset(var, level, value, p.refractory)
 
-    def _constant(self, tree, what):
+    def _constant(self, tree):
         """The value of an event level, which may use numbers, units and parameters."""
         variable = [n.id for n in names_in(tree)
                     if n.id in self.state_vars or n.id in self.parsed.subexpressions]

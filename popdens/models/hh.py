@@ -313,10 +313,6 @@ class HodgkinHuxley(_HHBase):
                 r["alpha_h"] * (1.0 - h) - r["beta_h"] * h,
                 r["alpha_n"] * (1.0 - n) - r["beta_n"] * n)
 
-    def steady_gates(self, v):
-        """``(m_inf, h_inf, n_inf)`` at ``v`` (V)."""
-        return _steady_gates(v)
-
     def _stationary_current(self, v):
         m, h, n = _steady_gates(v)
         return self.c_m * self._dv_dt(np.asarray(v, dtype=float), m, h, n)

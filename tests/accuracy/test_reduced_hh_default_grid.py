@@ -19,7 +19,7 @@ REFS = json.loads((Path(__file__).resolve().parents[1] / "data" /
 def test_default_grid_rate_within_the_splitting_error_of_monte_carlo():
     ref = REFS["reduced_hh"]
     net = reduced_hh()
-    grid = net.grid_of(net.populations["P"], T_END, 1e-4)
+    grid = net.grid_of(net.populations["P"], dt=1e-4)
     # the rebalanced default: 1 mV cells (the 2 mV jump is 2 cells), 200 n cells
     assert grid.shape == (139, 200)
     assert grid.axes[0].width == pytest.approx(1e-3, rel=1e-12)

@@ -356,7 +356,7 @@ def test_result_fields_and_histogram_normalisation(timing):
     # k * DT, computed alike (default rtol 1e-7; measured equal)
     np.testing.assert_allclose(res.record_times, steps * DT)
     grid = res.grids["P"]
-    assert grid == net.grid_of(net.populations["P"], t_end, DT)
+    assert grid == net.grid_of(net.populations["P"], dt=DT)
     dens = res.densities["P"]
     assert dens.shape == (4, grid.num_cells) and np.all(dens >= 0)
     # each histogram integrates to the non-refractory fraction on the grid; refractory[k]

@@ -97,7 +97,7 @@ def small_chain(seed=0, n_a=300, n_b=400, n_syn=50, delay=1e-3):
 def rebuild_wiring(net, sizes, seed, t_end, connectivity="fixed_indegree"):
     """The wiring a run with ``seed`` uses (same seed sequence child as the backend)."""
     n_steps = math.ceil(t_end / DT - 1e-9)
-    prepared = backend._prepare(net, t_end, DT, sizes, np.arange(n_steps) * DT,
+    prepared = backend._prepare(net, DT, sizes, np.arange(n_steps) * DT,
                                 connectivity)
     _, _, wiring_seq, delay_seq = np.random.SeedSequence(seed).spawn(4)
     n_total = int(prepared["pop_offsets"][-1])

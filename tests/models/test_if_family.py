@@ -168,7 +168,7 @@ def test_qif_rate_converges_as_the_cut_off_grows():
         m = pd.QIF(v_cut=v_cut)
         net = _network(m, mu, sigma)
         rates.append(pd.steady_state(net).rates["E"])
-        lower = net.grid_of(net.populations["E"], 1.0, 1e-4).axes[0].lower
+        lower = net.grid_of(net.populations["E"], dt=1e-4).axes[0].lower
         theory.append(_theory(m, mu, sigma, v_lower=lower, num_cells=80_000))
     rates, theory = np.array(rates), np.array(theory)
     # 1020 cells at every cut-off: measured -0.034 % at each

@@ -63,7 +63,7 @@ def test_column_default_grids_reach_six_sd_below_the_self_consistent_state():
         inputs = _input_rates_and_weights(net, pop, rates)
         mean = m.e_l + m.tau_m * sum(r * w for r, w in inputs)
         var = m.tau_m * sum(r * w * w for r, w in inputs) / 2.0
-        ax = net.grid_of(pop, T_END, DT).axes[0]
+        ax = net.grid_of(pop, dt=DT).axes[0]
         edge = transient_lower_edge(m.resting_state, mean, var)
         # the edge rounds down to a whole number of cells below the threshold
         assert edge - ax.width < ax.lower <= edge, pop.name
