@@ -51,17 +51,8 @@ def _network(case):
         rate = 4000.0 if case == "rhh_default" else 3000.0
         net.connect(net.add_poisson("ext", rate), pop, weight=2e-3)
         return net, {"rhh_small": 2.0, "rhh_fractional": 0.1, "rhh_default": 0.1}[case]
-    grid = pd.Grid(v=(-0.01, 0.02, 40), i_syn=(-3.0, 3.0, 40))
-    model = pd.LIFSynaptic(tau_m=20e-3, tau_syn=5e-3, v_th=20e-3, v_reset=10e-3,
-                           t_ref=2e-3)
-    exc = net.add_population("E", model, grid=grid)
-    inh = net.add_population("I", model, grid=grid)
-    ext = net.add_poisson("ext", 8000.0)
-    for pop in (exc, inh):
-        net.connect(ext, pop, weight=0.15e-3)
-        net.connect(exc, pop, weight=0.15e-3, n_syn=100, delay=2e-3)
-        net.connect(inh, pop, weight=-0.6e-3, n_syn=25, delay=2e-3)
-    return net, 0.1
+    from bench_nd import ei_network  # benchmarks/ is on sys.path when a script runs
+    return ei_network(40), 0.1
 
 
 def _run_cpu(net, t_end, dt=1e-4):
