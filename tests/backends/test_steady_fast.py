@@ -26,7 +26,7 @@ COLUMN_RATES = {"L23e": 0.3178, "L23i": 3.1005, "L4e": 4.7744, "L4i": 6.7983,
 def l5e_step():
     net = column_network(grid=COLUMN_GRID)
     pop = net.populations["L5e"]
-    grid = net.grid_of(pop, t_end=1e-4, dt=1e-4)
+    grid = net.grid_of(pop, dt=1e-4)
     rates = input_rates(net, pop, 0.0, COLUMN_RATES)
     inputs = [(p.model, [(s, weight_at_threshold(c), c.input) for c, s in
                          zip(net.inputs_of(p), input_rates(net, p, 0.0, COLUMN_RATES))])
