@@ -50,7 +50,7 @@ from .expr import emit
 __all__ = ["CODE_VERSION", "cache_dir", "compiled_module", "generate_module_source",
            "linear_split", "Structure"]
 
-CODE_VERSION = 5
+CODE_VERSION = 6
 """Version of the generator: part of every file name (bump it when the template
 changes, so old files are not reused)."""
 
@@ -188,6 +188,7 @@ from popdens.kernels import mc_equation as _k
 from popdens.kernels import mc_interface
 from popdens.kernels.mc_engine import _trace
 from popdens.kernels.mc_engine import simulate_uncached as _loop
+from popdens.kernels.mc_engine import step_population_uncached as _population_loop
 
 '''
 
@@ -387,6 +388,15 @@ def generate_module_source(model, structure: Structure) -> str:
         functions += ["resets", "hold", "is_held", "release", "refractory_period"]
     lines += ["mc_interface.register(Params, " + ", ".join(f"{f}=_{f}" for f in functions)
               + ")", "", "",
+              "@njit(cache=True)",
+              "def step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, "
+              "pending):",
+              '    """One population step of the Monte Carlo loop, cached with this '
+              'file."""',
+              "    return _population_loop(prm, p, k, dt, state, pops, inputs, wiring, rec, "
+              "pending)",
+              "", "",
+              "Params.cached_step = step_population", "", "",
               "@njit(cache=True)",
               "def simulate(step_begin, step_end, dt, state, models, pops, inputs, wiring, "
               "rec):",

@@ -3,8 +3,11 @@
 The loop owns everything that is not physics: Poisson input with exact event times,
 spikes delivered along drawn synapses (fixed in-degree), spike counting, refractoriness
 and recording. The model supplies the functions of :mod:`popdens.kernels.mc_interface`,
-registered on the NamedTuple class of its parameters; :func:`simulate` is compiled once
-per tuple of model types and stored in numba's disk cache.
+registered on the NamedTuple class of its parameters. The work of one population in one
+step (:func:`_step_population`) is compiled once per model type; :func:`simulate`, the
+short loop over steps and populations that calls it, once per tuple of model types (so
+LIF alone, two LIF populations and LIF beside HH share the LIF step). Both are stored in
+numba's disk cache.
 
 numba's cache keys a function on its own file only: after changing a model's compiled
 functions (``mc_hh.py``, ``mc_lif.py``, ``mc_lif_synaptic.py``, ``mc_interface.py``) or
@@ -54,7 +57,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import literal_unroll, njit
+from numba import literal_unroll, njit, types
+from numba.extending import overload
 
 from .mc_interface import (
     advance,
@@ -76,9 +80,9 @@ from .mc_interface import (
 from .montecarlo import _exponential, _uniform
 
 __all__ = ["Populations", "Inputs", "Wiring", "Recording", "simulate", "seed_targets",
-           "trace", "KERNEL_VERSION"]
+           "trace", "step_for", "KERNEL_VERSION"]
 
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 
 
 class Populations(NamedTuple):
@@ -312,7 +316,6 @@ def _fast_pass(prm, lo, hi, lam1, prepared, step_length, y, target, take_input, 
     return n_pending
 
 
-@njit(inline="always")
 def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     """Advance the neurons of population ``p`` (parameters ``prm``) through step ``k``
     (``pending``: scratch for the indices of the neurons the fast path leaves to the
@@ -449,18 +452,59 @@ def _simulate(step_begin, step_end, dt, state, models, pops, inputs, wiring, rec
             break
         p = 0
         for prm in literal_unroll(models):
-            state = _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec,
-                                     pending)
+            state = population_step(prm, p, k, dt, state, pops, inputs, wiring, rec,
+                                    pending)
             p += 1
     return state
+
+
+step_population = njit(cache=True)(_step_population)
+"""One population's step, compiled once per model type and cached on disk: for the
+built-in models."""
+
+step_population_uncached = njit(_step_population)
+"""The same, compiled once per process: for user models, whose compiled functions
+numba's cache would not see change."""
+
+
+def population_step(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
+    """Population ``p``'s step ``k`` in the loop: the compiled :func:`_step_population`
+    of ``prm``'s model type (:func:`step_for`)."""
+    raise NotImplementedError("population_step is only callable from compiled code")
+
+
+def step_for(params_class):
+    """The compiled population step of a model's parameters class: its own
+    ``cached_step`` (a generated equation model caches it with its module), the cached
+    :data:`step_population` for built-in models, else :data:`step_population_uncached`."""
+    own = getattr(params_class, "cached_step", None)
+    if own is not None:
+        return own
+    if params_class.__module__.startswith("popdens."):
+        return step_population
+    return step_population_uncached
+
+
+@overload(population_step)
+def _population_step_for_type(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
+    # a call, not inlined: each model type's step compiles once and every tuple of
+    # models (LIF alone, LIF + HH, two LIF populations, ...) reuses it; only this short
+    # loop is compiled per tuple
+    if not isinstance(prm, types.BaseNamedTuple):
+        return None
+    compiled = step_for(prm.instance_class)
+
+    def call(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
+        return compiled(prm, p, k, dt, state, pops, inputs, wiring, rec, pending)
+    return call
 
 
 simulate = njit(cache=True)(_simulate)
 """The loop, cached on disk: for the built-in models."""
 
 simulate_uncached = njit(_simulate)
-"""The same loop compiled once per process: for user models, whose compiled functions
-numba's cache would not see change."""
+"""The same loop compiled once per process: for user models (it calls their
+:data:`step_population_uncached`)."""
 
 
 @njit(cache=True)

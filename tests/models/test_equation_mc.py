@@ -397,7 +397,8 @@ TEMPLATE_NAMES = {
     "integrator", "float", "int", "max", "min", "abs", "range", "simulate", "p", "x", "y",
     "i", "h", "c", "half", "state", "root", "duration", "weight", "reversal", "variance",
     "x_new", "prm", "y0", "t_end", "h_int", "event_times", "event_weights", "step_begin",
-    "step_end", "dt", "models", "pops", "inputs", "wiring", "rec"}
+    "step_end", "dt", "models", "pops", "inputs", "wiring", "rec", "step_population", "k",
+    "pending"}
 
 
 def test_no_user_text_reaches_the_generated_file(tmp_path, monkeypatch):
