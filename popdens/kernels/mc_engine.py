@@ -6,8 +6,8 @@ and recording. The model supplies the functions of :mod:`popdens.kernels.mc_inte
 registered on the NamedTuple class of its parameters. The work of one population in one
 step (:func:`_step_population`) is compiled once per model type; :func:`simulate`, the
 short loop over steps and populations that calls it, once per tuple of model types (so
-LIF alone, two LIF populations and LIF beside HH share the LIF step). Both are stored in
-numba's disk cache.
+ReducedHH alone, two ReducedHH populations and ReducedHH beside LIF share the ReducedHH
+step). Both are stored in numba's disk cache.
 
 numba's cache keys a function on its own file only: after changing a model's compiled
 functions (``mc_hh.py``, ``mc_lif.py``, ``mc_lif_synaptic.py``, ``mc_interface.py``) or
@@ -488,7 +488,7 @@ def step_for(params_class):
 @overload(population_step)
 def _population_step_for_type(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     # a call, not inlined: each model type's step compiles once and every tuple of
-    # models (LIF alone, LIF + HH, two LIF populations, ...) reuses it; only this short
+    # models (ReducedHH alone, beside LIF, twice, ...) reuses it; only this short
     # loop is compiled per tuple
     if not isinstance(prm, types.BaseNamedTuple):
         return None
