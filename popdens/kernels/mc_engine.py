@@ -82,7 +82,7 @@ from .montecarlo import _exponential, _uniform
 __all__ = ["Populations", "Inputs", "Wiring", "Recording", "simulate", "seed_targets",
            "trace", "step_for", "KERNEL_VERSION"]
 
-KERNEL_VERSION = 4
+KERNEL_VERSION = 5
 
 
 class Populations(NamedTuple):
