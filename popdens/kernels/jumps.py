@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from .transport import limited_slopes, mass_between, shift_fractional, shift_integer
+from .typed import FALSE
 
 __all__ = ["mixture_jump", "remap_affine", "mixture_interior"]
 
@@ -66,8 +67,8 @@ def mixture_jump(p, g, shifts, scales, probabilities, num_inputs, weights, count
     Returns the mass that crossed (each crossing once). ``g`` and ``work`` are scratch
     arrays of ``p``'s length."""
     n = p.shape[0]
-    fractional = False
-    affine = False
+    fractional = FALSE
+    affine = FALSE
     for c in range(num_inputs):
         if abs(shifts[c] - round(shifts[c])) >= 1e-9 or scales[c] != 1.0:
             fractional = True

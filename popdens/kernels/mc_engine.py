@@ -78,6 +78,7 @@ from .mc_interface import (
     store,
 )
 from .montecarlo import _exponential, _uniform
+from .typed import INT0
 
 __all__ = ["Populations", "Inputs", "Wiring", "Recording", "simulate", "seed_targets",
            "trace", "step_for", "KERNEL_VERSION"]
@@ -359,7 +360,7 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     spikes = 0
     events = 0
     refractory = 0
-    n_out = 0
+    n_out = INT0
     flush_at = wiring.spike_ids.size // 2
     rate, weight, reversal = inputs.rate, inputs.weight, inputs.reversal
     spike_ids, spike_times = wiring.spike_ids, wiring.spike_times
@@ -382,7 +383,7 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
         store(prm, y, g, x)
         if n_out > flush_at and flush_at > 0:
             _deliver(n_out, k, dt, wiring)
-            n_out = 0
+            n_out = INT0
         spikes += n_spk
         events += n_ev
         if resets(prm) and is_held(prm, x):

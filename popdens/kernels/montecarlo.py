@@ -69,6 +69,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .typed import FALSE, INT0, INT1
+
 __all__ = ["seed_state", "simulate_steps", "grid_release_lists", "end_grid_release",
            "draw_fixed_indegree", "fill_out_synapses",
            "sample_normals", "sample_exponentials", "sample_bridge_hitting_times",
@@ -1333,8 +1335,8 @@ def simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_r
             lo = pop_offsets[p]
             hi = pop_offsets[p + 1]
             slot = k % ring_length
-            has_drive = False
-            conductance_rows = False
+            has_drive = FALSE
+            conductance_rows = FALSE
             if on_grid[p]:
                 has_drive, n_ev, state, conductance_rows = _grid_input(
                     jump_rate, k, dt, j_lo, j_hi, cdf, cdf_bits, guide, expected, last_pmf,
@@ -1353,7 +1355,7 @@ def simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_r
                         channel_reversal, drive, pop_offsets[p], has_drive, j_lo, j_hi,
                         conductance_rows, cdf, cdf_bits, guide, expected, last_pmf,
                         jump_scale, jump_shift, next_released, release_head, p, spike_ids,
-                        spike_times, 0)
+                        spike_times, INT0)
                     n_refractory[p] += n_ref
                     n_ref = 0
                 else:
@@ -1361,7 +1363,7 @@ def simulate_steps(first_step, n_steps, dt, state, pop_offsets, tau_m, v_th, v_r
                         v, target, ref_end, lo, hi, k, state, t0, t1, lam0, lam1, total_rate,
                         jump_scale, jump_shift, jump_rate, j_lo, j_hi, mu, s2, decay[p],
                         spread, tau_m[p], v_th[p], v_reset[p], t_ref[p], bridge, spike_ids,
-                        spike_times, 0)
+                        spike_times, INT0)
                     finished = lo >= hi
                 if n_out > spike_ids.size:
                     return state, k, n_recorded, 2
@@ -1463,7 +1465,7 @@ def sample_poisson_counts(lam, n, seed_bits):
     guide = np.zeros((1, POISSON_GUIDE), dtype=np.uint8)
     expected = np.full(1, -1.0)
     last_pmf = np.zeros(1)
-    _poisson_tables(rate, 0, 1.0, 0, 1, cdf, cdf_bits, guide, expected, last_pmf)
+    _poisson_tables(rate, INT0, 1.0, INT0, INT1, cdf, cdf_bits, guide, expected, last_pmf)
     out = np.empty(n, dtype=np.int64)
     state = seed_bits
     for i in range(n):

@@ -67,6 +67,7 @@ from .nd_tiles import (
     tiled_stage,
 )
 from .transport import poisson_weights, sg_coefficients
+from .typed import FALSE, INT0
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
@@ -854,7 +855,7 @@ def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing
                             elif abs(shift - m) < 1e-9:
                                 kind = STAGE_WHOLE
                                 tidy = True
-                            tiled_stage(kind, state, other, slopes, departure, ja, 0, j_n,
+                            tiled_stage(kind, state, other, slopes, departure, ja, INT0, j_n,
                                         j_inner, scheme, tiles, cum, scratch, jump_watch,
                                         watched, m, shift, conn_scale[c], weights, count,
                                         top_mode, bottom_absorb, fired_slice)
@@ -899,8 +900,8 @@ def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing
                 if tiles.enabled:
                     tiled_stage(STAGE_LOCAL if mode == SWEEP_LOCAL else STAGE_GATHER,
                                 state, other, slopes, dep, d, table, n, inner, scheme,
-                                tiles, cum, scratch, watch_face, target, 0, 0.0, 1.0,
-                                weights, 0, 0, False, fired_slice)
+                                tiles, cum, scratch, watch_face, target, INT0, 0.0, 1.0,
+                                weights, INT0, INT0, FALSE, fired_slice)
                 elif mode == SWEEP_LOCAL:
                     drift_sweep_local(state, other, dep, outer, n, inner, scheme, scratch,
                                       watch_face, target)

@@ -58,6 +58,7 @@ from .transport import (
     sg_coefficients,
     sg_implicit_step,
 )
+from .typed import INT0, INT1, TRUE
 
 __all__ = ["advance", "Stepping", "Populations", "Faces", "Refractory", "Connections",
            "Outputs", "MODE_REMAP", "MODE_DIFFUSION", "INPUT_JUMP", "INPUT_DIFFUSION"]
@@ -422,7 +423,7 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
                 # 2. jump inputs. Several active inputs: the exact mixture of their
                 # events in random order (one input after the other would let all
                 # excitation of a sub-step act before any inhibition)
-                num_active = 0
+                num_active = INT0
                 total_lam = 0.0
                 affine = False
                 for e in range(by_post_offset[q], by_post_offset[q + 1]):
@@ -487,8 +488,8 @@ def advance(step_begin, step_end, st, mass, pops, faces, refr, conns, out):
                             mix_prob[0] = 1.0
                             crossed = mixture_jump(
                                 state[c0:c0 + n], slopes[:n], mix_shift, mix_scale, mix_prob,
-                                1, weights[w0:w0 + MAX_TERMS], count, state[x0:x0 + n],
-                                work[:n], scheme, True, reset, reset_hi)
+                                INT1, weights[w0:w0 + MAX_TERMS], count, state[x0:x0 + n],
+                                work[:n], scheme, TRUE, reset, reset_hi)
                         c0, x0 = x0, c0
                     else:
                         if whole:

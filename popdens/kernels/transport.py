@@ -32,6 +32,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .typed import INT0
+
 __all__ = [
     "limited_slopes",
     "mass_between",
@@ -99,7 +101,7 @@ def limited_slopes(p, g, scheme):
     extremum) gets ``g = 0``. The loops are written without branches (selects) so that
     they vectorize; the values are those of the textbook ``if``/``else`` form.
     """
-    _slopes_at(p, 0, p.shape[0], g, scheme)
+    _slopes_at(p, INT0, p.shape[0], g, scheme)
 
 
 @njit(cache=True)
@@ -618,7 +620,7 @@ def compound_jump(p, g, shift, weights, count, out):
     n = p.shape[0]
     m = int(round(shift))
     if abs(shift - m) < 1e-9:
-        return _compound_whole_at(p, 0, n, m, weights, 0, count, out, 0)
+        return _compound_whole_at(p, INT0, n, m, weights, INT0, count, out, INT0)
     for j in range(n):
         out[j] = 0.0
     fired = 0.0
