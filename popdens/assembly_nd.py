@@ -30,7 +30,7 @@ from .grid import Grid
 from .kernels.nd_tiles import TilePlan
 from .models.base import SpikeSurface
 
-__all__ = ["axis_views", "drift_components", "affine_along_axis", "affine_axes",
+__all__ = ["axis_views", "drift_component", "affine_along_axis", "affine_axes",
            "face_departures", "sweep_anchors",
            "point_mass_nd", "initial_masses_nd", "reset_map", "release_schedule",
            "internal_step", "model_kind", "DEFAULT_STEP", "NDModelInfo", "tile_plan",
@@ -81,33 +81,28 @@ class NDModelInfo:
     reset_axis: int        # -1: spike-surface model
 
 
-def drift_components(model, coords) -> list[np.ndarray]:
-    """The model's drift at ``coords`` as a list of arrays broadcast to their shape."""
+def drift_component(model, coords, axis: int) -> np.ndarray:
+    """Component ``axis`` of the model's drift at ``coords``, broadcast to their shape."""
     shape = np.broadcast_shapes(*[np.shape(c) for c in coords])
-    values = model.drift(*coords)
-    if len(coords) == 1 and not isinstance(values, (tuple, list)):
-        values = (values,)
-    if len(values) != len(coords):
-        raise ValueError(f"model.drift returned {len(values)} components for "
-                         f"{len(coords)} state variables")
-    out = [np.broadcast_to(np.asarray(v, dtype=float), shape) for v in values]
-    for name, v in zip(model.state_vars, out):
-        if not np.all(np.isfinite(v)):
-            raise ValueError(f"model.drift gave non-finite values for {name!r} on the grid")
-    return out
+    value = np.broadcast_to(np.asarray(model.drift_along(axis, *coords), dtype=float), shape)
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"model.drift gave non-finite values for "
+                         f"{model.state_vars[axis]!r} on the grid")
+    return value
 
 
 def _face_coords(grid: Grid, axis: int, positions=None) -> list[np.ndarray]:
-    """Coordinates of the faces of ``axis`` (cell centers on the other axes), each of
-    the face-array shape (``positions`` replaces the face positions)."""
-    shape = list(grid.shape)
-    shape[axis] += 1
+    """Coordinates of the faces of ``axis`` (cell centers on the other axes), each
+    broadcastable to the face-array shape but kept compact (length 1 on the axes it does
+    not vary along), so that a drift term of one variable (the rate functions of HH's
+    ``v``) is computed once per value, not once per face (``positions`` replaces the
+    face positions)."""
     coords = []
     for d, ax in enumerate(grid.axes):
         values = ax.faces if d == axis else ax.centers
         view = [1] * grid.ndim
         view[d] = values.size
-        coords.append(np.broadcast_to(values.reshape(view), shape))
+        coords.append(values.reshape(view))
     if positions is not None:
         coords[axis] = positions
     return coords
@@ -132,7 +127,7 @@ def affine_axes(model, grid: Grid) -> list[bool]:
     coordinate on every grid line (then its flow is an exact exponential relaxation)."""
     out = []
     for axis, ax in enumerate(grid.axes):
-        velocity = drift_components(model, _face_coords(grid, axis))[axis]
+        velocity = drift_component(model, _face_coords(grid, axis), axis)
         out.append(affine_along_axis(velocity, ax.faces, axis)[1])
     return out
 
@@ -168,18 +163,18 @@ def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: boo
     (zero flux). Returns ``(departure, exact)``, ``exact`` when the
     drift is affine along the axis and the exponential flow was used."""
     ax = grid.axes[axis]
-    coords = [np.array(c, dtype=float) for c in _face_coords(grid, axis)]
+    coords = [np.asarray(c, dtype=float) for c in _face_coords(grid, axis)]
     for k, anchor in enumerate(anchors or ()):
         if k == axis or anchor == 0:
             continue
         other = grid.axes[k]
-        here = drift_components(model, coords)[k]
+        here = drift_component(model, coords, k)
         shifted = list(coords)
         shifted[k] = coords[k] + other.width
-        beta = (drift_components(model, shifted)[k] - here) / other.width
+        beta = (drift_component(model, shifted, k) - here) / other.width
         coords[k] = np.clip(_relaxed_mean(coords[k], here, beta, dt_sub, anchor),
                             other.lower, other.upper)
-    velocity = drift_components(model, coords)[axis]
+    velocity = drift_component(model, coords, axis)
     beta, affine = affine_along_axis(velocity, ax.faces, axis)
     x = np.array(coords[axis], dtype=float)
     if not affine:
@@ -204,7 +199,7 @@ def face_departures(model, grid: Grid, axis: int, dt_sub: float, open_upper: boo
         def rate(pos):
             frozen = list(coords)
             frozen[axis] = np.clip(pos, lo, hi)
-            return drift_components(model, frozen)[axis]
+            return drift_component(model, frozen, axis)
 
         for _ in range(steps):
             k1 = rate(position)
@@ -237,7 +232,7 @@ def _affine_per_face(model, coords, axis: int, velocity: np.ndarray):
     def at(position):
         probe = list(coords)
         probe[axis] = np.full(np.shape(coords[axis]), position)
-        return drift_components(model, probe)[axis]
+        return drift_component(model, probe, axis)
 
     a_lo, a_hi = at(ax_lower), at(ax_upper)
     beta = (a_hi - a_lo) / span
@@ -446,7 +441,7 @@ def internal_step(model, grid: Grid, info: NDModelInfo, inputs,
     cap = DEFAULT_STEP if max_substep is None else float(max_substep)
     n_sub = 1
     for axis, ax in enumerate(grid.axes):
-        velocity = drift_components(model, _face_coords(grid, axis))[axis]
+        velocity = drift_component(model, _face_coords(grid, axis), axis)
         _, affine = affine_along_axis(velocity, ax.faces, axis)
         if affine:
             continue
@@ -457,7 +452,7 @@ def internal_step(model, grid: Grid, info: NDModelInfo, inputs,
             n_sub = max(n_sub, math.ceil(cap * rate / SPLIT_RATE - 1e-9))
     if info.reset_axis >= 0:
         axis = info.reset_axis
-        velocity = drift_components(model, _face_coords(grid, axis))[axis]
+        velocity = drift_component(model, _face_coords(grid, axis), axis)
         top = np.take(velocity, [grid.shape[axis]], axis=axis)
         speed = float(np.max(np.abs(top)))
         jumps = [abs(h) for (_, h) in inputs if h != 0.0]

@@ -204,6 +204,19 @@ class Model(ABC):
             state = rk4_step(self.drift_components, state, h)
         return state[0] if len(state) == 1 else tuple(state)
 
+    def drift_along(self, axis: int, *state):
+        """Component ``axis`` of :meth:`drift` at the states (broadcastable arrays): the
+        density engine asks for one component per sweep. The default computes them all;
+        a model whose components share little (HH: the gates' rates are not needed for
+        ``dv/dt``) overrides it with the same expressions, for a faster set-up."""
+        values = self.drift(*state)
+        if len(state) == 1 and not isinstance(values, (tuple, list)):
+            values = (values,)
+        if len(values) != len(state):
+            raise ValueError(f"{type(self).__name__}.drift returned {len(values)} "
+                             f"components for {len(state)} state variables")
+        return values[axis]
+
     def drift_components(self, state):
         """:meth:`drift` at a list of state arrays, as a list of arrays of their common
         shape."""

@@ -96,16 +96,31 @@ def hh_rate_functions(v):
     dict of ndarray
         Keys ``alpha_m, beta_m, alpha_h, beta_h, alpha_n, beta_n`` (1/s).
     """
+    rates = {}
+    for gate in "mhn":
+        rates[f"alpha_{gate}"], rates[f"beta_{gate}"] = _gate_rates(gate, v)
+    return rates
+
+
+def _common_shape(values, args):
+    """``values`` broadcast to the common shape of ``args`` (a tuple)."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+    return tuple(x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in values)
+
+
+def _gate_rates(gate, v):
+    """``(alpha, beta)`` of one gate (``"m"``, ``"h"`` or ``"n"``) at ``v`` (V), in 1/s:
+    the formulas of :func:`hh_rate_functions`."""
     u = 1e3 * np.asarray(v, dtype=float)
     with np.errstate(over="ignore"):
-        return {
-            "alpha_m": 1e3 * _x_over_one_minus_exp((u + 40.0) / 10.0),
-            "beta_m": 4e3 * np.exp(-(u + 65.0) / 18.0),
-            "alpha_h": 70.0 * np.exp(-(u + 65.0) / 20.0),
-            "beta_h": 1e3 / (1.0 + np.exp(-(u + 35.0) / 10.0)),
-            "alpha_n": 1e2 * _x_over_one_minus_exp((u + 55.0) / 10.0),
-            "beta_n": 125.0 * np.exp(-(u + 65.0) / 80.0),
-        }
+        if gate == "m":
+            return (1e3 * _x_over_one_minus_exp((u + 40.0) / 10.0),
+                    4e3 * np.exp(-(u + 65.0) / 18.0))
+        if gate == "h":
+            return (70.0 * np.exp(-(u + 65.0) / 20.0),
+                    1e3 / (1.0 + np.exp(-(u + 35.0) / 10.0)))
+        return (1e2 * _x_over_one_minus_exp((u + 55.0) / 10.0),
+                125.0 * np.exp(-(u + 65.0) / 80.0))
 
 
 def _steady_gates(v):
@@ -305,13 +320,21 @@ class HodgkinHuxley(_HHBase):
     def drift(self, v, m, h, n):
         """Deterministic velocities ``(dv/dt, dm/dt, dh/dt, dn/dt)`` (V/s and 1/s).
 
-        Vectorised over broadcastable arrays; finite for any finite ``v`` of the grid."""
-        v, m, h, n = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (v, m, h, n)))
-        r = hh_rate_functions(v)
-        return (self._dv_dt(v, m, h, n),
-                r["alpha_m"] * (1.0 - m) - r["beta_m"] * m,
-                r["alpha_h"] * (1.0 - h) - r["beta_h"] * h,
-                r["alpha_n"] * (1.0 - n) - r["beta_n"] * n)
+        Vectorised over broadcastable arrays (each component broadcast to their common
+        shape); finite for any finite ``v`` of the grid."""
+        return _common_shape([self.drift_along(axis, v, m, h, n) for axis in range(4)],
+                             (v, m, h, n))
+
+    def drift_along(self, axis, v, m, h, n):
+        """One component of :meth:`drift` (``dv/dt`` needs no rate function, a gate
+        only its own two)."""
+        v, m, h, n = (np.asarray(x, dtype=float) for x in (v, m, h, n))
+        if axis == 0:
+            return self._dv_dt(v, m, h, n)
+        gate = "mhn"[axis - 1]
+        x = (m, h, n)[axis - 1]
+        alpha, beta = _gate_rates(gate, v)
+        return alpha * (1.0 - x) - beta * x
 
     def _stationary_current(self, v):
         m, h, n = _steady_gates(v)
@@ -435,12 +458,20 @@ class ReducedHH(_HHBase):
         return _steady_gates(v)[2]
 
     def drift(self, v, n):
-        """Deterministic velocities ``(dv/dt, dn/dt)`` (V/s, 1/s), vectorised."""
-        v, n = np.broadcast_arrays(np.asarray(v, dtype=float), np.asarray(n, dtype=float))
-        r = hh_rate_functions(v)
-        m = r["alpha_m"] / (r["alpha_m"] + r["beta_m"])
-        return (self._dv_dt(v, m, self.h_of_n(n), n),
-                r["alpha_n"] * (1.0 - n) - r["beta_n"] * n)
+        """Deterministic velocities ``(dv/dt, dn/dt)`` (V/s, 1/s), vectorised over
+        broadcastable arrays (the rates are computed once per value of ``v``)."""
+        return _common_shape([self.drift_along(0, v, n), self.drift_along(1, v, n)], (v, n))
+
+    def drift_along(self, axis, v, n):
+        """One component of :meth:`drift` (``dv/dt`` needs only ``m``'s rates, ``dn/dt``
+        only ``n``'s)."""
+        v, n = np.asarray(v, dtype=float), np.asarray(n, dtype=float)
+        if axis == 0:
+            alpha_m, beta_m = _gate_rates("m", v)
+            m = alpha_m / (alpha_m + beta_m)
+            return self._dv_dt(v, m, self.h_of_n(n), n)
+        alpha_n, beta_n = _gate_rates("n", v)
+        return alpha_n * (1.0 - n) - beta_n * n
 
     def _stationary_current(self, v):
         v = np.asarray(v, dtype=float)

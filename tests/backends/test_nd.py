@@ -1139,5 +1139,5 @@ def test_per_face_affine_departures_match_runge_kutta(monkeypatch):
     red = pd.ReducedHH()
     rgrid = red.default_grid([(4000.0, 2e-3, "jump")], v_cells_per_mv=0.5, gate_cells=20)
     coords = [np.array(c, dtype=float) for c in assembly_nd._face_coords(rgrid, 0)]
-    velocity = assembly_nd.drift_components(red, coords)[0]
+    velocity = assembly_nd.drift_component(red, coords, 0)
     assert not assembly_nd._affine_per_face(red, coords, 0, velocity)[1]
