@@ -28,6 +28,7 @@ def test_notebook_is_stored_without_outputs(path):
                 f"{path.name}: clear the outputs before committing")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path, monkeypatch, tmp_path):
     # The kernel inherits this environment: no display, figures render with Agg.
