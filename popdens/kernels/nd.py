@@ -76,6 +76,10 @@ __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "TOP_ABSORB", "SWEEP_LOCAL", "SWEEP_GATHER"]
 
 # Drift sweep kernel per departure table (see advance_nd).
+# The helpers below are compiled functions that LLVM inlines where it pays, not numba
+# IR-inlined (inline="always"): IR inlining here and in nd_tiles cost 40 s more
+# compilation per N-D run (65 s against 105 s, cold) for no measured speed. The small
+# per-cell helpers of nd_core stay IR-inlined: without, ReducedHH ran 25-30 % slower.
 SWEEP_LOCAL = 0    # every departure point within one cell of its face
 SWEEP_GATHER = 1   # any distance
 # What happens to mass that a jump moves past the upper face of the input axis.
@@ -134,7 +138,7 @@ def drift_sweep_local(src, dst, departure, outer, n, inner, scheme, scratch, wat
                      watch_face, watched)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _local_sweep(src, dst, departure, outer, n, inner, scheme, scratch, watch_face, watched):
     if inner == 1:
         _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, watched)
@@ -143,7 +147,7 @@ def _local_sweep(src, dst, departure, outer, n, inner, scheme, scratch, watch_fa
                     watched)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _local_rows(src, dst, departure, outer, n, inner, scheme, scratch, watch_face, watched):
     """:func:`drift_sweep_local` along a non-last axis: rows of ``inner`` lines are
     streamed; ``scratch[:inner]`` carries the flux through the face below the current
@@ -197,7 +201,7 @@ def _local_rows(src, dst, departure, outer, n, inner, scheme, scratch, watch_fac
             _add_upward(scratch, watched, lines, width)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _local_lines(src, dst, departure, outer, n, scheme, scratch, watch_face, watched):
     """:func:`drift_sweep_local` along the last axis (contiguous lines): slopes
     (``scratch[n + 1:]``), fluxes (``scratch[:n + 1]``) and the update are three
@@ -253,7 +257,7 @@ def drift_sweep_gather(src, dst, departure, outer, n, inner, scheme, cum, scratc
                       watch_face, watched)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _below(p, cum, base, t, width, n, x, scheme):
     """Mass of the reconstruction of line ``t`` of the block at ``base`` below position
     ``x`` (cell units in [0, n]; ``cum``: the block's prefix sums, rows ``width``
@@ -270,7 +274,7 @@ def _below(p, cum, base, t, width, n, x, scheme):
     return cum[row] + f * (c + 0.5 * (f - 1.0) * g)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _gather_sweep(src, dst, departure, outer, n, inner, scheme, cum, scratch, watch_face,
                   watched):
     if inner == 1:
@@ -310,7 +314,7 @@ def _gather_sweep(src, dst, departure, outer, n, inner, scheme, cum, scratch, wa
                         - _below(src, cum, base, t, width, n, x, scheme), 0.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _gather_lines(src, dst, departure, outer, n, scheme, cum, scratch, watch_face,
                   watched):
     """:func:`drift_sweep_gather` along the last axis: per line, prefix sums, ``M`` at
@@ -340,7 +344,7 @@ def _gather_lines(src, dst, departure, outer, n, scheme, cum, scratch, watch_fac
 JUMP_BLOCK = 2048
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _add_shifted(dst, src, w, base, shift, first, last):
     """``dst[base + e] += w src[base + e - shift]`` for ``first <= e < last``."""
     if first >= last:

@@ -121,7 +121,7 @@ class TilePlan(NamedTuple):
 # access), as in kernels.nd.
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _slope(src, k, j, n, stride, scheme):
     """Limited slope of cell ``j`` of the line through flat index ``k`` (0 at the edges)."""
     if j == 0 or j == n - 1:
@@ -130,7 +130,7 @@ def _slope(src, k, j, n, stride, scheme):
     return _limited(p - src[k - stride], src[k + stride] - p, scheme)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _finish(src, dst, start, stride, width, a, b, lo, hi, flags, first, tstride, size):
     """After a bundle: its source cells ``a .. b - 1`` (all its mass) become 0, and the
     tiles of the cells ``lo .. hi - 1`` it wrote are flagged where they hold mass."""
@@ -165,7 +165,7 @@ def local_bundle(src, dst, departure, base, fbase, stride, t0, width, n, lo, hi,
                       SCHEME_UPWIND, scratch, watch_face, watched, line0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _local_bundle(src, dst, departure, base, fbase, stride, t0, width, n, lo, hi, scheme,
                   scratch, watch_face, watched, line0):
     w = np.uint64(width)
@@ -223,7 +223,7 @@ def _local_bundle(src, dst, departure, base, fbase, stride, t0, width, n, lo, hi
                 watched[lines + t] += max(scratch[t], 0.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _below_range(p, cum, k0, stride, width, t, n, a, b, x, scheme):
     """Mass of the reconstruction of a line (cell 0 at ``k0``) below ``x``, the prefix
     sums ``cum`` kept only for cells ``a .. b - 1`` (the line is 0 outside them):
@@ -256,7 +256,7 @@ def gather_bundle(src, dst, departure, base, fbase, stride, t0, width, n, a, b, 
                        hi, SCHEME_UPWIND, cum, scratch, watch_face, watched, line0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _gather_bundle(src, dst, departure, base, fbase, stride, t0, width, n, a, b, lo, hi,
                    scheme, cum, scratch, watch_face, watched, line0):
     w = np.uint64(width)
@@ -442,7 +442,7 @@ def mark_tiles(state, plan, flags):
         flags[k] = _any_mass(state, plan, k)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _any_mass(state, plan, k):
     for r in range(plan.run_offset[k], plan.run_offset[k + 1]):
         s = plan.run_start[r]
@@ -477,7 +477,7 @@ def add_to_tile(plan, axis_n, cell):
 
 
 # --- one stage along an axis -------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _active_range(flags, first, stride, count):
     """First and last active tile of a column (-1, -1 when none)."""
     lo = -1
@@ -490,7 +490,7 @@ def _active_range(flags, first, stride, count):
     return lo, hi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _gather_range(plan, row, count, size, n, a, b):
     """Cells that a gather sweep can fill in a column whose mass lies in cells
     ``a .. b - 1``: below the highest tile boundary whose departure points all lie at or
