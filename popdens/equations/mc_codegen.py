@@ -8,7 +8,7 @@ is a file in the cache directory (``$POPDENS_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/popdens`` or ``~/.cache/popdens``, sub-directory ``equations``), named
 by the SHA-256 of the model's normalised text, its parameter names, the structure
 derived from the values (which variables are noisy, the integrator), the code versions
-and the source of the kernel modules it inlines; it is imported with
+and the source of the kernel modules compiled into it; it is imported with
 :mod:`importlib`, so numba's ``cache=True`` finds its compiled code again in a new
 process (the file is never rewritten: equal names mean equal content).
 
@@ -161,8 +161,8 @@ class Structure:
 
 @functools.cache
 def _kernel_sources_hash() -> str:
-    """SHA-256 of the kernel modules the generated code inlines: numba's cache of a
-    generated module sees only that file, so an edit of these must give new files."""
+    """SHA-256 of the kernel modules compiled into the generated code: numba's cache of
+    a generated module sees only that file, so an edit of these must give new files."""
     digest = hashlib.sha256()
     for module in (mc_equation, mc_interface, mc_engine, montecarlo):
         digest.update(Path(module.__file__).read_bytes())
