@@ -50,7 +50,7 @@ from .expr import emit
 __all__ = ["CODE_VERSION", "cache_dir", "compiled_module", "generate_module_source",
            "linear_split", "Structure"]
 
-CODE_VERSION = 6
+CODE_VERSION = 7
 """Version of the generator: part of every file name (bump it when the template
 changes, so old files are not reused)."""
 
@@ -279,7 +279,10 @@ def _interface(parsed, st, local) -> list[str]:
                   "    return _k.exact_step_constants(duration, p.k_flow_rate, p.k_flow_drift)",
                   "",
                   "def _advance_step(p, x, prepared):",
-                  "    return (_k.exact_step(x[0], prepared, p.k_flow_fixed),)", ""]
+                  "    return (_k.exact_step(x[0], prepared, p.k_flow_fixed),)", "",
+                  "def _split_step(p, prepared, first, rest):",
+                  "    return _k.exact_split_constants(prepared, first, rest, p.k_flow_rate, "
+                  "p.k_flow_drift)", ""]
     else:
         lines += ["def _advance(p, x, duration):", "    return _step(p, x, duration)", "",
                   "def _crossing(p, x, x_new, duration):",
@@ -383,7 +386,7 @@ def generate_module_source(model, structure: Structure) -> str:
     if structure.noisy:
         functions += ["advance_random", "crossing_random"]
     if structure.exact:
-        functions += ["prepare_step", "advance_step"]
+        functions += ["prepare_step", "advance_step", "split_step"]
     if structure.thresholded:
         functions += ["resets", "hold", "is_held", "release", "refractory_period"]
     lines += ["mc_interface.register(Params, " + ", ".join(f"{f}=_{f}" for f in functions)

@@ -31,9 +31,12 @@ aligned to ``t0 + j h``; an event splits the step it falls in. A model with an e
 flow advances from event to event. Fast path: where a reporting step is one piece (an
 exact flow, or ``n_sub = 1``), a neuron without input event in the step that is not held
 takes one ``advance_step`` (the model's step constants prepared once per population and
-step) and, if ``crossing`` finds no spike, is done; the others follow in the general
-path, in their order (the fast path draws no random number, so the draws are those of
-the general path alone). A spike found by the model's ``crossing`` is counted,
+step) and, if ``crossing`` finds no spike, is done, and a neuron held beyond the step is
+passed over; the others follow in the general path, in their order (the fast path draws
+no random number, so the draws are those of the general path alone). There a neuron with
+one event and no spike takes straight-line code (:func:`_one_event`, the step split at
+the event by the model's ``split_step``) before the general loop. A spike found by the
+model's ``crossing`` is counted,
 delivered, and, for a reset model, the neuron is held by ``hold`` for the refractory
 period (its input ignored) and then ``release``-d; by memorylessness its next event comes
 Exp(1) of intensity after the release. For a model without reset, an event that carries
@@ -75,6 +78,7 @@ from .mc_interface import (
     refractory_period,
     release,
     resets,
+    split_step,
     store,
 )
 from .montecarlo import _exponential, _uniform
@@ -83,7 +87,7 @@ from .typed import INT0
 __all__ = ["Populations", "Inputs", "Wiring", "Recording", "simulate", "seed_targets",
            "trace", "step_for", "KERNEL_VERSION"]
 
-KERNEL_VERSION = 5
+KERNEL_VERSION = 6
 
 
 class Populations(NamedTuple):
@@ -232,20 +236,72 @@ def _jump_counted(prm, x, weight, reversal, fired):
 
 
 # --- one neuron, one population ---------------------------------------------------------------
+def one_event(prm, x, next_target, state, k, t0, clock, prepared, rate, weight, reversal,
+              j_lo, j_hi):
+    """The usual neuron of the general path in a step taken in one piece: one input
+    event and no spike, in straight-line code (the steps of :func:`_neuron_step`; the
+    flow over the two pieces from the step's ``prepared`` constants and the model's
+    ``split_step``: for LIF one exponential less). Compiled for models with an exact
+    flow only (:func:`_one_event_for_type`).
+
+    Returns ``(x, t, next_target, state, events, done)``: ``done`` with the state at
+    the step's end; otherwise the general path goes on from ``(x, t, next_target)``
+    (``events = 0``: nothing was drawn, ``x`` and ``t = t0`` as given)."""
+    raise NotImplementedError("one_event is only callable from compiled code")
+
+
+def _one_event(prm, x, next_target, state, k, t0, clock, prepared, rate, weight, reversal,
+               j_lo, j_hi):
+    n_sub, h_int, lam0, lam1, total_rate, inv_rate = clock
+    t1 = t0 + h_int
+    t_event = min(max(t0 + (next_target - lam0) * inv_rate, t0), t1)
+    first, rest = split_step(prm, prepared, t_event - t0, t1 - t_event)
+    x_event = advance_step(prm, x, first)
+    if crossing(prm, x, x_event, t_event - t0) >= 0.0:
+        return x, t0, next_target, state, 0, False
+    j, state = _pick_connection(rate, k, j_lo, j_hi, total_rate, state)
+    x = jump(prm, x_event, weight[j], reversal[j])
+    e, state = _exponential(state)
+    next_target += e
+    if next_target < lam1:
+        return x, t_event, next_target, state, 1, False
+    x_end = advance_step(prm, x, rest)
+    if crossing(prm, x, x_end, t1 - t_event) >= 0.0:
+        return x, t_event, next_target, state, 1, False
+    return x_end, t1, next_target, state, 1, True
+
+
+def _no_one_event(prm, x, next_target, state, k, t0, clock, prepared, rate, weight,
+                  reversal, j_lo, j_hi):
+    return x, t0, next_target, state, 0, False
+
+
+@overload(one_event, inline="always")
+def _one_event_for_type(prm, x, next_target, state, k, t0, clock, prepared, rate, weight,
+                        reversal, j_lo, j_hi):
+    # models without an exact flow (HH, ReducedHH, the IF family) take the general path:
+    # the straight-line code, dead for most of them, cost 10-20 % of their step's cold
+    # compilation (HH 14.8 -> 17.4 s)
+    if not isinstance(prm, types.BaseNamedTuple):
+        return None
+    return _one_event if getattr(prm.instance_class, "exact", False) else _no_one_event
+
+
 @njit(inline="always")
-def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, clock, rate, weight,
-                 reversal, j_lo, j_hi, spike_ids, spike_times, n_out):
-    """Take neuron ``g`` (state ``x``) through reporting step ``k`` = ``[t0, t0 + dt)``,
-    appending its spikes to ``spike_ids, spike_times`` from ``n_out`` on (while they
-    have room; the count goes on). ``rate, weight, reversal``: those of :class:`Inputs`
-    (arrays, not the NamedTuple: no attribute access in the hot loop).
+def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, t_start, clock, rate,
+                 weight, reversal, j_lo, j_hi, spike_ids, spike_times, n_out):
+    """Take neuron ``g`` (state ``x`` at ``t_start`` in its first internal step) through
+    reporting step ``k`` = ``[t0, t0 + dt)``, appending its spikes to ``spike_ids,
+    spike_times`` from ``n_out`` on (while they have room; the count goes on). ``rate,
+    weight, reversal``: those of :class:`Inputs` (arrays, not the NamedTuple: no
+    attribute access in the hot loop).
 
     ``clock = (n_sub, h_int, lam0, lam1, total_rate, inv_rate)``. Returns
     ``(x, held_until, next_target, spikes, events, n_out, state)``."""
     n_sub, h_int, lam0, lam1, total_rate, inv_rate = clock
     spikes = 0
     events = 0
-    t = t0
+    t = t_start
     for s in range(n_sub):
         t_b = t0 + (s + 1) * h_int
         lam_b = lam0 + total_rate * (t_b - t0) if s < n_sub - 1 else lam1
@@ -292,20 +348,26 @@ def _neuron_step(prm, x, g, held_until, next_target, state, k, t0, clock, rate, 
 
 
 @njit(inline="always")
-def _fast_pass(prm, lo, hi, lam1, prepared, step_length, y, target, take_input, slot, wiring,
-               pending):
+def _fast_pass(prm, lo, hi, lam1, prepared, step_end, step_length, y, target, held_until,
+               take_input, slot, wiring, pending):
     """Advance the neurons ``lo:hi`` that have no input event in the step (``target >=
     lam1``), are not held and do not spike, in one ``advance_step`` each (after their
-    buffered input, when ``take_input``); list the others in ``pending`` and return how
-    many. A loop of its own: with the general path inside, it ran at half the speed."""
+    buffered input, when ``take_input``), and pass over those held beyond ``step_end``;
+    list the others in ``pending``. Returns ``(pending neurons, neurons held)``. A loop
+    of its own: with the general path inside, it ran at half the speed."""
     inbox, channel_reversal, ring_length = wiring.inbox, wiring.channel_reversal, \
         wiring.ring_length
     n_pending = 0
+    n_held = 0
     for g in range(lo, hi):
         x = load(prm, y, g)
         if take_input:
             x, _ = _take_inbox(prm, x, g, slot, inbox, channel_reversal, ring_length)
-        if target[g] >= lam1 and not (resets(prm) and is_held(prm, x)):
+        if is_held(prm, x):
+            if held_until[g] >= step_end:   # the general path would do nothing
+                n_held += 1
+                continue
+        elif target[g] >= lam1:
             x_new = advance_step(prm, x, prepared)
             if crossing(prm, x, x_new, step_length) < 0.0:
                 store(prm, y, g, x_new)
@@ -314,7 +376,7 @@ def _fast_pass(prm, lo, hi, lam1, prepared, step_length, y, target, take_input, 
             store(prm, y, g, x)   # its input taken, for the general path
         pending[n_pending] = g
         n_pending += 1
-    return n_pending
+    return n_pending, n_held
 
 
 def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
@@ -344,22 +406,24 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
     # (reset models only: a model without reset may spike on its buffered input, which
     # the general path counts; models without noise only: it draws no random number)
     whole_step = n_sub == 1 and resets(prm) and not noisy(prm)
+    step_length = (t0 + h_int) - t0
+    prepared = prepare_step(prm, step_length)
     if whole_step:
-        step_length = (t0 + h_int) - t0
-        prepared = prepare_step(prm, step_length)
         # spelled out twice: a constant take_input compiles to a loop of its own, and
         # the inbox code inside the loop without input would cost a third of its speed
         if receives:
-            n_general = _fast_pass(prm, lo, hi, lam1, prepared, step_length, y, target,
-                                   True, slot, wiring, pending)
+            n_general, refractory = _fast_pass(prm, lo, hi, lam1, prepared, t0 + h_int,
+                                               step_length, y, target, held_until, True,
+                                               slot, wiring, pending)
         else:
-            n_general = _fast_pass(prm, lo, hi, lam1, prepared, step_length, y, target,
-                                   False, slot, wiring, pending)
+            n_general, refractory = _fast_pass(prm, lo, hi, lam1, prepared, t0 + h_int,
+                                               step_length, y, target, held_until, False,
+                                               slot, wiring, pending)
     else:
         n_general = hi - lo
+        refractory = 0
     spikes = 0
     events = 0
-    refractory = 0
     n_out = INT0
     flush_at = wiring.spike_ids.size // 2
     rate, weight, reversal = inputs.rate, inputs.weight, inputs.reversal
@@ -377,9 +441,22 @@ def _step_population(prm, p, k, dt, state, pops, inputs, wiring, rec, pending):
                     spike_times[n_out] = t0
                 n_out += 1
             spikes += fired
-        x, held_until[g], target[g], n_spk, n_ev, n_out, state = _neuron_step(
-            prm, x, g, held_until[g], target[g], state, k, t0, clock, rate, weight, reversal,
-            j_lo, j_hi, spike_ids, spike_times, n_out)
+        t_start = t0
+        next_target = target[g]
+        n_ev = 0
+        if whole_step and next_target < lam1 and not is_held(prm, x):
+            x, t_start, next_target, state, n_ev, done = one_event(
+                prm, x, next_target, state, k, t0, clock, prepared, rate, weight,
+                reversal, j_lo, j_hi)
+            if done:
+                store(prm, y, g, x)
+                target[g] = next_target
+                events += n_ev
+                continue
+        x, held_until[g], target[g], n_spk, n_more, n_out, state = _neuron_step(
+            prm, x, g, held_until[g], next_target, state, k, t0, t_start, clock, rate,
+            weight, reversal, j_lo, j_hi, spike_ids, spike_times, n_out)
+        n_ev += n_more
         store(prm, y, g, x)
         if n_out > flush_at and flush_at > 0:
             _deliver(n_out, k, dt, wiring)

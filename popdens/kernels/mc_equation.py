@@ -24,7 +24,7 @@ from .mc_hh import _exp_minus
 from .montecarlo import _crossing_check, _normal
 
 __all__ = ["predict", "relax", "linear_crossing", "surface_crossing", "exact_flow",
-           "exact_crossing", "exact_step_constants", "exact_step",
+           "exact_crossing", "exact_step_constants", "exact_split_constants", "exact_step",
            "bridge_crossing", "normal"]
 
 # Below |b h| = 1e-3 the relaxation uses the series of (1 - exp(-z)) / z (next term
@@ -93,6 +93,19 @@ def exact_step_constants(duration, rate, drift):
     """What :func:`exact_flow` over ``duration`` computes once for every neuron:
     ``(exp(rate * duration), drift * duration)``."""
     return math.exp(rate * duration), drift * duration
+
+
+@njit(cache=True, inline="always")
+def exact_split_constants(constants, first, rest, rate, drift):
+    """The :func:`exact_step_constants` of the pieces ``first`` and ``rest`` of the step
+    of ``constants``: ``exp(rate * rest)`` as a quotient (one exponential, not two)
+    unless ``exp(rate * first)`` is out of range."""
+    growth_first = math.exp(rate * first)
+    if 1e-200 < growth_first < 1e200:
+        growth_rest = constants[0] / growth_first
+    else:
+        growth_rest = math.exp(rate * rest)
+    return (growth_first, drift * first), (growth_rest, drift * rest)
 
 
 @njit(cache=True, inline="always")

@@ -30,6 +30,12 @@ order of the model's ``state_vars``), kept in registers by the loop and stored i
     x, duration)``. The loop uses them for a neuron without input event in a step
     advanced in one piece (an exact flow, or one internal step per reporting step).
     Default: ``c = duration`` and ``advance``.
+``split_step(p, c, first, rest) -> (c_first, c_rest)``
+    Optional, with the two above: the constants of the pieces ``first`` and ``rest``
+    (``first + rest`` the duration of ``c``) of a step split by one input event, from
+    the step's ``c`` (e.g. ``exp(-rest / tau) = c / exp(-first / tau)``: one exponential
+    instead of two); the same states as ``advance`` up to round-off. Default:
+    ``prepare_step`` of each piece.
 ``advance_random(p, x, duration, state) -> (x, state)`` and
 ``crossing_random(p, x, x_new, duration, state) -> (s, state)``
     Optional: the same for models with white noise, drawing from the loop's generator
@@ -68,7 +74,8 @@ from numba.extending import overload, register_jitable
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
-           "noisy", "jump", "prepare_step", "advance_step", "resets", "hold", "is_held",
+           "noisy", "jump", "prepare_step", "advance_step", "split_step", "resets", "hold",
+           "is_held",
            "release", "refractory_period", "register", "overload_for_params",
            "FUNCTIONS"]
 
@@ -109,6 +116,10 @@ def advance_step(p, x, prepared):
     raise NotImplementedError("advance_step is only callable from compiled code")
 
 
+def split_step(p, prepared, first, rest):
+    raise NotImplementedError("split_step is only callable from compiled code")
+
+
 def noisy(p):
     raise NotImplementedError("noisy is only callable from compiled code")
 
@@ -135,7 +146,7 @@ def refractory_period(p):
 
 FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, advance_random,
                                      crossing_random, noisy, jump, prepare_step, advance_step,
-                                     resets, hold, is_held, release,
+                                     split_step, resets, hold, is_held, release,
                                      refractory_period)}
 _REQUIRED = ("load", "store", "advance", "crossing", "jump")
 
@@ -148,6 +159,11 @@ def _duration_itself(p, duration):
 @register_jitable
 def _advance_whole(p, x, prepared):
     return advance(p, x, prepared)
+
+
+@register_jitable
+def _prepare_each(p, prepared, first, rest):
+    return prepare_step(p, first), prepare_step(p, rest)
 
 
 _STEP_DEFAULTS = {"prepare_step": _duration_itself, "advance_step": _advance_whole}
@@ -215,7 +231,10 @@ def register(params_class, **implementations) -> None:
     if given_step and given_step != set(_STEP_DEFAULTS):
         raise TypeError(f"{params_class.__name__}: prepare_step and advance_step come "
                         f"together, got only {sorted(given_step)}")
-    implementations = {**_STEP_DEFAULTS, **implementations}
+    if "split_step" in implementations and not given_step:
+        raise TypeError(f"{params_class.__name__}: split_step needs prepare_step and "
+                        f"advance_step")
+    implementations = {**_STEP_DEFAULTS, "split_step": _prepare_each, **implementations}
     if "resets" not in implementations:
         implementations = {**_NO_RESET_DEFAULTS, **implementations}
     elif set(_NO_RESET_DEFAULTS) - set(implementations):

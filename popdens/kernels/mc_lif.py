@@ -98,6 +98,13 @@ def _advance_step(p, x, prepared):
     return (_relax(x[0], prepared, p.e_l),)
 
 
+def _split_step(p, prepared, first, rest):
+    decay_first = math.exp(-first * p.leak_rate)
+    if decay_first > 1e-200:   # a division instead of an exponential
+        return decay_first, prepared / decay_first
+    return decay_first, math.exp(-rest * p.leak_rate)
+
+
 def _crossing(p, x, x_new, duration):
     return _crossing_time(x[0], x_new[0], duration, p.tau_m, p.v_th, p.e_l)
 
@@ -130,6 +137,6 @@ def _refractory_period(p):
 
 mc_interface.register(LIFParams, load=_load, store=_store, advance=_advance,
                       crossing=_crossing, jump=_jump, prepare_step=_prepare_step,
-                      advance_step=_advance_step, resets=_resets, hold=_hold,
-                      is_held=_is_held, release=_release,
+                      advance_step=_advance_step, split_step=_split_step, resets=_resets,
+                      hold=_hold, is_held=_is_held, release=_release,
                       refractory_period=_refractory_period)

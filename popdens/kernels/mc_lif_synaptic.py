@@ -143,6 +143,14 @@ def _advance_step(p, x, prepared):
     return p.e_l + (v - p.e_l) * a + cur * p.kernel_scale * (a - b), cur * b
 
 
+def _split_step(p, prepared, first, rest):
+    a = math.exp(-first / p.tau_m)
+    b = math.exp(-first / p.tau_syn)
+    if a > 1e-200 and b > 1e-200:   # divisions instead of two exponentials
+        return (a, b), (prepared[0] / a, prepared[1] / b)
+    return (a, b), (math.exp(-rest / p.tau_m), math.exp(-rest / p.tau_syn))
+
+
 def _crossing(p, x, x_new, duration):
     # it crossed if it ends above threshold; else only if it has a maximum inside (rising
     # at the start, falling at the end) with the drive above i_crit at the start (|i_syn|
@@ -182,6 +190,6 @@ def _refractory_period(p):
 
 mc_interface.register(LIFSynapticParams, load=_load, store=_store, advance=_advance,
                       crossing=_crossing, jump=_jump, prepare_step=_prepare_step,
-                      advance_step=_advance_step, resets=_resets, hold=_hold,
-                      is_held=_is_held, release=_release,
+                      advance_step=_advance_step, split_step=_split_step, resets=_resets,
+                      hold=_hold, is_held=_is_held, release=_release,
                       refractory_period=_refractory_period)

@@ -116,6 +116,22 @@ def test_crossing_times():
         assert k.exact_step(v0, constants, mu) == k.exact_flow(v0, 0.05, mu, rate, drift)
 
 
+@pytest.mark.parametrize("rate, drift, first", [(-50.0, 0.0, 3e-5), (0.0, 0.6, 7e-5),
+                                                (30.0, 0.0, 1e-4), (-1e4, 0.0, 0.09)])
+def test_split_constants_are_those_of_each_piece(rate, drift, first):
+    """The loop's one-event path splits a step's constants at the event: each piece's
+    constants are exp(rate * piece) and drift * piece (NumPy), to round-off; the last
+    case underflows exp(rate * first) and takes the second exponential."""
+    whole = 0.1 if first > 1e-4 else 1e-4
+    rest = whole - first
+    (g1, d1), (g2, d2) = k.exact_split_constants(
+        k.exact_step_constants(whole, rate, drift), first, rest, rate, drift)
+    assert (g1, d1) == (np.exp(rate * first), drift * first)
+    # a quotient of two exponentials: two roundings
+    assert g2 == pytest.approx(np.exp(rate * rest), rel=1e-15, abs=1e-300)
+    assert d2 == drift * rest
+
+
 # --- generated steps against NumPy twins (single neurons) -------------------------------------
 def _twin_trace(step, y0, t_end, h, events, jump_axis=0):
     """The loop of mc_engine.trace in Python: steps of ``h``, an event splits its step."""
