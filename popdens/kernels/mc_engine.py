@@ -34,7 +34,7 @@ takes one ``advance_step`` (the model's step constants prepared once per populat
 step) and, if ``crossing`` finds no spike, is done, and a neuron held beyond the step is
 passed over; the others follow in the general path, in their order (the fast path draws
 no random number, so the draws are those of the general path alone). There a neuron with
-one event and no spike takes straight-line code (:func:`_one_event`, the step split at
+one event and no spike takes straight-line code (:func:`one_event`, the step split at
 the event by the model's ``split_step``) before the general loop. A spike found by the
 model's ``crossing`` is counted,
 delivered, and, for a reset model, the neuron is held by ``hold`` for the refractory
