@@ -123,25 +123,20 @@ def test_current_and_conductance_jumps_give_the_exact_stationary_mean():
     assert abs(mean - want) < 4 * sd / math.sqrt(n)
 
 
-def test_register_takes_prepare_step_and_advance_step_only_together():
+@pytest.mark.parametrize("given, message", [
+    ({"prepare_step": lambda p, duration: duration},
+     "prepare_step and advance_step come together"),
+    ({"split_step": lambda p, prepared, first, rest: None},
+     "split_step needs prepare_step and advance_step"),
+])
+def test_register_refuses_step_functions_without_their_partners(given, message):
     class Lone(NamedTuple):
         rate: float
 
     required = {name: (lambda *args: None) for name in
                 ("load", "store", "advance", "crossing", "jump")}
-    with pytest.raises(TypeError, match="prepare_step and advance_step come together"):
-        mc_interface.register(Lone, prepare_step=lambda p, duration: duration, **required)
-
-
-def test_register_takes_split_step_only_with_prepare_and_advance_step():
-    class Lone(NamedTuple):
-        rate: float
-
-    required = {name: (lambda *args: None) for name in
-                ("load", "store", "advance", "crossing", "jump")}
-    with pytest.raises(TypeError, match="split_step needs prepare_step and advance_step"):
-        mc_interface.register(Lone, split_step=lambda p, prepared, first, rest: None,
-                              **required)
+    with pytest.raises(TypeError, match=message):
+        mc_interface.register(Lone, **given, **required)
 
 
 @njit
