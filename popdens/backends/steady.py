@@ -31,7 +31,7 @@ from ..assembly import (
     weight_at_threshold,
 )
 from ..grid import Grid
-from ..kernels.dense_lu import lu_factor, lu_solve
+from ..kernels.dense_lu import lu_compress, lu_factor, lu_solve_compressed
 from ..kernels.frozen import FrozenMixture, frozen_mixture
 from ..kernels.transport import SCHEME_UPWIND, limited_slopes, poisson_weights, sg_coefficients
 from ..network import GRID_GUESS_RATE, Network
@@ -389,12 +389,14 @@ class _NullSystem:
     def _solve(self, system: np.ndarray) -> np.ndarray:
         rhs = np.zeros(system.shape[0])
         rhs[self.replaced] = 1.0
-        self.lu = system
         self.pivots = np.zeros(system.shape[0], dtype=np.int64)
-        if not lu_factor(self.lu, self.pivots):    # singular: handled by the caller
+        factorised = lu_factor(system, self.pivots)
+        # kept also when singular, as the dense factors were: corrections then give NaN
+        self.factors = lu_compress(system)
+        if not factorised:    # singular: handled by the caller
             return np.full(system.shape[0], np.nan)
         with np.errstate(over="ignore", invalid="ignore"):
-            return lu_solve(self.lu, self.pivots, rhs)
+            return lu_solve_compressed(self.factors, self.pivots, rhs)
 
     def correction(self, residual: np.ndarray) -> np.ndarray:
         """The chord correction ``A^{-1} residual`` of an approximate solution whose
@@ -403,7 +405,7 @@ class _NullSystem:
         scaling instead) counts as satisfied."""
         residual = residual.copy()
         residual[self.replaced] = 0.0
-        return lu_solve(self.lu, self.pivots, residual)
+        return lu_solve_compressed(self.factors, self.pivots, residual)
 
 
 class _Iterate(NamedTuple):

@@ -6,14 +6,19 @@ instead of 0.8 ms for a 228 x 228 matrix); SuperLU on the same matrix spends as 
 converting it to a sparse format as factorising it. The stationary systems are banded
 plus a few dense rows (reinjection at reset, the crossings), so this factorisation
 skips the rows with nothing to eliminate in each column and the columns past the pivot
-row's last nonzero.
+row's last nonzero. The factors stay sparse (a band, a few full rows and the crossing
+columns), so :func:`lu_compress` stores their nonzeros by rows once per factorisation
+and :func:`lu_solve_compressed` solves with them: the forward and back substitution of
+the dense factors without their exact zeros (on the cortical column's 228-unknown
+systems 7-10 % of the entries; ``steady_state`` solves many times per factorisation).
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-__all__ = ["lu_factor", "lu_solve"]
+__all__ = ["lu_factor", "lu_compress", "lu_solve_compressed"]
 
 
 @njit(cache=True)
@@ -52,9 +57,59 @@ def lu_factor(a, pivots):
 
 
 @njit(cache=True)
-def lu_solve(lu, pivots, b):
-    """Solve ``a x = b`` with the factors of :func:`lu_factor`; returns ``x``."""
+def lu_compress(lu):
+    """The nonzeros of the factors of :func:`lu_factor`, by rows in column order:
+    ``(lower_offsets, lower_columns, lower_values, upper_offsets, upper_columns,
+    upper_values, diagonal)``; row ``i`` of ``L`` (below the diagonal) is
+    ``lower_*[lower_offsets[i]:lower_offsets[i + 1]]``, of ``U`` (above it) likewise."""
     n = lu.shape[0]
+    lower_count = 0
+    upper_count = 0
+    for i in range(n):
+        for j in range(n):
+            if lu[i, j] != 0.0:
+                if j < i:
+                    lower_count += 1
+                elif j > i:
+                    upper_count += 1
+    lower_offsets = np.zeros(n + 1, dtype=np.int64)
+    upper_offsets = np.zeros(n + 1, dtype=np.int64)
+    lower_columns = np.empty(lower_count, dtype=np.int64)
+    upper_columns = np.empty(upper_count, dtype=np.int64)
+    lower_values = np.empty(lower_count)
+    upper_values = np.empty(upper_count)
+    diagonal = np.empty(n)
+    lower = 0
+    upper = 0
+    for i in range(n):
+        for j in range(n):
+            value = lu[i, j]
+            if j == i:
+                diagonal[i] = value
+            elif value != 0.0:
+                if j < i:
+                    lower_columns[lower] = j
+                    lower_values[lower] = value
+                    lower += 1
+                else:
+                    upper_columns[upper] = j
+                    upper_values[upper] = value
+                    upper += 1
+        lower_offsets[i + 1] = lower
+        upper_offsets[i + 1] = upper
+    return (lower_offsets, lower_columns, lower_values, upper_offsets, upper_columns,
+            upper_values, diagonal)
+
+
+@njit(cache=True)
+def lu_solve_compressed(factors, pivots, b):
+    """Solve ``a x = b`` with the factors of :func:`lu_factor` as compressed by
+    :func:`lu_compress`; returns ``x``. The substitution of the dense factors in the
+    same order, without their exact zeros (the same result for finite data: a skipped
+    term is an exact ``0 * x``)."""
+    (lower_offsets, lower_columns, lower_values, upper_offsets, upper_columns,
+     upper_values, diagonal) = factors
+    n = diagonal.shape[0]
     x = b.copy()
     for k in range(n):
         p = pivots[k]
@@ -62,12 +117,12 @@ def lu_solve(lu, pivots, b):
             x[k], x[p] = x[p], x[k]
     for i in range(n):
         total = x[i]
-        for j in range(i):
-            total -= lu[i, j] * x[j]
+        for e in range(lower_offsets[i], lower_offsets[i + 1]):
+            total -= lower_values[e] * x[lower_columns[e]]
         x[i] = total
     for i in range(n - 1, -1, -1):
         total = x[i]
-        for j in range(i + 1, n):
-            total -= lu[i, j] * x[j]
-        x[i] = total / lu[i, i]
+        for e in range(upper_offsets[i], upper_offsets[i + 1]):
+            total -= upper_values[e] * x[upper_columns[e]]
+        x[i] = total / diagonal[i]
     return x

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import poisson
 
-from popdens.kernels.dense_lu import lu_factor, lu_solve
+from popdens.kernels.dense_lu import lu_compress, lu_factor, lu_solve_compressed
 from popdens.kernels.frozen import FrozenMixture, frozen_mixture
 
 from .. import reference as ref
@@ -67,8 +67,53 @@ def test_dense_lu_solves_as_numpy(structure):
     pivots = np.zeros(n, dtype=np.int64)
     assert lu_factor(lu, pivots)
     # partial pivoting: errors of a few ulps times the condition number
-    np.testing.assert_allclose(lu_solve(lu, pivots, b), np.linalg.solve(a, b), rtol=0,
+    np.testing.assert_allclose(lu_solve_compressed(lu_compress(lu), pivots, b),
+                               np.linalg.solve(a, b), rtol=0,
                                atol=1e-12 * np.linalg.cond(a))
+
+
+@pytest.mark.parametrize("structure", ["dense", "banded"])
+def test_compressed_factors_solve_bit_for_bit_as_the_dense_ones(structure):
+    """lu_solve_compressed skips the exact zeros of the factors (each a 0 * x term of
+    the dense substitution, _dense_solve): the same products in the same order, so the
+    same bits; and it holds every nonzero (NumPy's count of the factors)."""
+    rng = np.random.default_rng(5)
+    n = 80
+    a = rng.normal(size=(n, n))
+    if structure == "banded":   # a band, a few full rows and full last columns
+        rows, cols = np.indices((n, n))
+        a[(cols - rows > 3) | (rows - cols > 9)] = 0.0
+        a[[30, n - 2]] = rng.normal(size=(2, n))
+        a[:, -3:] = rng.normal(size=(n, 3))
+    lu = a.copy()
+    pivots = np.zeros(n, dtype=np.int64)
+    assert lu_factor(lu, pivots)
+    factors = lu_compress(lu)
+    off_diagonal = lu[~np.eye(n, dtype=bool)]
+    assert factors[0][-1] + factors[3][-1] == np.count_nonzero(off_diagonal)
+    np.testing.assert_array_equal(factors[6], np.diag(lu))
+    for b in rng.normal(size=(4, n)):
+        assert np.array_equal(lu_solve_compressed(factors, pivots, b),
+                              _dense_solve(lu, pivots, b))
+
+
+def _dense_solve(lu, pivots, b):
+    """Forward and back substitution with the dense factors, every term (plain Python)."""
+    n = lu.shape[0]
+    x = [float(value) for value in b]
+    for k in range(n):
+        x[k], x[pivots[k]] = x[pivots[k]], x[k]
+    for i in range(n):
+        total = x[i]
+        for j in range(i):
+            total -= float(lu[i, j]) * x[j]
+        x[i] = total
+    for i in range(n - 1, -1, -1):
+        total = x[i]
+        for j in range(i + 1, n):
+            total -= float(lu[i, j]) * x[j]
+        x[i] = total / float(lu[i, i])
+    return np.array(x)
 
 
 def test_dense_lu_reports_a_singular_matrix():
