@@ -87,7 +87,7 @@ from .typed import INT0
 __all__ = ["Populations", "Inputs", "Wiring", "Recording", "simulate", "seed_targets",
            "trace", "step_for", "KERNEL_VERSION"]
 
-KERNEL_VERSION = 6
+KERNEL_VERSION = 7
 
 
 class Populations(NamedTuple):

@@ -75,8 +75,7 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
            "noisy", "jump", "prepare_step", "advance_step", "split_step", "resets", "hold",
-           "is_held",
-           "release", "refractory_period", "register", "overload_for_params",
+           "is_held", "release", "refractory_period", "register", "overload_for_params",
            "FUNCTIONS"]
 
 

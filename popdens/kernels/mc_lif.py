@@ -99,10 +99,10 @@ def _advance_step(p, x, prepared):
 
 
 def _split_step(p, prepared, first, rest):
-    decay_first = math.exp(-first * p.leak_rate)
+    decay_first = mc_interface.prepare_step(p, first)
     if decay_first > 1e-200:   # a division instead of an exponential
         return decay_first, prepared / decay_first
-    return decay_first, math.exp(-rest * p.leak_rate)
+    return decay_first, mc_interface.prepare_step(p, rest)
 
 
 def _crossing(p, x, x_new, duration):

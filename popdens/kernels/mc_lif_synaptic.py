@@ -144,11 +144,10 @@ def _advance_step(p, x, prepared):
 
 
 def _split_step(p, prepared, first, rest):
-    a = math.exp(-first / p.tau_m)
-    b = math.exp(-first / p.tau_syn)
+    a, b = mc_interface.prepare_step(p, first)
     if a > 1e-200 and b > 1e-200:   # divisions instead of two exponentials
         return (a, b), (prepared[0] / a, prepared[1] / b)
-    return (a, b), (math.exp(-rest / p.tau_m), math.exp(-rest / p.tau_syn))
+    return (a, b), mc_interface.prepare_step(p, rest)
 
 
 def _crossing(p, x, x_new, duration):
