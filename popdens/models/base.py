@@ -19,7 +19,7 @@ import numpy as np
 from .._checks import as_real, check_nonnegative
 from ..grid import Grid
 
-__all__ = ["Model", "ThresholdReset", "SpikeSurface", "check_grid_axes"]
+__all__ = ["Model", "ThresholdReset", "SpikeSurface", "check_axis", "check_grid_axes"]
 
 # Runge-Kutta steps per unit of the local time scale in the default numerical flow; with
 # the classic fourth-order method the relative error per call is about (1/8)^4 / 120, far
@@ -65,6 +65,15 @@ class SpikeSurface:
 
     def __post_init__(self):
         object.__setattr__(self, "level", as_real("level", self.level))
+
+
+def check_axis(axis, ndim: int, model_name: str) -> None:
+    """Raise ``ValueError`` naming ``axis`` unless it indexes one of ``ndim`` state
+    variables."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) \
+            or not 0 <= axis < ndim:
+        raise ValueError(f"{model_name}.drift_along: axis must be an integer in "
+                         f"0..{ndim - 1}, got {axis!r}")
 
 
 def check_grid_axes(grid, state_vars, model_name: str) -> None:
@@ -209,6 +218,7 @@ class Model(ABC):
         density engine asks for one component per sweep. The default computes them all;
         a model whose components share little (HH: the gates' rates are not needed for
         ``dv/dt``) overrides it with the same expressions, for a faster set-up."""
+        check_axis(axis, len(state), type(self).__name__)
         values = self.drift(*state)
         if len(state) == 1 and not isinstance(values, (tuple, list)):
             values = (values,)

@@ -21,7 +21,7 @@ from scipy.optimize import brentq
 from .._checks import as_real, check_nonnegative, check_positive
 from ..grid import Grid
 from ..kernels.mc_hh import HHParams, ReducedHHParams
-from .base import Model, SpikeSurface
+from .base import Model, SpikeSurface, check_axis
 
 __all__ = ["HodgkinHuxley", "ReducedHH", "hh_rate_functions"]
 
@@ -328,6 +328,7 @@ class HodgkinHuxley(_HHBase):
     def drift_along(self, axis, v, m, h, n):
         """One component of :meth:`drift` (``dv/dt`` needs no rate function, a gate
         only its own two)."""
+        check_axis(axis, 4, type(self).__name__)
         v, m, h, n = (np.asarray(x, dtype=float) for x in (v, m, h, n))
         if axis == 0:
             return self._dv_dt(v, m, h, n)
@@ -465,6 +466,7 @@ class ReducedHH(_HHBase):
     def drift_along(self, axis, v, n):
         """One component of :meth:`drift` (``dv/dt`` needs only ``m``'s rates, ``dn/dt``
         only ``n``'s)."""
+        check_axis(axis, 2, type(self).__name__)
         v, n = np.asarray(v, dtype=float), np.asarray(n, dtype=float)
         if axis == 0:
             alpha_m, beta_m = _gate_rates("m", v)

@@ -135,3 +135,12 @@ def test_interface_monte_carlo_runs_the_lif_at_its_siegert_rate():
                              0.01, 0.002)
     # 3 SE; measured 21.159 against 21.164 Hz at internal_dt = 2e-5
     assert abs(rate - theory) < 3.0 * se, (rate, theory, se)
+
+
+@pytest.mark.parametrize("model", [pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01),
+                                   pd.ReducedHH(), pd.HodgkinHuxley()])
+@pytest.mark.parametrize("axis", [-1, 4, 1.0, True])
+def test_drift_along_names_a_bad_axis(model, axis):
+    state = [0.0] * len(model.state_vars)
+    with pytest.raises(ValueError, match=r"drift_along: axis must be an integer"):
+        model.drift_along(axis, *state)
