@@ -6,7 +6,11 @@ below for that class, registered with :func:`register` (``numba.extending.overlo
 keyed on the NamedTuple type). The loop is compiled once per model type; the model's
 functions are compiled as separate functions that the loop calls (LLVM inlines the small
 ones). numba's IR inlining of them into the loop (``overload(..., inline="always")``)
-ran 3-4 % faster but cost 4x the compile time (HH: 60 s against 14 s, cold).
+ran 3-4 % faster but cost 4x the compile time (HH: 60 s against 14 s, cold). Only
+``crossing`` and ``jump`` get an IR-inlined twin (``crossing_inlined``,
+``jump_inlined``, registered with them) for the loop's fast paths, where the call cost
+most: an equation LIF's Monte Carlo went from 1.15-1.25 to 0.99-1.08 of the 1D LIF
+kernel's time, with no change in the cold compile time of HH's step.
 
 The state of one neuron is a tuple of floats ``x`` (one per state variable, in the
 order of the model's ``state_vars``), kept in registers by the loop and stored in row
@@ -75,8 +79,8 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = ["load", "store", "advance", "crossing", "advance_random", "crossing_random",
            "noisy", "jump", "prepare_step", "advance_step", "split_step", "resets", "hold",
-           "is_held", "release", "refractory_period", "register", "overload_for_params",
-           "FUNCTIONS"]
+           "is_held", "release", "refractory_period", "crossing_inlined", "jump_inlined",
+           "register", "overload_for_params", "FUNCTIONS", "INLINED"]
 
 
 def load(p, y, i):
@@ -141,6 +145,22 @@ def release(p, x):
 
 def refractory_period(p):
     raise NotImplementedError("refractory_period is only callable from compiled code")
+
+
+def crossing_inlined(p, x, x_new, duration):
+    """:func:`crossing`, IR-inlined where it is called (set by :func:`register`)."""
+    raise NotImplementedError("crossing_inlined is only callable from compiled code")
+
+
+def jump_inlined(p, x, weight, reversal):
+    """:func:`jump`, IR-inlined where it is called (set by :func:`register`)."""
+    raise NotImplementedError("jump_inlined is only callable from compiled code")
+
+
+# the few call sites on the loop's fast paths: there a called crossing cost about 10 ns
+# per neuron with an input event (LIF; the branch on its result is then not folded
+# into its comparisons), a quarter of that neuron's cost
+INLINED = {"crossing": crossing_inlined, "jump": jump_inlined}
 
 
 FUNCTIONS = {f.__name__: f for f in (load, store, advance, crossing, advance_random,
@@ -246,9 +266,11 @@ def register(params_class, **implementations) -> None:
                        "noisy": _always if noisy_model else _no_reset}
     for name, impl in implementations.items():
         overload_for_params(FUNCTIONS[name], params_class, impl)
+        if name in INLINED:
+            overload_for_params(INLINED[name], params_class, impl, inline="always")
 
 
-def overload_for_params(stub, params_class, impl):
+def overload_for_params(stub, params_class, impl, inline="never"):
     """``overload(stub)`` answering for arguments whose first one is a ``params_class``
     instance with ``impl`` (also for a model module's own helpers, e.g. a drift shared
     by several parameter classes)."""
@@ -257,6 +279,6 @@ def overload_for_params(stub, params_class, impl):
             return impl
         return None
     typer.__signature__ = inspect.signature(stub)
-    # not inline="always": IR-inlining every model function into the loop quadrupled
-    # its compile time for a 3-4 % faster loop (module docstring)
-    overload(stub)(typer)
+    # inline="never" by default: IR-inlining every model function into the loop
+    # quadrupled its compile time for a 3-4 % faster loop (module docstring)
+    overload(stub, inline=inline)(typer)

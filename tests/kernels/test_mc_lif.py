@@ -175,3 +175,28 @@ def test_split_step_pieces_compose_to_the_flow(model, x, first):
 @njit
 def _advance(prm, x, duration):
     return mc_interface.advance(prm, x, duration)
+
+
+@njit
+def _called_and_inlined(prm, x, x_new, duration, weight, reversal):
+    return (mc_interface.crossing(prm, x, x_new, duration),
+            mc_interface.crossing_inlined(prm, x, x_new, duration),
+            mc_interface.jump(prm, x, weight, reversal),
+            mc_interface.jump_inlined(prm, x, weight, reversal))
+
+
+@pytest.mark.parametrize("model, x, x_new", [
+    (pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01, e_l=0.03, t_ref=2e-3), (0.013,), (0.025,)),
+    (pd.LIF(tau_m=0.02, v_th=0.02, v_reset=0.01, e_l=0.0, t_ref=2e-3), (0.013,), (0.012,)),
+    (pd.LIFSynaptic(tau_m=20e-3, tau_syn=5e-3, v_th=20e-3, v_reset=10e-3), (0.019, 0.5),
+     (0.021, 0.45)),
+])
+@pytest.mark.parametrize("reversal", [np.nan, -0.07])
+def test_inlined_twins_equal_the_called_functions(model, x, x_new, reversal):
+    """register gives crossing and jump an IR-inlined twin for the loop's fast paths:
+    the same implementation, so the same bits (a spike and no spike; current and
+    conductance jumps)."""
+    crossed, crossed_inlined, jumped, jumped_inlined = _called_and_inlined(
+        model.compiled_params(), x, x_new, 1e-4, 2e-3, reversal)
+    assert crossed == crossed_inlined
+    assert jumped == jumped_inlined
