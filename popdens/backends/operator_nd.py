@@ -189,6 +189,10 @@ def probe_footprint(stepper: PopulationStepper) -> np.ndarray:
     ja = pop.info.jump_axis
     weights = np.zeros(512)
     done = set()
+    sequential = 0       # the jump stages one after the other
+    total_lam = 0.0
+    longest = 0.0
+    active = 0
     for c in range(pop.conn_shift.size):
         key = (pop.conn_shift[c], pop.conn_scale[c], pop.conn_diffusion[c])
         if key in done:
@@ -204,7 +208,16 @@ def probe_footprint(stepper: PopulationStepper) -> np.ndarray:
         if lam <= 0.0:
             continue
         count = poisson_weights(lam, weights, POISSON_TAIL)
-        reach[ja] += int(math.ceil(abs(pop.conn_shift[c]) * (count - 1) - 1e-9)) + 2
+        sequential += int(math.ceil(abs(pop.conn_shift[c]) * (count - 1) - 1e-9)) + 2
+        total_lam += lam
+        longest = max(longest, abs(float(pop.conn_shift[c])))
+        active += 1
+    if active >= 2:
+        # the engine may take them as one Poisson mixture (nd.jump_mixture): up to
+        # count - 1 events of the longest jump, slopes recomputed before each
+        count = poisson_weights(total_lam, weights, POISSON_TAIL)
+        sequential = max(sequential, (count - 1) * (int(math.ceil(longest)) + 2) + 2)
+    reach[ja] += sequential
     return np.minimum(reach, np.array(grid.shape) - 1)
 
 
@@ -241,7 +254,8 @@ def step_matrix(stepper: PopulationStepper, forward: bool, about=None) -> StepOp
     if stepper.reset:
         axis = pop.info.reset_axis
         others = [d for d in range(grid.ndim) if d != axis]
-        s_index = np.indices([grid.shape[d] for d in others]).reshape(len(others), -1)
+        # (a 1D population: no other axis, one slice cell)
+        s_index = np.indices([grid.shape[d] for d in others]).reshape(len(others), size)
         coords = np.empty((grid.ndim, size), dtype=np.int64)
         coords[others] = s_index
         coords[axis] = grid.shape[axis]

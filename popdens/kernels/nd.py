@@ -44,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .jumps import mixture_jump
 from .nd_core import (
     SCHEME_MC,
     SCHEME_UPWIND,
@@ -71,8 +72,9 @@ from .typed import FALSE, INT0
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
-           "jump_affine", "diffusion_lines", "advance_nd", "Axes", "Drift", "Inputs",
-           "Firing", "Outputs", "TOP_REFLECT", "TOP_FIRE",
+           "jump_affine", "jump_mixture", "mixture_inputs", "diffusion_lines",
+           "advance_nd", "Axes", "Drift", "Inputs", "Firing", "Outputs", "TOP_REFLECT",
+           "TOP_FIRE",
            "TOP_ABSORB", "SWEEP_LOCAL", "SWEEP_GATHER"]
 
 # Drift sweep kernel per departure table (see advance_nd).
@@ -465,6 +467,63 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
 
 
 @njit(cache=True)
+def mixture_inputs(conn_shift, conn_scale, conn_rate, conn_diffusion, merged_into, step,
+                   dt_sub, mix_shift, mix_scale, mix_prob):
+    """The distinct one-event maps of the jump connections active in ``step`` (shift and
+    scale in ``mix_shift, mix_scale``), each with its share of the events
+    (``mix_prob``); returns their number and the Poisson mean of all events of a
+    sub-step."""
+    num = INT0
+    total = 0.0
+    for c in range(conn_shift.shape[0]):
+        if merged_into[c] != c or conn_diffusion[c] == 1:
+            continue
+        lam = 0.0
+        for c2 in range(c, conn_shift.shape[0]):
+            if merged_into[c2] == c:
+                lam += conn_rate[c2, step] * dt_sub
+        if lam <= 0.0:
+            continue
+        mix_shift[num] = conn_shift[c]
+        mix_scale[num] = conn_scale[c]
+        mix_prob[num] = lam
+        total += lam
+        num += 1
+    for a in range(num):
+        mix_prob[a] /= total
+    return num, total
+
+
+@njit(cache=True)
+def jump_mixture(src, dst, outer, n, inner, shifts, scales, probabilities, num_inputs,
+                 weights, count, scheme, crossed, buffers):
+    """Several jump inputs along an axis as the exact Poisson mixture of their events in
+    random order (:func:`popdens.kernels.jumps.mixture_jump`, the 1D engine's jump
+    stage, on every line along the axis): ``dst = sum_k weights[k] T'^k src`` with
+    ``T' = sum_c probabilities[c] T_c``. Mass crossing the upper face in any event is
+    fired (added to ``crossed`` per line; refractory neurons ignore the step's later
+    events), mass moved below the lower face piles into cell 0. ``buffers``: four
+    scratch rows of length ``n``."""
+    line, out, g, work = buffers[0], buffers[1], buffers[2], buffers[3]
+    for o in range(outer):
+        base = o * n * inner
+        for t in range(inner):
+            empty = True
+            for j in range(n):
+                line[j] = src[base + j * inner + t]
+                empty = empty and line[j] == 0.0
+            if empty:   # nothing moves (and 2D grids hold many empty lines)
+                for j in range(n):
+                    dst[base + j * inner + t] = 0.0
+                continue
+            crossed[o * inner + t] += mixture_jump(line, g, shifts, scales, probabilities,
+                                                   num_inputs, weights, count, out, work,
+                                                   scheme, FALSE, INT0, 0.0)
+            for j in range(n):
+                dst[base + j * inner + t] = out[j]
+
+
+@njit(cache=True)
 def jump_affine(src, dst, g, outer, n, inner, scale, offset, weights, count, top_mode,
                 bottom_absorb, crossed, watch_face, watched):
     """Compound-Poisson conductance jump along an axis: one event maps the position
@@ -781,6 +840,14 @@ def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing
                     and conn_diffusion[c2] == conn_diffusion[c]):
                 merged_into[c] = merged_into[c2]
                 break
+    # several jump inputs onto a threshold axis: the 1D engine's exact mixture of their
+    # events (in sequence, all excitation of a sub-step would act before any inhibition)
+    mix_shift = np.zeros(num_conns)
+    mix_scale = np.ones(num_conns)
+    mix_prob = np.zeros(num_conns)
+    mix_buffers = np.zeros((4, axis_n[jump_axis]))
+    mixable = (jump_edges[0] == TOP_FIRE and jump_edges[1] != 1
+               and not (spike_axis == jump_axis and spike_face > 0))
     step_length = n_sub * dt_sub
     ja = jump_axis
     j_outer = axis_outer[ja]
@@ -837,8 +904,23 @@ def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing
                              diff_work, fired_slice, jump_watch, watched)
                     state, other = other, state
                 if d == ndim:
+                    num_mixed = INT0
+                    if mixable:
+                        num_mixed, total_lam = mixture_inputs(
+                            conn_shift, conn_scale, conn_rate, conn_diffusion, merged_into,
+                            step, dt_sub, mix_shift, mix_scale, mix_prob)
+                    if num_mixed >= 2:
+                        count = poisson_weights(total_lam, weights, tail)
+                        jump_mixture(state, other, j_outer, j_n, j_inner, mix_shift,
+                                     mix_scale, mix_prob, num_mixed, weights, count, scheme,
+                                     fired_slice, mix_buffers)
+                        if tiles.enabled:   # a full sweep: keep the tiles' invariants
+                            mark_tiles(other, tiles, tiles.flags)
+                            state[:] = 0.0
+                        state, other = other, state
+                        untidy = True
                     for c in range(num_conns):
-                        if merged_into[c] != c or conn_diffusion[c] == 1:
+                        if num_mixed >= 2 or merged_into[c] != c or conn_diffusion[c] == 1:
                             continue
                         # Poisson superposition: connections with the same jump are one
                         # stream at the summed rate (one pass instead of several)

@@ -12,7 +12,14 @@ import pytest
 
 from popdens.kernels import transport as tk
 from popdens.kernels.jumps import mixture_jump, remap_affine
-from popdens.kernels.nd import TOP_ABSORB, TOP_FIRE, TOP_REFLECT, jump_fractional
+from popdens.kernels.nd import (
+    TOP_ABSORB,
+    TOP_FIRE,
+    TOP_REFLECT,
+    jump_fractional,
+    jump_mixture,
+    mixture_inputs,
+)
 
 from .. import reference as ref
 
@@ -244,6 +251,54 @@ def test_mixture_jump_matches_horner_twin(shifts, lams, immediate):
     # both sum the same 60 Poisson terms (Horner vs direct): round-off (measured 9.7e-17)
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-13)
     assert fired == pytest.approx(expected_fired, abs=1e-13)
+
+
+# --- the N-D jump mixture (nd.jump_mixture, nd.mixture_inputs) ------------------------------
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize("shifts, lams", [([2.4, -1.7], [0.9, 0.5]),
+                                          ([1.5, 3.0, -3.0], [0.2, 0.4, 0.3])])
+def test_jump_mixture_matches_the_line_by_line_twin(axis, shifts, lams):
+    """Every line along the axis gets the reference mixture (Horner with slopes per
+    pass, crossed mass fired per line); empty lines stay empty."""
+    rng = np.random.default_rng([800, axis, len(shifts)])
+    shape = [3, 4, 5]
+    n = 24
+    shape[axis] = n
+    p = rng.random(shape)
+    p[p < 0.3] = 0.0
+    np.moveaxis(p, axis, -1)[0, 0, :] = 0.0      # one empty line
+    kmax = 60
+    total = sum(lams)
+    weights = ref.poisson.pmf(np.arange(kmax), total)
+    weights[-1] += 1.0 - weights.sum()
+    outer = int(np.prod(shape[:axis]))
+    inner = int(np.prod(shape[axis + 1:]))
+    dst = np.full(p.size, SENTINEL)
+    fired = np.zeros(outer * inner)
+    jump_mixture(p.ravel().copy(), dst, outer, n, inner, np.array(shifts),
+                 np.ones(len(shifts)), np.array(lams) / total, len(shifts), weights, kmax, 1,
+                 fired, np.zeros((4, n)))
+    lines_in = np.moveaxis(p, axis, -1).reshape(-1, n)
+    lines_out = np.moveaxis(dst.reshape(shape), axis, -1).reshape(-1, n)
+    for line, (src, got) in enumerate(zip(lines_in, lines_out)):
+        expected, expected_fired = ref.mixture_jump(src, shifts, lams, 1, kmax=kmax)
+        # the 60 Poisson terms of the 1D twin test, per line: round-off (measured 1e-16)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-13)
+        assert fired[line] == pytest.approx(expected_fired, abs=1e-13)
+    assert np.all(lines_out[0] == 0.0) and fired[0] == 0.0
+
+
+def test_mixture_inputs_merges_equal_maps_and_skips_silent_and_diffusion_inputs():
+    shift = np.array([2.0, -1.5, 2.0, 0.7, 3.0])
+    scale = np.array([1.0, 1.0, 1.0, 1.0, 0.9])
+    rate = np.array([[100.0], [50.0], [300.0], [0.0], [40.0]])
+    diffusion = np.array([0, 0, 0, 0, 1])
+    merged = np.array([0, 1, 0, 3, 4])      # connection 2 has connection 0's map
+    mix = np.zeros(5), np.ones(5), np.zeros(5)
+    num, total = mixture_inputs(shift, scale, rate, diffusion, merged, 0, 1e-3, *mix)
+    assert num == 2 and total == pytest.approx(0.45, abs=1e-15)
+    np.testing.assert_array_equal(mix[0][:2], [2.0, -1.5])
+    np.testing.assert_allclose(mix[2][:2], [0.4 / 0.45, 0.05 / 0.45], rtol=1e-15)
 
 
 # --- N-D fractional jump (nd.jump_fractional) -----------------------------------------------
