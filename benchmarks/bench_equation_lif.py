@@ -118,7 +118,7 @@ def main() -> None:
     ]
     lines.append(f"Monte Carlo: EquationModel / built-in = {mc_ratio:.2f} (target within "
                  f"1.2; the built-in LIF runs on its own 1D kernel, the text in the "
-                 f"compiled loop, whose neurons with an input event cost more).")
+                 f"compiled model-agnostic loop).")
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.write_text(text)
