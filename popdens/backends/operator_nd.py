@@ -189,7 +189,7 @@ def probe_footprint(stepper: PopulationStepper) -> np.ndarray:
     ja = pop.info.jump_axis
     weights = np.zeros(512)
     done = set()
-    sequential = 0       # the jump stages one after the other
+    jump_reach = 0       # the jump stages one after the other
     total_lam = 0.0
     longest = 0.0
     active = 0
@@ -208,7 +208,7 @@ def probe_footprint(stepper: PopulationStepper) -> np.ndarray:
         if lam <= 0.0:
             continue
         count = poisson_weights(lam, weights, POISSON_TAIL)
-        sequential += int(math.ceil(abs(pop.conn_shift[c]) * (count - 1) - 1e-9)) + 2
+        jump_reach += int(math.ceil(abs(pop.conn_shift[c]) * (count - 1) - 1e-9)) + 2
         total_lam += lam
         longest = max(longest, abs(float(pop.conn_shift[c])))
         active += 1
@@ -216,8 +216,8 @@ def probe_footprint(stepper: PopulationStepper) -> np.ndarray:
         # the engine may take them as one Poisson mixture (nd.jump_mixture): up to
         # count - 1 events of the longest jump, slopes recomputed before each
         count = poisson_weights(total_lam, weights, POISSON_TAIL)
-        sequential = max(sequential, (count - 1) * (int(math.ceil(longest)) + 2) + 2)
-    reach[ja] += sequential
+        jump_reach = max(jump_reach, (count - 1) * (int(math.ceil(longest)) + 2) + 2)
+    reach[ja] += jump_reach
     return np.minimum(reach, np.array(grid.shape) - 1)
 
 

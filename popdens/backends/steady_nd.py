@@ -239,12 +239,13 @@ def _limiter_iteration(stepper, x, start, name, tol, max_iter):
         best, best_residual = _relax(stepper, best, best_residual, target)
     if best_residual > target:
         if best_residual > ACCEPT_RESIDUAL:
-            raise RuntimeError(f"steady state of {name!r} did not converge in {max_iter} "
-                               f"limiter iterations (residual {best_residual:.3g} of the "
-                               f"mass per step pair); try scheme='upwind'")
+            raise RuntimeError(f"steady state of {name!r} did not converge in {count} "
+                               f"limiter iterations and {RELAX_LIMIT} relaxing step pairs "
+                               f"(residual {best_residual:.3g} of the mass per step "
+                               f"pair); try scheme='upwind'")
         warnings.warn(f"steady state of {name!r}: the limiter iteration stopped at a "
                       f"residual of {best_residual:.3g} of the mass per step pair after "
-                      f"{max_iter} iterations (tolerance {target:.3g})", RuntimeWarning,
+                      f"{count} iterations (tolerance {target:.3g})", RuntimeWarning,
                       stacklevel=4)
     return best, count
 

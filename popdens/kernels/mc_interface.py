@@ -159,7 +159,7 @@ def jump_inlined(p, x, weight, reversal):
 
 # the few call sites on the loop's fast paths: there a called crossing cost about 10 ns
 # per neuron with an input event (LIF; the branch on its result is then not folded
-# into its comparisons), a quarter of that neuron's cost
+# into its comparisons), about a third of that neuron's cost
 INLINED = {"crossing": crossing_inlined, "jump": jump_inlined}
 
 

@@ -72,7 +72,7 @@ from .typed import FALSE, INT0
 
 __all__ = ["SCHEME_UPWIND", "SCHEME_MC", "SCHEME_VANLEER", "axis_slopes",
            "drift_sweep_gather", "drift_sweep_local", "jump_whole", "jump_fractional",
-           "jump_affine", "jump_mixture", "mixture_inputs", "diffusion_lines",
+           "jump_affine", "jump_mixture", "jump_maps", "diffusion_lines",
            "advance_nd", "Axes", "Drift", "Inputs", "Firing", "Outputs", "TOP_REFLECT",
            "TOP_FIRE",
            "TOP_ABSORB", "SWEEP_LOCAL", "SWEEP_GATHER"]
@@ -467,12 +467,12 @@ def jump_fractional(src, dst, g, outer, n, inner, shift, weights, count, top_mod
 
 
 @njit(cache=True)
-def mixture_inputs(conn_shift, conn_scale, conn_rate, conn_diffusion, merged_into, step,
-                   dt_sub, mix_shift, mix_scale, mix_prob):
-    """The distinct one-event maps of the jump connections active in ``step`` (shift and
-    scale in ``mix_shift, mix_scale``), each with its share of the events
-    (``mix_prob``); returns their number and the Poisson mean of all events of a
-    sub-step."""
+def jump_maps(conn_shift, conn_scale, conn_rate, conn_diffusion, merged_into, step,
+              dt_sub, map_shift, map_scale, map_lam):
+    """The distinct one-event maps of the jump connections active in ``step``: shift and
+    scale in ``map_shift, map_scale``, the Poisson mean of their events in a sub-step in
+    ``map_lam`` (the connections merged into one, ``merged_into``, summed in their
+    order). Returns their number and the mean of all events."""
     num = INT0
     total = 0.0
     for c in range(conn_shift.shape[0]):
@@ -484,13 +484,11 @@ def mixture_inputs(conn_shift, conn_scale, conn_rate, conn_diffusion, merged_int
                 lam += conn_rate[c2, step] * dt_sub
         if lam <= 0.0:
             continue
-        mix_shift[num] = conn_shift[c]
-        mix_scale[num] = conn_scale[c]
-        mix_prob[num] = lam
+        map_shift[num] = conn_shift[c]
+        map_scale[num] = conn_scale[c]
+        map_lam[num] = lam
         total += lam
         num += 1
-    for a in range(num):
-        mix_prob[a] /= total
     return num, total
 
 
@@ -524,25 +522,18 @@ def jump_mixture(src, dst, outer, n, inner, shifts, scales, probabilities, num_i
 
 
 @njit(cache=True)
-def _mixture_stage(state, other, inputs, merged_into, step, dt_sub, tail, scheme,
-                   outer, n, inner, fired_slice, weights, mix_shift, mix_scale, mix_prob,
-                   buffers, tiles):
-    """The jump stage of :func:`advance_nd` as one mixture (:func:`jump_mixture`) into
-    ``other`` when two or more distinct inputs are active; returns their number (below
-    2: nothing done). A call of its own: inside the time loop the same lines cost 15 s
-    more of its cold compilation."""
-    num_mixed, total_lam = mixture_inputs(inputs.shift, inputs.scale, inputs.rate,
-                                          inputs.diffusion, merged_into, step, dt_sub,
-                                          mix_shift, mix_scale, mix_prob)
-    if num_mixed < 2:
-        return num_mixed
+def _mixture_stage(state, other, num_maps, total_lam, map_shift, map_scale, map_lam, tail,
+                   scheme, outer, n, inner, fired_slice, weights, buffers, tiles):
+    """The jump stage of :func:`advance_nd` as one mixture of the ``num_maps`` maps of
+    :func:`jump_maps` (:func:`jump_mixture`), into ``other``. A call of its own: inside
+    the time loop the same lines cost 15 s more of its cold compilation."""
+    probabilities = map_lam[:num_maps] / total_lam
     count = poisson_weights(total_lam, weights, tail)
-    jump_mixture(state, other, outer, n, inner, mix_shift, mix_scale, mix_prob, num_mixed,
-                 weights, count, scheme, fired_slice, buffers)
+    jump_mixture(state, other, outer, n, inner, map_shift, map_scale, probabilities,
+                 num_maps, weights, count, scheme, fired_slice, buffers)
     if tiles.enabled:   # a full sweep: keep the tiles' invariants
         mark_tiles(other, tiles, tiles.flags)
         state[:] = 0.0
-    return num_mixed
 
 
 @njit(cache=True)
@@ -864,9 +855,9 @@ def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing
                 break
     # several jump inputs onto a threshold axis: the 1D engine's exact mixture of their
     # events (in sequence, all excitation of a sub-step would act before any inhibition)
-    mix_shift = np.zeros(num_conns)
-    mix_scale = np.ones(num_conns)
-    mix_prob = np.zeros(num_conns)
+    map_shift = np.zeros(num_conns)
+    map_scale = np.ones(num_conns)
+    map_lam = np.zeros(num_conns)
     mix_buffers = np.zeros((4, axis_n[jump_axis]))
     mixable = (jump_edges[0] == TOP_FIRE and jump_edges[1] != 1
                and not (spike_axis == jump_axis and spike_face > 0))
@@ -926,45 +917,40 @@ def advance_nd(step_begin, step_end, stepping, mass, axes, drift, inputs, firing
                              diff_work, fired_slice, jump_watch, watched)
                     state, other = other, state
                 if d == ndim:
-                    num_mixed = INT0
-                    if mixable:
-                        num_mixed = _mixture_stage(state, other, inputs, merged_into, step,
-                                                   dt_sub, tail, scheme, j_outer, j_n,
-                                                   j_inner, fired_slice, weights, mix_shift,
-                                                   mix_scale, mix_prob, mix_buffers, tiles)
-                    if num_mixed >= 2:
+                    # Poisson superposition: connections with the same jump are one
+                    # stream at the summed rate (one pass instead of several)
+                    num_maps, total_lam = jump_maps(conn_shift, conn_scale, conn_rate,
+                                                    conn_diffusion, merged_into, step,
+                                                    dt_sub, map_shift, map_scale, map_lam)
+                    sequential = num_maps
+                    if mixable and num_maps >= 2:
+                        _mixture_stage(state, other, num_maps, total_lam, map_shift,
+                                       map_scale, map_lam, tail, scheme, j_outer, j_n,
+                                       j_inner, fired_slice, weights, mix_buffers, tiles)
                         state, other = other, state
                         untidy = True
-                    for c in range(num_conns):
-                        if num_mixed >= 2 or merged_into[c] != c or conn_diffusion[c] == 1:
-                            continue
-                        # Poisson superposition: connections with the same jump are one
-                        # stream at the summed rate (one pass instead of several)
-                        lam = 0.0
-                        for c2 in range(c, num_conns):
-                            if merged_into[c2] == c:
-                                lam += conn_rate[c2, step] * dt_sub
-                        if lam <= 0.0:
-                            continue
-                        count = poisson_weights(lam, weights, tail)
-                        shift = conn_shift[c]
+                        sequential = 0
+                    for a in range(sequential):
+                        count = poisson_weights(map_lam[a], weights, tail)
+                        shift = map_shift[a]
+                        scale = map_scale[a]
                         m = int(round(shift))
                         tidy = False
                         if tiles.enabled:
                             kind = STAGE_FRACTIONAL
-                            if conn_scale[c] != 1.0:
+                            if scale != 1.0:
                                 kind = STAGE_AFFINE
                             elif abs(shift - m) < 1e-9:
                                 kind = STAGE_WHOLE
                                 tidy = True
                             tiled_stage(kind, state, other, slopes, departure, ja, INT0, j_n,
                                         j_inner, scheme, tiles, cum, scratch, jump_watch,
-                                        watched, m, shift, conn_scale[c], weights, count,
+                                        watched, m, shift, scale, weights, count,
                                         top_mode, bottom_absorb, fired_slice)
-                        elif conn_scale[c] != 1.0:
+                        elif scale != 1.0:
                             axis_slopes(state, slopes, j_outer, j_n, j_inner, scheme)
                             jump_affine(state, other, slopes, j_outer, j_n, j_inner,
-                                        conn_scale[c], shift, weights, count, top_mode,
+                                        scale, shift, weights, count, top_mode,
                                         bottom_absorb, fired_slice, jump_watch, watched)
                         elif abs(shift - m) < 1e-9:
                             jump_whole(state, other, j_outer, j_n, j_inner, m, weights,

@@ -17,8 +17,8 @@ from popdens.kernels.nd import (
     TOP_FIRE,
     TOP_REFLECT,
     jump_fractional,
+    jump_maps,
     jump_mixture,
-    mixture_inputs,
 )
 
 from .. import reference as ref
@@ -253,7 +253,7 @@ def test_mixture_jump_matches_horner_twin(shifts, lams, immediate):
     assert fired == pytest.approx(expected_fired, abs=1e-13)
 
 
-# --- the N-D jump mixture (nd.jump_mixture, nd.mixture_inputs) ------------------------------
+# --- the N-D jump mixture (nd.jump_mixture, nd.jump_maps) -----------------------------------
 @pytest.mark.parametrize("axis", [0, 1, 2])
 @pytest.mark.parametrize("shifts, lams", [([2.4, -1.7], [0.9, 0.5]),
                                           ([1.5, 3.0, -3.0], [0.2, 0.4, 0.3])])
@@ -288,17 +288,17 @@ def test_jump_mixture_matches_the_line_by_line_twin(axis, shifts, lams):
     assert np.all(lines_out[0] == 0.0) and fired[0] == 0.0
 
 
-def test_mixture_inputs_merges_equal_maps_and_skips_silent_and_diffusion_inputs():
+def test_jump_maps_merges_equal_maps_and_skips_silent_and_diffusion_inputs():
     shift = np.array([2.0, -1.5, 2.0, 0.7, 3.0])
     scale = np.array([1.0, 1.0, 1.0, 1.0, 0.9])
     rate = np.array([[100.0], [50.0], [300.0], [0.0], [40.0]])
     diffusion = np.array([0, 0, 0, 0, 1])
     merged = np.array([0, 1, 0, 3, 4])      # connection 2 has connection 0's map
     mix = np.zeros(5), np.ones(5), np.zeros(5)
-    num, total = mixture_inputs(shift, scale, rate, diffusion, merged, 0, 1e-3, *mix)
+    num, total = jump_maps(shift, scale, rate, diffusion, merged, 0, 1e-3, *mix)
     assert num == 2 and total == pytest.approx(0.45, abs=1e-15)
     np.testing.assert_array_equal(mix[0][:2], [2.0, -1.5])
-    np.testing.assert_allclose(mix[2][:2], [0.4 / 0.45, 0.05 / 0.45], rtol=1e-15)
+    np.testing.assert_allclose(mix[2][:2], [0.4, 0.05], rtol=1e-15)
 
 
 # --- N-D fractional jump (nd.jump_fractional) -----------------------------------------------
